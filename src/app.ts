@@ -1,0 +1,145 @@
+import pino from 'pino';
+import { sql } from 'kysely';
+import type { Config } from './config';
+import { systemClock, type Clock } from './platform/clock';
+import type { ContextModule } from './platform/context';
+import { openDatabase, pgliteDirFor, type Database } from './platform/db';
+import { Outbox, outboxMigrations } from './platform/events';
+import { createHttpServer, type App } from './platform/http';
+import { idempotencyMigrations } from './platform/idempotency';
+import { Metrics } from './platform/metrics';
+import { migrateAll } from './platform/migrations';
+import { createAttributionContext } from './contexts/attribution';
+import { createCatalogContext } from './contexts/catalog';
+import { createIdentityContext } from './contexts/identity';
+import { createInventoryContext } from './contexts/inventory';
+import { createSocialContext, loadReferralTokens } from './contexts/social';
+import { createPaymentsContext } from './contexts/payments';
+import { createOrdersContext } from './contexts/orders';
+import { createCheckoutContext } from './contexts/checkout';
+import { registerDemoMedia } from './demo/media';
+
+export const CONTEXT_NAMES = ['identity', 'catalog', 'inventory', 'social', 'attribution', 'payments', 'orders', 'checkout'] as const;
+export type ContextName = (typeof CONTEXT_NAMES)[number];
+
+export interface FeedshopOptions {
+  config: Config;
+  clock?: Clock;
+  /** An already open database (tests); otherwise opened from config. */
+  database?: Database;
+  /** Contexts whose routes this process serves (the `api` role); default all. */
+  serve?: readonly ContextName[];
+  /** Where application logs go; commands whose stdout is their result (seed) log to stderr. */
+  logTo?: 'stdout' | 'stderr';
+}
+
+export type Feedshop = Awaited<ReturnType<typeof createFeedshop>>;
+
+/**
+ * The composition root: the only place that knows every context. It wires services by hand, in dependency order,
+ * from a config read once. Nothing here runs until `migrate()`, `http.listen()` or `outbox.run()` is called.
+ */
+export async function createFeedshop(options: FeedshopOptions) {
+  const { config } = options;
+  const clock = options.clock ?? systemClock;
+  const log = pino({ level: config.logLevel }, pino.destination(options.logTo === 'stderr' ? 2 : 1));
+  const metrics = new Metrics();
+  const database =
+    options.database ??
+    (await openDatabase({ url: config.databaseUrl, pgliteDir: pgliteDirFor(config.dataDir), poolSize: config.databasePoolSize }));
+  const db = database.db;
+  const outbox = new Outbox(db, clock);
+  const deps = { db, clock, config, outbox, metrics, log };
+
+  const referrals = loadReferralTokens(config);
+  const identity = createIdentityContext(deps);
+  const inventory = createInventoryContext(deps);
+  const attribution = createAttributionContext(deps);
+  const catalog = createCatalogContext({ ...deps, inventory: inventory.service, referrals, attribution: attribution.service });
+  const social = createSocialContext({ ...deps, catalog: catalog.service, referrals, attribution: attribution.service });
+  const payments = createPaymentsContext(deps);
+  const orders = createOrdersContext({ ...deps, payments: payments.service, inventory: inventory.service, catalog: catalog.service });
+  const checkout = createCheckoutContext({
+    ...deps,
+    catalog: catalog.service,
+    inventory: inventory.service,
+    payments: payments.service,
+    orders: orders.service,
+    referrals,
+    attribution: attribution.service,
+  });
+
+  const contexts = { identity, catalog, inventory, social, attribution, payments, orders, checkout } satisfies Record<ContextName, ContextModule>;
+  const all: ContextModule[] = Object.values(contexts);
+  for (const ctx of all) ctx.subscribe?.();
+
+  metrics.gauge('feedshop_db_pool_connections', 'Open database connections', () => database.poolStats().total);
+  metrics.gauge('feedshop_db_pool_idle', 'Idle database connections', () => database.poolStats().idle);
+  metrics.gauge('feedshop_db_pool_waiting', 'Queries waiting for a database connection', () => database.poolStats().waiting);
+  metrics.gauge('feedshop_event_backlog', 'Outbox deliveries not yet handled', () => outbox.backlog().catch(() => -1));
+
+  let migrated = false;
+  let timer: NodeJS.Timeout | undefined;
+  const http: App = await createHttpServer({
+    logLevel: config.logLevel,
+    bodyLimit: config.bodyLimitBytes,
+    cookieSecure: config.cookieSecure,
+    trustProxy: config.trustProxy,
+    metrics,
+    authenticate: identity.service.authenticate,
+    ready: async () => {
+      if (!migrated) throw new Error('migrations have not run');
+      await sql`SELECT 1`.execute(db);
+    },
+  });
+  registerDemoMedia(http);
+  // The web app is served at / once it exists (web issue); until then / leads to the API reference.
+  http.get('/', { config: { auth: 'public' }, schema: { hide: true } }, async (_req, reply) => reply.redirect('/docs'));
+  const serve = new Set<string>(options.serve ?? CONTEXT_NAMES);
+  for (const ctx of all) {
+    if (ctx.routes && serve.has(ctx.name)) await http.register(async (scoped) => ctx.routes!(scoped as App), { prefix: '/v1' });
+  }
+
+  return {
+    config,
+    clock,
+    database,
+    db,
+    log,
+    metrics,
+    outbox,
+    http,
+    referrals,
+    contexts,
+    /** Brings every context's schema up to date and records this process's event subscriptions. */
+    async migrate(): Promise<string[]> {
+      const applied = await migrateAll(db, [outboxMigrations, idempotencyMigrations, ...all.map((c) => c.migrations)]);
+      await outbox.register();
+      migrated = true;
+      return applied;
+    },
+    /** Runs every context's periodic work once (reservation expiry, stuck-checkout recovery); errors are logged. */
+    async sweep(): Promise<void> {
+      for (const ctx of all) {
+        if (!ctx.sweep) continue;
+        try {
+          await ctx.sweep();
+        } catch (err) {
+          log.error({ err, context: ctx.name }, 'sweep failed');
+        }
+      }
+    },
+    /** Runs `sweep()` every sweepIntervalSeconds until close(). */
+    startTimers(): void {
+      if (timer) return;
+      timer = setInterval(() => void this.sweep(), config.sweepIntervalSeconds * 1000);
+    },
+    /** Graceful shutdown: stop taking requests, finish in-flight ones, stop the worker loop, close the store. */
+    async close(): Promise<void> {
+      if (timer) clearInterval(timer);
+      outbox.stop();
+      await http.close();
+      await database.close();
+    },
+  };
+}

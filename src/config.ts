@@ -1,0 +1,111 @@
+import { resolve } from 'node:path';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+
+/**
+ * Configuration is read from the environment once, validated against one schema (which is also its type), and
+ * passed down from the composition root. Nothing else reads process.env.
+ */
+export const ConfigSchema = Type.Object({
+  host: Type.String({ default: '127.0.0.1' }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  /** PostgreSQL connection string; when absent the embedded PGlite store under dataDir is used. */
+  databaseUrl: Type.Optional(Type.String({ minLength: 1 })),
+  databasePoolSize: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  /** Where the embedded engines and generated development keys live. */
+  dataDir: Type.String({ default: '.data' }),
+  logLevel: Type.Union(
+    [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
+    { default: 'info' },
+  ),
+  /** Referral signing keys "kid:base64url-secret,…", newest first; generated into dataDir when absent. */
+  referralKeys: Type.Optional(Type.String({ minLength: 1 })),
+  sessionTtlHours: Type.Integer({ minimum: 1, default: 24 * 30 }),
+  cookieSecure: Type.Boolean({ default: false }),
+  /** Trust X-Forwarded-For from a reverse proxy (the client IP drives the per-IP log-in limit). */
+  trustProxy: Type.Boolean({ default: false }),
+  /** Log-in attempts allowed per email and per IP in loginWindowSeconds. */
+  loginMaxAttempts: Type.Integer({ minimum: 1, default: 10 }),
+  loginWindowSeconds: Type.Integer({ minimum: 1, default: 300 }),
+  bodyLimitBytes: Type.Integer({ minimum: 1024, default: 256 * 1024 }),
+  /** Products with at most this many units available show as "low". */
+  lowStockThreshold: Type.Integer({ minimum: 0, default: 5 }),
+  storyTtlHours: Type.Integer({ minimum: 1, default: 24 }),
+  /** How long a checkout's stock reservation holds before the sweeper gives it back. */
+  reservationTtlMinutes: Type.Number({ exclusiveMinimum: 0, default: 10 }),
+  /** Sales tax as basis points of the net line amount (800 = 8%); one simple rate for every line. */
+  taxRateBps: Type.Integer({ minimum: 0, maximum: 10000, default: 0 }),
+  /** Payment provider: the built-in simulator (quickstart, tests) or Stripe. */
+  paymentProvider: Type.Union([Type.Literal('simulated'), Type.Literal('stripe')], { default: 'simulated' }),
+  stripeSecretKey: Type.Optional(Type.String({ minLength: 1 })),
+  stripeWebhookSecret: Type.Optional(Type.String({ minLength: 1 })),
+  /** Base URL of the Stripe API (tests point it at the local stand-in). */
+  stripeApiBase: Type.Optional(Type.String({ minLength: 1 })),
+  /** Webhook signing secret of the simulated provider; generated into dataDir when absent. */
+  simulatedWebhookSecret: Type.Optional(Type.String({ minLength: 16 })),
+  /** How often the worker looks for expired reservations and stuck checkouts. */
+  sweepIntervalSeconds: Type.Number({ exclusiveMinimum: 0, default: 5 }),
+  /**
+   * Coalesce concurrent single-SKU reservations into one statement per batch and answer sold-out SKUs from memory
+   * (design.md §5). Off: one row-locked transaction per request, no memo (the flash-sale benchmark's naive variant).
+   */
+  reservationCoalescing: Type.Boolean({ default: true }),
+  /**
+   * TEST-ONLY fault injection for the checkout crash matrix: the process kills itself (SIGKILL) right after this
+   * checkout step. Never set in production.
+   */
+  crashAt: Type.Optional(
+    Type.Union([Type.Literal('started'), Type.Literal('reserved'), Type.Literal('authorized'), Type.Literal('committed'), Type.Literal('ordered'), Type.Literal('captured')]),
+  ),
+});
+
+export type Config = Static<typeof ConfigSchema>;
+
+const ENV_KEYS: Record<keyof Config, string> = {
+  host: 'HOST',
+  port: 'PORT',
+  databaseUrl: 'DATABASE_URL',
+  databasePoolSize: 'DATABASE_POOL_SIZE',
+  dataDir: 'DATA_DIR',
+  logLevel: 'LOG_LEVEL',
+  referralKeys: 'REFERRAL_KEYS',
+  sessionTtlHours: 'SESSION_TTL_HOURS',
+  cookieSecure: 'COOKIE_SECURE',
+  trustProxy: 'TRUST_PROXY',
+  loginMaxAttempts: 'LOGIN_MAX_ATTEMPTS',
+  loginWindowSeconds: 'LOGIN_WINDOW_SECONDS',
+  bodyLimitBytes: 'BODY_LIMIT_BYTES',
+  lowStockThreshold: 'LOW_STOCK_THRESHOLD',
+  storyTtlHours: 'STORY_TTL_HOURS',
+  reservationTtlMinutes: 'RESERVATION_TTL_MINUTES',
+  taxRateBps: 'TAX_RATE_BPS',
+  paymentProvider: 'PAYMENT_PROVIDER',
+  stripeSecretKey: 'STRIPE_SECRET_KEY',
+  stripeWebhookSecret: 'STRIPE_WEBHOOK_SECRET',
+  stripeApiBase: 'STRIPE_API_BASE',
+  simulatedWebhookSecret: 'SIMULATED_WEBHOOK_SECRET',
+  sweepIntervalSeconds: 'SWEEP_INTERVAL_SECONDS',
+  reservationCoalescing: 'RESERVATION_COALESCING',
+  crashAt: 'FEEDSHOP_CRASH_AT',
+};
+
+export class ConfigError extends Error {}
+
+/** Builds the config from environment variables plus explicit overrides (tests, CLI flags). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const raw: Record<string, unknown> = {};
+  for (const [key, envName] of Object.entries(ENV_KEYS)) {
+    const v = env[envName];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  Object.assign(raw, overrides);
+  const withDefaults = Value.Default(ConfigSchema, raw);
+  const converted = Value.Convert(ConfigSchema, withDefaults);
+  const errors = [...Value.Errors(ConfigSchema, converted)];
+  if (errors.length > 0) {
+    const lines = errors.map((e) => `${e.instancePath || '/'} ${e.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const config = converted as Config;
+  return { ...config, dataDir: resolve(config.dataDir) };
+}

@@ -1,0 +1,336 @@
+import { createHash } from 'node:crypto';
+import { Type } from 'typebox';
+import { requirePrincipal } from '../../platform/auth';
+import { AppError } from '../../platform/errors';
+import { errorResponses, type App } from '../../platform/http';
+import { CATALOG_ERROR_MESSAGES } from './catalog.errors';
+import {
+  AdjustStockInput,
+  MerchantInput,
+  MerchantParams,
+  MerchantView,
+  NewProduct,
+  PageQuery,
+  ProductCardPage,
+  ProductDetailQuery,
+  ProductDetailView,
+  ProductParams,
+  ProductPatch,
+  ProductSearchQuery,
+  ReviewInput,
+  ReviewPage,
+  ReviewView,
+  SetStockInput,
+  SkuParams,
+  StockLevelView,
+  StockView,
+  VariantInput,
+  VariantPatch,
+  VariantView,
+} from './catalog.schemas';
+import type { CatalogServiceImpl, Result } from './catalog.service';
+
+const tags = ['catalog'];
+const MERCHANT = ['merchant'] as const;
+const SHOPPER = ['shopper'] as const;
+
+/** A failed service result becomes the AppError whose code decides the HTTP status. */
+function unwrap<T>(r: Result<T, any>): T {
+  if (r.ok) return r.value;
+  const message = r.code === 'invalid_cursor' ? 'The cursor is not valid' : CATALOG_ERROR_MESSAGES[r.code as keyof typeof CATALOG_ERROR_MESSAGES];
+  throw new AppError(r.code, message);
+}
+
+const notFound = () => new AppError('not_found', 'Not found');
+
+/** A strong validator over the exact bytes answered, so any change (stock, price, reviews) gives a new one. */
+function etagOf(body: string): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
+}
+
+function matches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  return ifNoneMatch.split(',').some((t) => {
+    const v = t.trim();
+    return v === '*' || v.replace(/^W\//, '') === etag;
+  });
+}
+
+export async function catalogRoutes(app: App, service: CatalogServiceImpl): Promise<void> {
+  // ---- merchants
+
+  app.put(
+    '/merchants/me',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Create or update my merchant profile',
+        body: MerchantInput,
+        response: { 200: MerchantView, 201: MerchantView, ...errorResponses(401, 403) },
+      },
+    },
+    async (request, reply) => {
+      const { created, ...merchant } = await service.upsertMerchant(requirePrincipal(request).accountId, request.body);
+      return reply.code(created ? 201 : 200).send(merchant);
+    },
+  );
+
+  app.get(
+    '/merchants/me',
+    {
+      config: { auth: MERCHANT },
+      schema: { tags, summary: 'My merchant profile', response: { 200: MerchantView, ...errorResponses(401, 403, 404) } },
+    },
+    async (request) => {
+      const merchant = await service.getOwnMerchant(requirePrincipal(request).accountId);
+      if (!merchant) throw notFound();
+      return merchant;
+    },
+  );
+
+  app.get(
+    '/merchants/:id',
+    {
+      config: { auth: 'public' },
+      schema: { tags, summary: 'A merchant profile', params: MerchantParams, response: { 200: MerchantView, ...errorResponses(404) } },
+    },
+    async (request) => {
+      const merchant = await service.getMerchant(request.params.id);
+      if (!merchant) throw notFound();
+      return merchant;
+    },
+  );
+
+  // ---- shopping
+
+  app.get(
+    '/products',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags,
+        summary: 'Browse or search active products (cards), newest first',
+        querystring: ProductSearchQuery,
+        response: { 200: ProductCardPage, ...errorResponses() },
+      },
+    },
+    async (request) => unwrap(await service.listProducts(request.query)),
+  );
+
+  app.get(
+    '/products/:id',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags,
+        summary: 'The product sheet: media, variants with availability, rating and the latest reviews',
+        description:
+          'Answers a strong `ETag`; send it back in `If-None-Match` to get 304. Pass the tag\'s referral token as `ref` so the tap is credited (a bad token is ignored and counted, never refused). Drafts and archived products are visible only to their merchant.',
+        params: ProductParams,
+        querystring: ProductDetailQuery,
+        response: { 200: ProductDetailView, 304: Type.Null({ description: 'Not modified' }), ...errorResponses(404) },
+      },
+    },
+    async (request, reply) => {
+      const detail = await service.getProductDetail(request.params.id, request.principal, { ref: request.query.ref, deviceId: request.deviceId });
+      if (!detail) throw notFound();
+      const etag = etagOf(JSON.stringify(detail));
+      reply.header('etag', etag).header('cache-control', 'private, no-cache');
+      if (matches(request.headers['if-none-match'], etag)) return reply.code(304).send(null);
+      return detail;
+    },
+  );
+
+  app.get(
+    '/products/:id/reviews',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags,
+        summary: 'Reviews of a product, newest first',
+        params: ProductParams,
+        querystring: PageQuery,
+        response: { 200: ReviewPage, ...errorResponses(404) },
+      },
+    },
+    async (request) => unwrap(await service.listReviews(request.params.id, request.query)),
+  );
+
+  app.post(
+    '/products/:id/reviews',
+    {
+      config: { auth: SHOPPER },
+      schema: {
+        tags,
+        summary: 'Review a product (one review per shopper: 409 review_exists on a second)',
+        params: ProductParams,
+        body: ReviewInput,
+        response: { 201: ReviewView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const review = unwrap(await service.addReview(request.params.id, requirePrincipal(request).accountId, request.body));
+      return reply.code(201).send(review);
+    },
+  );
+
+  app.put(
+    '/products/:id/reviews/mine',
+    {
+      config: { auth: SHOPPER },
+      schema: {
+        tags,
+        summary: 'Replace my review of a product',
+        params: ProductParams,
+        body: ReviewInput,
+        response: { 200: ReviewView, ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => unwrap(await service.updateMyReview(request.params.id, requirePrincipal(request).accountId, request.body)),
+  );
+
+  app.delete(
+    '/products/:id/reviews/mine',
+    {
+      config: { auth: SHOPPER },
+      schema: {
+        tags,
+        summary: 'Delete my review of a product',
+        params: ProductParams,
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      unwrap(await service.deleteMyReview(request.params.id, requirePrincipal(request).accountId));
+      return reply.code(204).send(null);
+    },
+  );
+
+  // ---- merchant console (another merchant's product or SKU answers 404: existence does not leak)
+
+  app.get(
+    '/merchant/products',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'My products, in every status, newest first',
+        querystring: PageQuery,
+        response: { 200: ProductCardPage, ...errorResponses(401, 403, 409) },
+      },
+    },
+    async (request) => unwrap(await service.listOwnProducts(requirePrincipal(request).accountId, request.query)),
+  );
+
+  app.post(
+    '/merchant/products',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Create a product with its variants (at least one) and media',
+        body: NewProduct,
+        response: { 201: ProductDetailView, ...errorResponses(401, 403, 409) },
+      },
+    },
+    async (request, reply) => {
+      const detail = unwrap(await service.createOwnProduct(requirePrincipal(request).accountId, request.body));
+      return reply.code(201).send(detail);
+    },
+  );
+
+  app.patch(
+    '/merchant/products/:id',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Edit my product (media, when given, replaces all media)',
+        params: ProductParams,
+        body: ProductPatch,
+        response: { 200: ProductDetailView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => unwrap(await service.updateOwnProduct(requirePrincipal(request).accountId, request.params.id, request.body)),
+  );
+
+  app.post(
+    '/merchant/products/:id/variants',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Add a variant (SKU) to my product',
+        params: ProductParams,
+        body: VariantInput,
+        response: { 201: VariantView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const variant = unwrap(await service.addOwnVariant(requirePrincipal(request).accountId, request.params.id, request.body));
+      return reply.code(201).send(variant);
+    },
+  );
+
+  app.patch(
+    '/merchant/variants/:skuId',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Edit a variant of my product',
+        params: SkuParams,
+        body: VariantPatch,
+        response: { 200: VariantView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => unwrap(await service.updateOwnVariant(requirePrincipal(request).accountId, request.params.skuId, request.body)),
+  );
+
+  app.put(
+    '/merchant/variants/:skuId/stock',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Set the on-hand count of my SKU (journaled with the reason)',
+        params: SkuParams,
+        body: SetStockInput,
+        response: { 200: StockLevelView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) =>
+      unwrap(await service.setOwnStock(requirePrincipal(request).accountId, request.params.skuId, request.body.onHand, request.body.reason)),
+  );
+
+  app.post(
+    '/merchant/variants/:skuId/stock-adjustments',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Add or remove units of my SKU (409 insufficient_stock below what is reserved or zero)',
+        params: SkuParams,
+        body: AdjustStockInput,
+        response: { 200: StockLevelView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) =>
+      unwrap(await service.adjustOwnStock(requirePrincipal(request).accountId, request.params.skuId, request.body.delta, request.body.reason)),
+  );
+
+  app.get(
+    '/merchant/variants/:skuId/stock',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Stock level of my SKU and its latest adjustments',
+        params: SkuParams,
+        response: { 200: StockView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => unwrap(await service.getOwnStock(requirePrincipal(request).accountId, request.params.skuId)),
+  );
+}

@@ -1,0 +1,380 @@
+// The checkout flow: explicit steps, each with its undo, journalled in checkout.attempts so that a crash at any
+// point is finished or undone by the sweeper (the same `drive` runs live and in recovery).
+//
+//   step          done → status    undo
+//   1 start       started          –
+//   2 reserve     reserved         inventory.releaseReservation(holder)
+//   3 authorize   authorized       payments.void (after reconcile when the outcome was unknown)
+//   4 commit      committed        inventory.restock per SKU (key <chk>:undo:<sku>)
+//   5 placeOrders ordered          orders.cancelForCheckout (restocks each line under <ord>:cancel:<oln>, so 4's
+//                                  restock is skipped); run only when the capture is refused
+//   6 capture     completed        – (the last step: an outage is retried by the sweeper, a refusal fails the attempt)
+//
+// The capture point (the lead's decision): the checkout captures the whole payment right after the orders are placed,
+// because one payment covers every merchant's order of the checkout (capturing per shipment would need multicapture).
+// An order is therefore `placed` (authorized) and moments later `paid` (captured); cancelling before shipment refunds
+// that order's total. A capture the provider could not answer (timeout, outage) is retried by the sweeper; a
+// definite refusal (the authorization lapsed or was voided) fails the attempt with `capture_refused`, and its undo
+// cancels every order, restocks their lines and voids the authorization if it is still voidable: no order is left
+// without its payment.
+//
+// Stock is committed BEFORE the orders are created (the brief listed it after): then every step before the orders
+// has an undo in the contracts, and an order never exists whose units are merely held (a merchant cancel restocks
+// sold units, which must therefore already be sold). No database transaction is open across any provider call:
+// each step's outcome is recorded in its own short transaction, with its analytics event (outbox).
+import type { AttemptRow, AttemptStatus, CheckoutRepository, Shopper } from './checkout.repository';
+import type { CheckoutDeps } from './index';
+import type { CheckoutEventBase } from './checkout.events';
+import type { CheckoutFailure } from './checkout.errors';
+import type { CheckoutView } from './checkout.schemas';
+import { ordersOf, type PricedCheckout } from './checkout.pricing';
+import type { PaymentView } from '../payments';
+import type { ShippingAddress } from '../orders';
+import type { EventMap } from '../../platform/events';
+import { newId } from '../../platform/ids';
+import './checkout.events';
+
+/** How long the live request owns an attempt after each step; past it (a crash, a hang) the sweeper takes over. */
+export const ATTEMPT_LOCK_MS = 60_000;
+const MAX_HOLDS = 3;
+
+export type CrashPoint = 'started' | 'reserved' | 'authorized' | 'committed' | 'ordered' | 'captured';
+
+export type FlowResult = { ok: true; view: CheckoutView } | { ok: false; code: CheckoutFailure; details?: unknown };
+
+export interface StartInput {
+  shopper: Shopper;
+  source: 'cart' | 'buy_now';
+  cartId: string | null;
+  priced: PricedCheckout;
+  shipping: ShippingAddress | null;
+  paymentMethod: string;
+  idempotency: { scope: string; key: string };
+}
+
+/** What `drive` returns for a step: the attempt as it now stands, 'stay' (nothing more to do now) or null (lost a race). */
+type StepOutcome = AttemptRow | 'stay' | null;
+
+export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository) {
+  const now = () => deps.clock.now();
+
+  /** TEST-ONLY (config.crashAt, env FEEDSHOP_CRASH_AT): dies like kill -9 right after a step, for the crash matrix. */
+  const crashPoint = (step: CrashPoint) => {
+    if (deps.config.crashAt === step) process.kill(process.pid, 'SIGKILL');
+  };
+
+  const eventBase = (a: AttemptRow): CheckoutEventBase => ({
+    checkoutId: a.id,
+    accountId: a.account_id,
+    deviceId: a.device_id,
+    source: a.source,
+    currency: a.currency,
+    subtotalMinor: a.subtotal_minor,
+    taxMinor: a.tax_minor,
+    totalMinor: a.total_minor,
+    lines: a.lines.map((l) => ({
+      skuId: l.skuId,
+      productId: l.productId,
+      merchantId: l.merchantId,
+      quantity: l.quantity,
+      unitPriceMinor: l.unitPriceMinor,
+      netAmountMinor: l.netAmountMinor,
+      taxMinor: l.taxMinor,
+      tagId: l.claims?.tagId ?? null,
+      creatorId: l.claims?.creatorId ?? null,
+    })),
+  });
+
+  /** Units per SKU (a reservation holds each SKU once). */
+  const reservationLines = (a: AttemptRow) => {
+    const bySku = new Map<string, number>();
+    for (const l of a.lines) bySku.set(l.skuId, (bySku.get(l.skuId) ?? 0) + l.quantity);
+    return [...bySku.entries()].map(([skuId, quantity]) => ({ skuId, quantity }));
+  };
+
+  const holderIds = (a: AttemptRow) => {
+    const n = a.holder_id === a.id ? 1 : Number(a.holder_id.split('.r')[1]);
+    return [a.id, ...Array.from({ length: n - 1 }, (_, i) => `${a.id}.r${i + 2}`)];
+  };
+
+  /** Records a step's outcome, and its analytics event, in one short transaction. */
+  async function move<N extends keyof EventMap & `checkout.${string}`>(
+    a: AttemptRow,
+    from: readonly AttemptStatus[],
+    patch: Parameters<CheckoutRepository['transition']>[3],
+    event?: { name: N; payload: (a: AttemptRow) => EventMap[N] },
+    alsoInTransaction?: (trx: Parameters<CheckoutRepository['deleteLines']>[0]) => Promise<void>,
+  ): Promise<AttemptRow | null> {
+    return repo.db.transaction().execute(async (trx) => {
+      const moved = await repo.transition(trx, a.id, from, patch, now(), ATTEMPT_LOCK_MS);
+      if (!moved) return null;
+      if (event) await deps.outbox.publish(trx, event.name, event.payload(moved));
+      await alsoInTransaction?.(trx);
+      return moved;
+    });
+  }
+
+  function fail(a: AttemptRow, code: string, details?: unknown, extra?: { declined?: string }): Promise<AttemptRow | null> {
+    return repo.db.transaction().execute(async (trx) => {
+      const moved = await repo.transition(
+        trx,
+        a.id,
+        [a.status],
+        { status: 'failed', failure_code: code, failure_details: details ?? null, finished_at: now() },
+        now(),
+        ATTEMPT_LOCK_MS,
+      );
+      if (!moved) return null;
+      if (extra?.declined) await deps.outbox.publish(trx, 'checkout.checkout.payment_declined', { ...eventBase(moved), reason: extra.declined });
+      await deps.outbox.publish(trx, 'checkout.checkout.failed', { ...eventBase(moved), reason: code });
+      return moved;
+    });
+  }
+
+  const authorized = (a: AttemptRow, p: PaymentView) =>
+    move(a, [a.status], { status: 'authorized', payment_id: p.id }, { name: 'checkout.checkout.payment_authorized', payload: (m) => ({ ...eventBase(m), paymentId: p.id }) });
+
+  /** Settles an authorization whose outcome is unknown (timeout, crash) by asking the provider. */
+  async function settledPayment(checkoutId: string): Promise<PaymentView | null> {
+    const p = await deps.payments.findByCheckout(checkoutId);
+    return p && p.status === 'pending' ? deps.payments.reconcile(checkoutId) : p;
+  }
+
+  /** Undoes every step a failed attempt did; throws (leaving it for the sweeper) when an undo cannot be done now. */
+  async function undo(a: AttemptRow): Promise<StepOutcome> {
+    if (a.order_ids.length > 0) {
+      // only a refused capture fails an attempt that has orders: nothing was taken, so the orders go
+      if (a.failure_code !== 'capture_refused') throw new Error(`checkout ${a.id} failed after its orders were placed; refusing to undo`);
+      // the orders restock their lines (the committed units), so the checkout's own restock below must not run too
+      await deps.orders.cancelForCheckout(a.id, 'capture_refused');
+    } else if (a.committed) {
+      for (const { skuId, quantity } of reservationLines(a)) {
+        await deps.inventory.restock(skuId, quantity, `${a.id}:undo:${skuId}`, { accountId: 'system:checkout', reason: `checkout ${a.id} undone` });
+      }
+    }
+    for (const holder of holderIds(a)) await deps.inventory.releaseReservation(holder);
+    const p = await settledPayment(a.id);
+    if (p?.status === 'pending') throw new Error(`payment of ${a.id} is still pending at the provider`);
+    if (p?.status === 'authorized') {
+      const v = await deps.payments.void(p.id);
+      if (!v.ok) throw new Error(`void of ${p.id} failed: ${v.code}`);
+    } else if (p && (p.status === 'captured' || p.status === 'partially_refunded')) {
+      // never captured before orders exist; if it ever happens, money must go back
+      const r = await deps.payments.refund(p.id, p.capturedMinor - p.refundedMinor, `${a.id}:undo`, 'checkout undone');
+      if (!r.ok) throw new Error(`refund of ${p.id} failed: ${r.code}`);
+    }
+    return move(a, ['failed'], { undone: true });
+  }
+
+  /** Runs one step from the attempt's status. `paymentMethod` is known only to the live request. */
+  async function step(a: AttemptRow, paymentMethod: string | null): Promise<StepOutcome> {
+    switch (a.status) {
+      case 'started': {
+        if (paymentMethod === null) return fail(a, 'abandoned'); // crashed before authorizing: undo releases any hold
+        const r = await deps.inventory.reserve(a.holder_id, reservationLines(a));
+        if (!r.ok) return fail(a, 'sold_out', { skuId: r.skuId, available: r.available });
+        const moved = await move(a, ['started'], { status: 'reserved' }, { name: 'checkout.checkout.stock_reserved', payload: eventBase });
+        crashPoint('reserved');
+        return moved;
+      }
+      case 'reserved': {
+        if (paymentMethod === null) {
+          // recovery: the authorize call may or may not have reached the provider
+          const p = await settledPayment(a.id);
+          return p && (p.status === 'authorized' || p.status === 'captured') ? authorized(a, p) : fail(a, 'abandoned');
+        }
+        const r = await deps.payments.authorize({
+          checkoutId: a.id,
+          amountMinor: a.total_minor,
+          currency: a.currency,
+          paymentMethod,
+          accountId: a.account_id,
+        });
+        if (r.ok) {
+          const moved = await authorized(a, r.payment);
+          crashPoint('authorized');
+          return moved;
+        }
+        if (r.code === 'card_declined' || r.code === 'insufficient_funds') return fail(a, 'payment_declined', { reason: r.code }, { declined: r.code });
+        // timeout or provider error: the outcome is unknown, so ask before deciding
+        const p = await settledPayment(a.id).catch(() => null);
+        if (p && (p.status === 'authorized' || p.status === 'captured')) return authorized(a, p);
+        return fail(a, 'payment_unavailable', { reason: r.code });
+      }
+      case 'authorized': {
+        const c = await deps.inventory.commitReservation(a.holder_id);
+        if (c.ok) {
+          const moved = await move(a, ['authorized'], { status: 'committed', committed: true });
+          crashPoint('committed');
+          return moved;
+        }
+        // the hold lapsed while the payment was being authorized: hold again under a new holder id, or give up
+        const held = holderIds(a).length;
+        if (held >= MAX_HOLDS) return fail(a, 'sold_out', { skuId: a.lines[0]!.skuId, available: 0 });
+        const holder = `${a.id}.r${held + 1}`;
+        const moved = await move(a, ['authorized'], { holder_id: holder });
+        if (!moved) return null;
+        const r = await deps.inventory.reserve(holder, reservationLines(moved));
+        return r.ok ? moved : fail(moved, 'sold_out', { skuId: r.skuId, available: r.available });
+      }
+      case 'committed': {
+        let placed: Array<{ id: string }>;
+        try {
+          placed = await deps.orders.placeOrders({
+            checkoutId: a.id,
+            accountId: a.account_id,
+            deviceId: a.device_id,
+            paymentId: a.payment_id!,
+            shipping: (a.shipping as ShippingAddress | null) ?? null,
+            orders: ordersOf({ lines: a.lines, currency: a.currency, subtotalMinor: a.subtotal_minor, taxMinor: a.tax_minor, totalMinor: a.total_minor }),
+          });
+        } catch (err) {
+          // the orders may exist even though the call failed (e.g. the answer was lost): never undo those
+          placed = await deps.orders.findByCheckout(a.id);
+          if (placed.length === 0) {
+            deps.log.error({ err, checkoutId: a.id }, 'placing orders failed; undoing the checkout');
+            return fail(a, 'checkout_failed');
+          }
+        }
+        const lineIds = a.lines.flatMap((l) => (l.lineId ? [l.lineId] : []));
+        const moved = await move(a, ['committed'], { status: 'ordered', order_ids: placed.map((o) => o.id) }, undefined, async (trx) => {
+          if (a.cart_id) await repo.deleteLines(trx, a.cart_id, lineIds);
+        });
+        crashPoint('ordered');
+        return moved;
+      }
+      case 'ordered': {
+        const c = await deps.payments.capture(a.payment_id!);
+        if (!c.ok) {
+          const p = await deps.payments.getPayment(a.payment_id!);
+          if (!p || (p.status !== 'captured' && p.status !== 'partially_refunded' && p.status !== 'refunded')) {
+            // provider down: retried by the sweeper once the lock lapses
+            if (c.code === 'provider_timeout' || c.code === 'provider_unavailable') return 'stay';
+            // refused for good (the authorization lapsed or was voided): nothing was taken, so undo cancels the orders
+            deps.log.warn({ checkoutId: a.id, paymentId: a.payment_id, code: c.code, payment: p?.status }, 'capture refused; cancelling the checkout\'s orders');
+            return fail(a, 'capture_refused', { reason: c.code });
+          }
+        }
+        crashPoint('captured');
+        await deps.orders.markPaid(a.id);
+        return move(a, ['ordered'], { status: 'completed', finished_at: now() }, {
+          name: 'checkout.checkout.completed',
+          payload: (m) => ({ ...eventBase(m), paymentId: m.payment_id!, orderIds: m.order_ids }),
+        });
+      }
+      case 'failed':
+        return a.undone ? 'stay' : undo(a);
+      case 'completed':
+        return 'stay';
+    }
+  }
+
+  /** Moves an attempt as far as it can go now; a lost race re-reads the attempt and stops if someone else moved it. */
+  async function drive(start: AttemptRow, paymentMethod: string | null): Promise<AttemptRow> {
+    let a = start;
+    for (let i = 0; i < 16; i++) {
+      let next: StepOutcome;
+      try {
+        next = await step(a, paymentMethod);
+      } catch (err) {
+        // an undo that cannot be done now (provider down) is retried by the sweeper; the failure answer stands
+        if (a.status !== 'failed') throw err;
+        deps.log.warn({ err, checkoutId: a.id }, 'undo incomplete; the sweeper retries it');
+        return a;
+      }
+      if (next === 'stay') return a;
+      if (next === null) {
+        const fresh = await repo.getAttempt(a.id);
+        if (!fresh || (fresh.status === a.status && fresh.undone === a.undone && fresh.holder_id === a.holder_id)) return fresh ?? a;
+        a = fresh;
+        continue;
+      }
+      a = next;
+    }
+    return a;
+  }
+
+  /** The checkout's answer for an attempt as it stands. */
+  async function resultOf(a: AttemptRow): Promise<FlowResult> {
+    if (a.status === 'completed' || a.status === 'ordered') {
+      const orders = await deps.orders.findByCheckout(a.id);
+      return {
+        ok: true,
+        view: {
+          checkoutId: a.id,
+          status: a.status,
+          orders: orders.map((o) => ({ id: o.id, merchantId: o.merchantId, totalMinor: o.totalMinor })),
+          subtotalMinor: a.subtotal_minor,
+          taxMinor: a.tax_minor,
+          totalMinor: a.total_minor,
+          currency: a.currency,
+        },
+      };
+    }
+    if (a.status === 'failed') {
+      const known: CheckoutFailure[] = ['sold_out', 'payment_declined', 'payment_unavailable', 'capture_refused'];
+      const code =
+        a.failure_code === 'abandoned' ? 'checkout_abandoned' : known.includes(a.failure_code as CheckoutFailure) ? (a.failure_code as CheckoutFailure) : 'checkout_failed';
+      return { ok: false, code, ...(a.failure_details != null ? { details: a.failure_details } : {}) };
+    }
+    // another runner (the sweeper) holds it mid-way: no definite answer yet, so nothing is stored for the key
+    throw new Error(`checkout ${a.id} is still at ${a.status}; retry with the same Idempotency-Key`);
+  }
+
+  return {
+    /**
+     * Runs a checkout to its end: completed (orders placed and paid), or failed with every step undone. A repeat
+     * with the same idempotency scope and key resumes the attempt it started instead of starting another.
+     */
+    async run(input: StartInput): Promise<FlowResult> {
+      let a = await repo.findAttemptByKey(input.idempotency.scope, input.idempotency.key);
+      if (!a) {
+        const t = now();
+        const id = newId('checkout');
+        a = await repo.db.transaction().execute(async (trx) => {
+          const row = await repo.insertAttempt(trx, {
+            id,
+            idempotency_scope: input.idempotency.scope,
+            idempotency_key: input.idempotency.key,
+            account_id: input.shopper.accountId,
+            device_id: input.shopper.deviceId,
+            source: input.source,
+            cart_id: input.cartId,
+            status: 'started',
+            lines: input.priced.lines,
+            shipping: input.shipping,
+            currency: input.priced.currency,
+            subtotal_minor: input.priced.subtotalMinor,
+            tax_minor: input.priced.taxMinor,
+            total_minor: input.priced.totalMinor,
+            holder_id: id,
+            locked_until: new Date(t.getTime() + ATTEMPT_LOCK_MS),
+            created_at: t,
+            updated_at: t,
+          });
+          await deps.outbox.publish(trx, 'checkout.checkout.started', eventBase(row));
+          return row;
+        });
+        crashPoint('started');
+      }
+      return resultOf(await drive(a, input.paymentMethod));
+    },
+
+    /** Finishes or undoes attempts whose owner went away (crash, hang); safe to run from several workers at once. */
+    async recover(limit = 20): Promise<number> {
+      const stuck = await repo.claimStuck(now(), ATTEMPT_LOCK_MS, limit);
+      for (const a of stuck) {
+        try {
+          await drive(a, null);
+        } catch (err) {
+          deps.log.error({ err, checkoutId: a.id }, 'checkout recovery failed; retried on the next sweep');
+        }
+      }
+      return stuck.length;
+    },
+
+    resultOf,
+  };
+}
+
+export type CheckoutFlow = ReturnType<typeof createCheckoutFlow>;

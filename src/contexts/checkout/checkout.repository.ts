@@ -1,0 +1,252 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { AnyDb } from '../../platform/db';
+import { newId } from '../../platform/ids';
+import type { PricedLine, StoredClaims } from './checkout.pricing';
+
+export type AttemptStatus = 'started' | 'reserved' | 'authorized' | 'committed' | 'ordered' | 'completed' | 'failed';
+
+export interface CartRow {
+  id: string;
+  account_id: string | null;
+  device_id: string;
+  status: 'open' | 'merged';
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface CartLineRow {
+  id: string;
+  cart_id: string;
+  sku_id: string;
+  quantity: number;
+  referral: StoredClaims | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface AttemptRow {
+  id: string;
+  idempotency_scope: string;
+  idempotency_key: string;
+  account_id: string | null;
+  device_id: string;
+  source: 'cart' | 'buy_now';
+  cart_id: string | null;
+  status: AttemptStatus;
+  failure_code: string | null;
+  failure_details: unknown;
+  undone: boolean;
+  committed: boolean;
+  lines: PricedLine[];
+  shipping: unknown;
+  currency: string;
+  subtotal_minor: number;
+  tax_minor: number;
+  total_minor: number;
+  holder_id: string;
+  payment_id: string | null;
+  order_ids: string[];
+  locked_until: Date;
+  created_at: Date;
+  updated_at: Date;
+  finished_at: Date | null;
+}
+
+export interface CheckoutTables {
+  'checkout.carts': CartRow;
+  'checkout.cart_lines': CartLineRow;
+  'checkout.attempts': AttemptRow;
+}
+
+export type Db = Kysely<CheckoutTables>;
+export type Trx = Transaction<CheckoutTables>;
+
+export interface Shopper {
+  accountId: string | null;
+  deviceId: string;
+}
+
+export const MAX_LINE_QUANTITY = 99;
+
+/** All SQL of the checkout context. */
+export class CheckoutRepository {
+  readonly db: Db;
+  constructor(db: AnyDb) {
+    this.db = db as unknown as Db;
+  }
+
+  // ---- carts
+
+  /** The shopper's open cart: the account's when signed in, else the device's anonymous one. */
+  async findOpenCart(shopper: Shopper): Promise<CartRow | null> {
+    let q = this.db.selectFrom('checkout.carts').selectAll().where('status', '=', 'open');
+    q = shopper.accountId ? q.where('account_id', '=', shopper.accountId) : q.where('account_id', 'is', null).where('device_id', '=', shopper.deviceId);
+    return (await q.executeTakeFirst()) ?? null;
+  }
+
+  /** Creates the open cart if there is none; concurrent callers end up with the same one (partial unique indexes). */
+  async ensureOpenCart(exec: Db | Trx, shopper: Shopper, now: Date): Promise<CartRow> {
+    const id = newId('cart');
+    if (shopper.accountId) {
+      await sql`INSERT INTO checkout.carts (id, account_id, device_id, status, created_at, updated_at)
+                VALUES (${id}, ${shopper.accountId}, ${shopper.deviceId}, 'open', ${now}, ${now})
+                ON CONFLICT (account_id) WHERE status = 'open' AND account_id IS NOT NULL DO NOTHING`.execute(exec);
+    } else {
+      await sql`INSERT INTO checkout.carts (id, account_id, device_id, status, created_at, updated_at)
+                VALUES (${id}, NULL, ${shopper.deviceId}, 'open', ${now}, ${now})
+                ON CONFLICT (device_id) WHERE status = 'open' AND account_id IS NULL DO NOTHING`.execute(exec);
+    }
+    let q = exec.selectFrom('checkout.carts').selectAll().where('status', '=', 'open');
+    q = shopper.accountId ? q.where('account_id', '=', shopper.accountId) : q.where('account_id', 'is', null).where('device_id', '=', shopper.deviceId);
+    return q.executeTakeFirstOrThrow();
+  }
+
+  async listLines(cartId: string): Promise<CartLineRow[]> {
+    return this.db.selectFrom('checkout.cart_lines').selectAll().where('cart_id', '=', cartId).orderBy('id').execute();
+  }
+
+  /**
+   * Adds units of a SKU: a second add of the same SKU sums into its line (a newer referral replaces the older one).
+   * Answers null, changing nothing, when the sum would pass the per-line limit.
+   */
+  async addLine(exec: Db | Trx, cartId: string, skuId: string, quantity: number, referral: StoredClaims | null, now: Date): Promise<CartLineRow | null> {
+    const r = await sql<CartLineRow>`
+      INSERT INTO checkout.cart_lines AS l (id, cart_id, sku_id, quantity, referral, created_at, updated_at)
+      VALUES (${newId('cartLine')}, ${cartId}, ${skuId}, ${quantity}, ${referral ? JSON.stringify(referral) : null}::jsonb, ${now}, ${now})
+      ON CONFLICT (cart_id, sku_id) DO UPDATE
+        SET quantity = l.quantity + EXCLUDED.quantity, referral = COALESCE(EXCLUDED.referral, l.referral), updated_at = EXCLUDED.updated_at
+        WHERE l.quantity + EXCLUDED.quantity <= ${MAX_LINE_QUANTITY}
+      RETURNING *
+    `.execute(exec);
+    return r.rows[0] ?? null;
+  }
+
+  async setLineQuantity(cartId: string, lineId: string, quantity: number, now: Date): Promise<boolean> {
+    const r = await this.db
+      .updateTable('checkout.cart_lines')
+      .set({ quantity, updated_at: now })
+      .where('id', '=', lineId)
+      .where('cart_id', '=', cartId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async deleteLine(cartId: string, lineId: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('checkout.cart_lines').where('id', '=', lineId).where('cart_id', '=', cartId).executeTakeFirst();
+    return Number(r.numDeletedRows) === 1;
+  }
+
+  /** Removes the lines a checkout bought (lines added after its snapshot stay). */
+  async deleteLines(exec: Trx, cartId: string, lineIds: string[]): Promise<void> {
+    if (lineIds.length === 0) return;
+    await exec.deleteFrom('checkout.cart_lines').where('cart_id', '=', cartId).where('id', 'in', lineIds).execute();
+  }
+
+  /**
+   * Moves a device's anonymous cart into the account's cart, summing equal SKUs (capped at the line limit).
+   * Idempotent: the device cart is marked merged first, so a second run finds nothing to merge.
+   */
+  async mergeDeviceCart(deviceId: string, accountId: string, now: Date): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const device = await trx
+        .updateTable('checkout.carts')
+        .set({ status: 'merged', updated_at: now })
+        .where('device_id', '=', deviceId)
+        .where('account_id', 'is', null)
+        .where('status', '=', 'open')
+        .returning('id')
+        .executeTakeFirst();
+      if (!device) return 0;
+      const target = await this.ensureOpenCart(trx, { accountId, deviceId }, now);
+      const lines = await trx.selectFrom('checkout.cart_lines').selectAll().where('cart_id', '=', device.id).orderBy('id').execute();
+      for (const l of lines) {
+        await sql`
+          INSERT INTO checkout.cart_lines AS l (id, cart_id, sku_id, quantity, referral, created_at, updated_at)
+          VALUES (${newId('cartLine')}, ${target.id}, ${l.sku_id}, ${l.quantity}, ${l.referral ? JSON.stringify(l.referral) : null}::jsonb, ${now}, ${now})
+          ON CONFLICT (cart_id, sku_id) DO UPDATE
+            SET quantity = LEAST(${MAX_LINE_QUANTITY}, l.quantity + EXCLUDED.quantity),
+                referral = COALESCE(l.referral, EXCLUDED.referral), updated_at = EXCLUDED.updated_at
+        `.execute(trx);
+      }
+      await trx.deleteFrom('checkout.cart_lines').where('cart_id', '=', device.id).execute();
+      return lines.length;
+    });
+  }
+
+  // ---- attempts
+
+  async insertAttempt(trx: Trx, row: Omit<AttemptRow, 'failure_code' | 'failure_details' | 'undone' | 'committed' | 'payment_id' | 'order_ids' | 'finished_at'>): Promise<AttemptRow> {
+    return trx
+      .insertInto('checkout.attempts')
+      .values({
+        ...row,
+        lines: JSON.stringify(row.lines) as never,
+        shipping: (row.shipping ? JSON.stringify(row.shipping) : null) as never,
+        failure_code: null,
+        failure_details: null,
+        undone: false,
+        committed: false,
+        payment_id: null,
+        order_ids: [],
+        finished_at: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  }
+
+  async findAttemptByKey(scope: string, key: string): Promise<AttemptRow | null> {
+    return (
+      (await this.db.selectFrom('checkout.attempts').selectAll().where('idempotency_scope', '=', scope).where('idempotency_key', '=', key).executeTakeFirst()) ??
+      null
+    );
+  }
+
+  async getAttempt(id: string): Promise<AttemptRow | null> {
+    return (await this.db.selectFrom('checkout.attempts').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+  }
+
+  /**
+   * Moves an attempt on from one of `from` (a conditional UPDATE: whoever moved it first wins, the other gets null
+   * and re-reads). Extends the attempt's lock: the mover owns it for another `lockMs`.
+   */
+  async transition(
+    trx: Db | Trx,
+    id: string,
+    from: readonly AttemptStatus[],
+    patch: Partial<Pick<AttemptRow, 'status' | 'failure_code' | 'undone' | 'committed' | 'holder_id' | 'payment_id' | 'order_ids' | 'finished_at'>> & {
+      failure_details?: unknown;
+    },
+    now: Date,
+    lockMs: number,
+  ): Promise<AttemptRow | null> {
+    const { failure_details, ...rest } = patch;
+    const set = {
+      ...rest,
+      ...(failure_details !== undefined ? { failure_details: JSON.stringify(failure_details) as never } : {}),
+      updated_at: now,
+      locked_until: new Date(now.getTime() + lockMs),
+    };
+    return (
+      (await trx.updateTable('checkout.attempts').set(set).where('id', '=', id).where('status', 'in', [...from]).returningAll().executeTakeFirst()) ?? null
+    );
+  }
+
+  /**
+   * Claims up to `limit` unsettled attempts whose lock lapsed (a crashed or stalled checkout, or a failed one whose
+   * undos did not all succeed). SKIP LOCKED plus the new lock keeps two sweepers off the same attempt.
+   */
+  async claimStuck(now: Date, lockMs: number, limit: number): Promise<AttemptRow[]> {
+    const r = await sql<AttemptRow>`
+      UPDATE checkout.attempts a SET locked_until = ${new Date(now.getTime() + lockMs)}
+      WHERE a.id IN (
+        SELECT id FROM checkout.attempts
+        WHERE (status NOT IN ('completed', 'failed') OR (status = 'failed' AND NOT undone)) AND locked_until <= ${now}
+        ORDER BY locked_until
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED
+      )
+      RETURNING a.*
+    `.execute(this.db);
+    return r.rows;
+  }
+}

@@ -1,0 +1,230 @@
+import type { CheckoutDeps } from './index';
+import type { CheckoutFailure } from './checkout.errors';
+import { createCheckoutFlow, type FlowResult } from './checkout.flow';
+import { priceCheckout, priceLine, type LineRequest, type PricedCheckout, type StoredClaims } from './checkout.pricing';
+import { CheckoutRepository, type CartLineRow, type Shopper } from './checkout.repository';
+import type { AddCartLine, BuyNowInput, CartLineView, CartView, CheckoutCartInput } from './checkout.schemas';
+import type { ShippingAddress } from '../orders';
+import { pruneIdempotencyKeys } from '../../platform/idempotency';
+import './checkout.events';
+
+export type { Shopper } from './checkout.repository';
+
+export type Result<T> = { ok: true; value: T } | { ok: false; code: CheckoutFailure; details?: unknown };
+const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+const fail = (code: CheckoutFailure, details?: unknown): Result<never> => ({ ok: false, code, ...(details !== undefined ? { details } : {}) });
+
+export interface IdempotencyRef {
+  scope: string;
+  key: string;
+}
+
+export function createCheckoutService(deps: CheckoutDeps) {
+  const repo = new CheckoutRepository(deps.db);
+  const flow = createCheckoutFlow(deps, repo);
+  const now = () => deps.clock.now();
+
+  /** The verified claims of a token for a product, or null; a bad token is counted, never an error. */
+  async function verifiedClaims(token: string | undefined, productId: string, where: string): Promise<StoredClaims | null> {
+    if (!token) return null;
+    const v = deps.referrals.verify(token);
+    if (!v.ok) {
+      await deps.attribution.recordInvalidToken(v.reason, where);
+      return null;
+    }
+    if (v.claims.productId !== productId) {
+      await deps.attribution.recordInvalidToken('product_mismatch', where);
+      return null;
+    }
+    const c = v.claims;
+    return { tagId: c.tagId, postId: c.postId, creatorId: c.creatorId, productId: c.productId, tagCreatedAt: c.tagCreatedAt.toISOString(), kid: c.kid };
+  }
+
+  async function cartView(cartId: string | null, lines: CartLineRow[]): Promise<CartView> {
+    const skuIds = lines.map((l) => l.sku_id);
+    const [variants, stock] = await Promise.all([deps.catalog.getVariantsForSale(skuIds), deps.inventory.getStockLevels(skuIds)]);
+    const views: CartLineView[] = [];
+    const totals = new Map<string, { currency: string; subtotalMinor: number; taxMinor: number; totalMinor: number }>();
+    for (const l of lines) {
+      const v = variants.get(l.sku_id);
+      if (!v) continue; // a SKU that no longer exists cannot be shown or bought
+      const p = priceLine({ lineId: l.id, skuId: l.sku_id, quantity: l.quantity, claims: l.referral }, v, deps.config.taxRateBps);
+      const level = stock.get(l.sku_id);
+      const available = Math.max(0, level?.available ?? 0);
+      views.push({
+        id: l.id,
+        skuId: l.sku_id,
+        productId: p.productId,
+        merchantId: p.merchantId,
+        productName: p.productName,
+        variantTitle: p.variantTitle,
+        quantity: l.quantity,
+        currency: p.currency,
+        unitPriceMinor: p.unitPriceMinor,
+        netAmountMinor: p.netAmountMinor,
+        taxMinor: p.taxMinor,
+        availability: level?.availability ?? 'sold_out',
+        available,
+        purchasable: v.productStatus === 'active' && available >= l.quantity,
+        referral: l.referral ? { tagId: l.referral.tagId, postId: l.referral.postId, creatorId: l.referral.creatorId } : null,
+        addedAt: new Date(l.created_at).toISOString(),
+      });
+      const t = totals.get(p.currency) ?? { currency: p.currency, subtotalMinor: 0, taxMinor: 0, totalMinor: 0 };
+      t.subtotalMinor += p.netAmountMinor;
+      t.taxMinor += p.taxMinor;
+      t.totalMinor += p.netAmountMinor + p.taxMinor;
+      totals.set(p.currency, t);
+    }
+    return { id: cartId, lines: views, totals: [...totals.values()] };
+  }
+
+  async function priced(lines: LineRequest[], expectedTotalMinor: number | undefined): Promise<Result<PricedCheckout>> {
+    const variants = await deps.catalog.getVariantsForSale(lines.map((l) => l.skuId));
+    const r = priceCheckout(lines, variants, deps.config.taxRateBps);
+    if (!r.ok) return r.code === 'mixed_currency' ? fail('mixed_currency', { currencies: r.currencies }) : fail(r.code, { skuId: r.skuId });
+    if (expectedTotalMinor !== undefined && expectedTotalMinor !== r.totalMinor) {
+      return fail('price_changed', { totalMinor: r.totalMinor, currency: r.currency });
+    }
+    return ok(r);
+  }
+
+  const fromFlow = (r: FlowResult) => (r.ok ? ok(r.view) : fail(r.code, r.details));
+
+  return {
+    /** The shopper's open cart priced now from the catalog, with availability; never creates anything. */
+    async getCart(shopper: Shopper): Promise<CartView> {
+      const cart = await repo.findOpenCart(shopper);
+      return cart ? cartView(cart.id, await repo.listLines(cart.id)) : { id: null, lines: [], totals: [] };
+    },
+
+    /**
+     * Adds units of a SKU to the shopper's cart (summing into an existing line of that SKU). A valid referral token for
+     * the SKU's product credits the line; any other token is counted and the line is added uncredited.
+     */
+    async addLine(shopper: Shopper, input: AddCartLine): Promise<Result<CartView>> {
+      const v = (await deps.catalog.getVariantsForSale([input.skuId])).get(input.skuId);
+      if (!v) return fail('not_found', { skuId: input.skuId });
+      if (v.productStatus !== 'active') return fail('product_unavailable', { skuId: input.skuId });
+      const claims = await verifiedClaims(input.referralToken, v.productId, 'cart');
+      const cart = await repo.ensureOpenCart(repo.db, shopper, now());
+      const line = await repo.addLine(repo.db, cart.id, input.skuId, input.quantity, claims, now());
+      if (!line) return fail('quantity_limit_exceeded', { skuId: input.skuId, max: 99 });
+      return ok(await cartView(cart.id, await repo.listLines(cart.id)));
+    },
+
+    /** Sets a line's quantity; a line of another shopper's cart is not found. */
+    async changeLine(shopper: Shopper, lineId: string, quantity: number): Promise<Result<CartView>> {
+      const cart = await repo.findOpenCart(shopper);
+      if (!cart || !(await repo.setLineQuantity(cart.id, lineId, quantity, now()))) return fail('not_found');
+      return ok(await cartView(cart.id, await repo.listLines(cart.id)));
+    },
+
+    /** Removes a line; a line of another shopper's cart is not found. */
+    async removeLine(shopper: Shopper, lineId: string): Promise<Result<CartView>> {
+      const cart = await repo.findOpenCart(shopper);
+      if (!cart || !(await repo.deleteLine(cart.id, lineId))) return fail('not_found');
+      return ok(await cartView(cart.id, await repo.listLines(cart.id)));
+    },
+
+    /** Merges a device's anonymous cart into the account's on sign-in (equal SKUs summed); idempotent. */
+    async mergeDeviceCart(deviceId: string, accountId: string): Promise<void> {
+      await repo.mergeDeviceCart(deviceId, accountId, now());
+    },
+
+    /**
+     * Checks out the shopper's cart at server prices: completed (one order per merchant, one payment) or failed with
+     * nothing left behind. Resumes, rather than repeats, the attempt of an earlier request with the same key.
+     */
+    async checkoutCart(shopper: Shopper, input: CheckoutCartInput, idempotency: IdempotencyRef): Promise<Result<FlowResultView>> {
+      const resumed = await repo.findAttemptByKey(idempotency.scope, idempotency.key);
+      let p: PricedCheckout | null = null;
+      let cartId: string | null = null;
+      if (!resumed) {
+        const cart = await repo.findOpenCart(shopper);
+        const lines = cart ? await repo.listLines(cart.id) : [];
+        if (!cart || lines.length === 0) return fail('cart_empty');
+        cartId = cart.id;
+        const r = await priced(
+          lines.map((l) => ({ lineId: l.id, skuId: l.sku_id, quantity: l.quantity, claims: l.referral })),
+          input.expectedTotalMinor,
+        );
+        if (!r.ok) return r;
+        p = r.value;
+      }
+      return fromFlow(
+        await flow.run({
+          shopper,
+          source: 'cart',
+          cartId,
+          priced: p ?? EMPTY,
+          shipping: (input.shipping as ShippingAddress | undefined) ?? null,
+          paymentMethod: input.paymentMethod,
+          idempotency,
+        }),
+      );
+    },
+
+    /** Checks out one line without touching the cart; same guarantees as checkoutCart. */
+    async buyNow(shopper: Shopper, input: BuyNowInput, idempotency: IdempotencyRef): Promise<Result<FlowResultView>> {
+      const resumed = await repo.findAttemptByKey(idempotency.scope, idempotency.key);
+      let p: PricedCheckout | null = null;
+      if (!resumed) {
+        const v = (await deps.catalog.getVariantsForSale([input.skuId])).get(input.skuId);
+        if (!v) return fail('not_found', { skuId: input.skuId });
+        if (v.productStatus !== 'active') return fail('product_unavailable', { skuId: input.skuId });
+        const claims = await verifiedClaims(input.referralToken, v.productId, 'buy_now');
+        const r = await priced([{ lineId: null, skuId: input.skuId, quantity: input.quantity, claims }], input.expectedTotalMinor);
+        if (!r.ok) return r;
+        p = r.value;
+      }
+      return fromFlow(
+        await flow.run({
+          shopper,
+          source: 'buy_now',
+          cartId: null,
+          priced: p ?? EMPTY,
+          shipping: (input.shipping as ShippingAddress | undefined) ?? null,
+          paymentMethod: input.paymentMethod,
+          idempotency,
+        }),
+      );
+    },
+
+    /** Finishes or undoes stuck checkouts and forgets day-old idempotency answers (the module's sweep). */
+    async sweep(): Promise<void> {
+      await flow.recover();
+      await pruneIdempotencyKeys(deps);
+    },
+
+    /** Recovery alone (tests and the worker): returns how many stuck attempts it took on. */
+    recoverStuckCheckouts: (limit?: number) => flow.recover(limit),
+
+    /** A checkout attempt's journal (status, failure, payment and orders) for support and tests. */
+    async getAttempt(checkoutId: string) {
+      const a = await repo.getAttempt(checkoutId);
+      if (!a) return null;
+      return {
+        id: a.id,
+        status: a.status,
+        failureCode: a.failure_code,
+        undone: a.undone,
+        paymentId: a.payment_id,
+        orderIds: a.order_ids,
+        totalMinor: a.total_minor,
+        currency: a.currency,
+        accountId: a.account_id,
+        deviceId: a.device_id,
+      };
+    },
+
+    /** Internal: starts a checkout from already priced lines (tests of the crash matrix drive steps from here). */
+    flow,
+    repo,
+  };
+}
+
+// an attempt found by its key carries its own priced lines; this placeholder is never written
+const EMPTY: PricedCheckout = { lines: [], currency: 'XXX', subtotalMinor: 0, taxMinor: 0, totalMinor: 0 };
+
+export type FlowResultView = Extract<FlowResult, { ok: true }>['view'];
+export type CheckoutServiceImpl = ReturnType<typeof createCheckoutService>;

@@ -1,0 +1,133 @@
+import { sql, type Generated, type Kysely, type Transaction } from 'kysely';
+import type { Role } from '../../platform/auth';
+import type { AnyDb } from '../../platform/db';
+
+export interface IdentityTables {
+  'identity.accounts': {
+    id: string;
+    email: string;
+    display_name: string;
+    roles: Role[];
+    password_hash: string;
+    created_at: Date;
+  };
+  'identity.sessions': {
+    id: string;
+    account_id: string;
+    token_hash: string;
+    device_id: string | null;
+    created_at: Date;
+    expires_at: Date;
+    revoked_at: Date | null;
+  };
+  'identity.login_failures': {
+    id: Generated<number>;
+    email: string;
+    ip: string;
+    failed_at: Date;
+  };
+}
+
+type Db = Kysely<IdentityTables>;
+export type Executor = Db | Transaction<IdentityTables>;
+export type AccountRow = IdentityTables['identity.accounts'];
+export type SessionRow = IdentityTables['identity.sessions'];
+
+const ACCOUNT_COLUMNS = ['id', 'email', 'display_name', 'roles', 'created_at'] as const;
+export type AccountView = Pick<AccountRow, (typeof ACCOUNT_COLUMNS)[number]>;
+
+/** All SQL of the identity context. */
+export function createIdentityRepository(anyDb: AnyDb) {
+  const db = anyDb as unknown as Db;
+
+  return {
+    db,
+
+    /** Inserts the account unless the e-mail is taken; true when inserted. */
+    async insertAccount(trx: Executor, row: AccountRow): Promise<boolean> {
+      const inserted = await trx
+        .insertInto('identity.accounts')
+        .values(row)
+        .onConflict((oc) => oc.column('email').doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      return inserted !== undefined;
+    },
+
+    /** Multi-row insert skipping taken e-mails; returns the ids inserted. */
+    async insertAccounts(trx: Executor, rows: AccountRow[]): Promise<string[]> {
+      if (rows.length === 0) return [];
+      const inserted = await trx
+        .insertInto('identity.accounts')
+        .values(rows)
+        .onConflict((oc) => oc.column('email').doNothing())
+        .returning('id')
+        .execute();
+      return inserted.map((r) => r.id);
+    },
+
+    async findAccountByEmail(email: string): Promise<AccountRow | undefined> {
+      return db.selectFrom('identity.accounts').selectAll().where('email', '=', email).executeTakeFirst();
+    },
+
+    async findAccountsByIds(ids: readonly string[]): Promise<AccountView[]> {
+      if (ids.length === 0) return [];
+      return db.selectFrom('identity.accounts').select(ACCOUNT_COLUMNS).where('id', '=', sql<string>`ANY (${[...ids]}::text[])`).execute();
+    },
+
+    /** Newest first, keyset on id (ULIDs sort by creation time): no page repeats or skips rows while others are added. */
+    async listAccounts(q: { role?: Role | undefined; beforeId?: string | undefined; limit: number }): Promise<AccountView[]> {
+      let query = db.selectFrom('identity.accounts').select(ACCOUNT_COLUMNS).orderBy('id', 'desc').limit(q.limit);
+      if (q.role) query = query.where(sql<boolean>`${q.role} = ANY (roles)`);
+      if (q.beforeId) query = query.where('id', '<', q.beforeId);
+      return query.execute();
+    },
+
+    async insertSession(trx: Executor, row: SessionRow): Promise<void> {
+      await trx.insertInto('identity.sessions').values(row).execute();
+    },
+
+    /** The one query behind every authenticated request: a unique-index lookup joined to the account's roles. */
+    async findLiveSession(tokenHash: string, now: Date): Promise<{ session_id: string; account_id: string; roles: Role[]; expires_at: Date } | undefined> {
+      return db
+        .selectFrom('identity.sessions as s')
+        .innerJoin('identity.accounts as a', 'a.id', 's.account_id')
+        .select(['s.id as session_id', 's.account_id', 'a.roles', 's.expires_at'])
+        .where('s.token_hash', '=', tokenHash)
+        .where('s.revoked_at', 'is', null)
+        .where('s.expires_at', '>', now)
+        .executeTakeFirst();
+    },
+
+    async revokeSession(sessionId: string, now: Date): Promise<void> {
+      await db.updateTable('identity.sessions').set({ revoked_at: now }).where('id', '=', sessionId).where('revoked_at', 'is', null).execute();
+    },
+
+    /** Failures since `since` for the e-mail and for the IP, with the oldest of each (to compute Retry-After). */
+    async countFailures(email: string, ip: string, since: Date) {
+      const r = await sql<{ by_email: number; oldest_email: Date | null; by_ip: number; oldest_ip: Date | null }>`
+        SELECT
+          (SELECT count(*)::int FROM identity.login_failures WHERE email = ${email} AND failed_at > ${since}) AS by_email,
+          (SELECT min(failed_at) FROM identity.login_failures WHERE email = ${email} AND failed_at > ${since}) AS oldest_email,
+          (SELECT count(*)::int FROM identity.login_failures WHERE ip = ${ip} AND failed_at > ${since}) AS by_ip,
+          (SELECT min(failed_at) FROM identity.login_failures WHERE ip = ${ip} AND failed_at > ${since}) AS oldest_ip
+      `.execute(db);
+      return r.rows[0]!;
+    },
+
+    /** Records a failure and forgets failures that fell out of the window, so the table stays small. */
+    async recordFailure(email: string, ip: string, now: Date, windowStart: Date): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('identity.login_failures').values({ email, ip, failed_at: now }).execute();
+        await trx.deleteFrom('identity.login_failures').where('failed_at', '<=', windowStart).execute();
+      });
+    },
+
+    /** A successful log-in clears the e-mail's failures (not the IP's: one good password must not reset a scanner). */
+    async clearEmailFailures(email: string): Promise<void> {
+      await db.deleteFrom('identity.login_failures').where('email', '=', email).execute();
+    },
+  };
+}
+
+export type IdentityRepository = ReturnType<typeof createIdentityRepository>;

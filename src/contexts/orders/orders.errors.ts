@@ -1,0 +1,30 @@
+import { registerErrorCodes } from '../../platform/errors';
+
+/** Expected failures of the orders context, as values; routes turn them into AppErrors with these codes. */
+export type OrdersFailure =
+  | 'not_found'
+  | 'line_not_found'
+  | 'invalid_transition'
+  | 'refund_exceeds_remaining'
+  | 'payment_not_settled'
+  | 'refund_refused'
+  | 'payment_unavailable';
+
+export const ORDERS_ERROR_MESSAGES: Record<OrdersFailure, string> = {
+  not_found: 'Order not found',
+  line_not_found: 'That line is not part of this order',
+  invalid_transition: 'The order cannot make this change in its current status',
+  refund_exceeds_remaining: 'That is more than remains to refund on this line',
+  payment_not_settled: 'The payment of this order is still being settled; try again in a moment',
+  refund_refused: 'The payment provider refused the refund',
+  payment_unavailable: 'The payment provider did not answer; retry with the same Idempotency-Key',
+};
+
+registerErrorCodes({
+  line_not_found: 404,
+  invalid_transition: 409,
+  refund_exceeds_remaining: 409,
+  payment_not_settled: 409,
+  refund_refused: 409,
+  payment_unavailable: 503,
+});

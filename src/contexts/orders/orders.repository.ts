@@ -1,0 +1,277 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { AnyDb } from '../../platform/db';
+import type { OrderStatus, ShippingAddress } from './index';
+
+export interface OrdersTables {
+  'orders.orders': {
+    id: string;
+    checkout_id: string;
+    merchant_id: string;
+    account_id: string | null;
+    device_id: string;
+    payment_id: string;
+    status: OrderStatus;
+    currency: string;
+    subtotal_minor: number;
+    tax_minor: number;
+    total_minor: number;
+    refunded_minor: number;
+    shipping_address: ShippingAddress | null;
+    carrier: string | null;
+    tracking_number: string | null;
+    cancel_reason: string | null;
+    placed_at: Date;
+    paid_at: Date | null;
+    fulfilling_at: Date | null;
+    shipped_at: Date | null;
+    delivered_at: Date | null;
+    cancelled_at: Date | null;
+    updated_at: Date;
+  };
+  'orders.order_lines': {
+    id: string;
+    order_id: string;
+    position: number;
+    product_id: string;
+    sku_id: string;
+    product_name: string;
+    variant_title: string;
+    quantity: number;
+    unit_price_minor: number;
+    net_amount_minor: number;
+    tax_minor: number;
+    refunded_quantity: number;
+    refunded_minor: number;
+    refunded_net_minor: number;
+    returned_quantity: number;
+    tag_id: string | null;
+    post_id: string | null;
+    creator_id: string | null;
+    attributed_product_id: string | null;
+    tag_created_at: Date | null;
+    referral_key_id: string | null;
+  };
+  'orders.order_events': {
+    order_id: string;
+    seq: number;
+    type: string;
+    from_status: string | null;
+    to_status: string | null;
+    actor: string;
+    details: Record<string, unknown>;
+    at: Date;
+  };
+  'orders.refunds': {
+    id: string;
+    order_id: string;
+    request_key: string;
+    kind: RefundKind;
+    status: 'pending' | 'succeeded' | 'failed';
+    amount_minor: number;
+    lines: RefundLine[];
+    reason: string;
+    actor: string;
+    failure_code: string | null;
+    created_at: Date;
+    settled_at: Date | null;
+  };
+  'orders.returns': { id: string; order_id: string; refund_id: string; lines: Array<{ lineId: string; quantity: number }>; reason: string; created_at: Date };
+}
+
+export type RefundKind = 'refund' | 'cancel' | 'return';
+/** What one refund took from one line: units, money (net + tax) and the net part of it. */
+export interface RefundLine {
+  lineId: string;
+  quantity: number;
+  amountMinor: number;
+  netAmountMinor: number;
+}
+
+export type Db = Kysely<OrdersTables>;
+export type Executor = Db | Transaction<OrdersTables>;
+export type OrderRow = OrdersTables['orders.orders'];
+export type LineRow = OrdersTables['orders.order_lines'];
+export type HistoryRow = OrdersTables['orders.order_events'];
+export type RefundRow = OrdersTables['orders.refunds'];
+export type ReturnRow = OrdersTables['orders.returns'];
+
+/** The timestamp column each status sets when entered. */
+const STATUS_AT = {
+  placed: 'placed_at',
+  paid: 'paid_at',
+  fulfilling: 'fulfilling_at',
+  shipped: 'shipped_at',
+  delivered: 'delivered_at',
+  cancelled: 'cancelled_at',
+} as const satisfies Record<OrderStatus, keyof OrderRow>;
+
+/** All SQL of the orders context. */
+export class OrdersRepository {
+  readonly db: Db;
+
+  constructor(db: AnyDb) {
+    this.db = db as unknown as Db;
+  }
+
+  /** Inserts orders unless their (checkout, merchant) exists; returns the ids actually inserted. */
+  async insertOrders(trx: Executor, orders: OrderRow[]): Promise<string[]> {
+    const rows = await trx
+      .insertInto('orders.orders')
+      .values(orders.map((o) => ({ ...o, shipping_address: (o.shipping_address ? JSON.stringify(o.shipping_address) : null) as never })))
+      .onConflict((oc) => oc.columns(['checkout_id', 'merchant_id']).doNothing())
+      .returning('id')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  async insertLines(trx: Executor, lines: LineRow[]): Promise<void> {
+    if (lines.length > 0) await trx.insertInto('orders.order_lines').values(lines).execute();
+  }
+
+  findOrder(id: string, trx: Executor = this.db): Promise<OrderRow | undefined> {
+    return trx.selectFrom('orders.orders').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** The order, row-locked for the rest of the transaction (refunds and returns read-then-write under it). */
+  async lockOrder(trx: Executor, id: string): Promise<OrderRow | undefined> {
+    const r = await sql<OrderRow>`SELECT * FROM orders.orders WHERE id = ${id} FOR UPDATE`.execute(trx);
+    return r.rows[0];
+  }
+
+  findByCheckout(checkoutId: string, trx: Executor = this.db): Promise<OrderRow[]> {
+    return trx.selectFrom('orders.orders').selectAll().where('checkout_id', '=', checkoutId).orderBy('merchant_id').execute();
+  }
+
+  /** Lines of many orders in one query, in their order. */
+  async findLines(orderIds: readonly string[], trx: Executor = this.db): Promise<LineRow[]> {
+    if (orderIds.length === 0) return [];
+    return trx.selectFrom('orders.order_lines').selectAll().where('order_id', 'in', [...orderIds]).orderBy('order_id').orderBy('position').execute();
+  }
+
+  /**
+   * The state machine's one write: moves the order to `to` only if its current status is in `from` (a conditional
+   * UPDATE, so two racing transitions cannot both win). Returns the updated row with the status it left, or nothing.
+   */
+  async transition(
+    trx: Executor,
+    id: string,
+    from: readonly OrderStatus[],
+    to: OrderStatus,
+    at: Date,
+    extra: { carrier?: string; tracking_number?: string; cancel_reason?: string } = {},
+  ): Promise<(OrderRow & { from_status: OrderStatus }) | undefined> {
+    const r = await sql<OrderRow & { from_status: OrderStatus }>`
+      WITH old AS (SELECT id, status FROM orders.orders WHERE id = ${id} FOR UPDATE)
+      UPDATE orders.orders o
+      SET status = ${to}, ${sql.ref(STATUS_AT[to])} = ${at}, updated_at = ${at},
+          carrier = coalesce(${extra.carrier ?? null}, o.carrier),
+          tracking_number = coalesce(${extra.tracking_number ?? null}, o.tracking_number),
+          cancel_reason = coalesce(${extra.cancel_reason ?? null}, o.cancel_reason)
+      FROM old
+      WHERE o.id = old.id AND old.status = ANY (${[...from]}::text[])
+      RETURNING o.*, old.status AS from_status
+    `.execute(trx);
+    return r.rows[0];
+  }
+
+  /** Appends a history row; the caller holds the order's row lock, so seq is gapless and ordered. */
+  async appendHistory(trx: Executor, h: Omit<HistoryRow, 'seq'>): Promise<void> {
+    await sql`
+      INSERT INTO orders.order_events (order_id, seq, type, from_status, to_status, actor, details, at)
+      SELECT ${h.order_id}, coalesce(max(seq), 0) + 1, ${h.type}, ${h.from_status}, ${h.to_status}, ${h.actor},
+             ${JSON.stringify(h.details)}::jsonb, ${h.at}
+      FROM orders.order_events WHERE order_id = ${h.order_id}
+    `.execute(trx);
+  }
+
+  listHistory(orderId: string): Promise<HistoryRow[]> {
+    return this.db.selectFrom('orders.order_events').selectAll().where('order_id', '=', orderId).orderBy('seq').execute();
+  }
+
+  /** One page of orders, newest first (ids are time-ordered ULIDs, so the id is the keyset). */
+  listOrders(f: { accountId?: string; merchantId?: string; status?: OrderStatus; beforeId?: string; limit: number }): Promise<OrderRow[]> {
+    let q = this.db.selectFrom('orders.orders').selectAll().orderBy('id', 'desc').limit(f.limit);
+    if (f.accountId) q = q.where('account_id', '=', f.accountId);
+    if (f.merchantId) q = q.where('merchant_id', '=', f.merchantId);
+    if (f.status) q = q.where('status', '=', f.status);
+    if (f.beforeId) q = q.where('id', '<', f.beforeId);
+    return q.execute();
+  }
+
+  async countOrdersOfPayment(paymentId: string): Promise<number> {
+    const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM orders.orders WHERE payment_id = ${paymentId}`.execute(this.db);
+    return r.rows[0]?.n ?? 0;
+  }
+
+  // ---- refunds and returns
+
+  findRefundByKey(orderId: string, requestKey: string, trx: Executor = this.db): Promise<RefundRow | undefined> {
+    return trx.selectFrom('orders.refunds').selectAll().where('order_id', '=', orderId).where('request_key', '=', requestKey).executeTakeFirst();
+  }
+
+  listRefunds(orderId: string): Promise<RefundRow[]> {
+    return this.db.selectFrom('orders.refunds').selectAll().where('order_id', '=', orderId).orderBy('created_at').orderBy('id').execute();
+  }
+
+  listReturns(orderId: string): Promise<ReturnRow[]> {
+    return this.db.selectFrom('orders.returns').selectAll().where('order_id', '=', orderId).orderBy('created_at').orderBy('id').execute();
+  }
+
+  findReturnByRefund(refundId: string): Promise<ReturnRow | undefined> {
+    return this.db.selectFrom('orders.returns').selectAll().where('refund_id', '=', refundId).executeTakeFirst();
+  }
+
+  /** Pending refunds older than `before` (a crash or a provider timeout left them): the sweeper settles them. */
+  listPendingRefunds(before: Date, limit = 50): Promise<RefundRow[]> {
+    return this.db.selectFrom('orders.refunds').selectAll().where('status', '=', 'pending').where('created_at', '<', before).orderBy('created_at').limit(limit).execute();
+  }
+
+  async insertRefund(trx: Executor, r: Omit<RefundRow, 'settled_at' | 'failure_code' | 'status'>): Promise<void> {
+    await trx
+      .insertInto('orders.refunds')
+      .values({ ...r, status: 'pending', lines: JSON.stringify(r.lines) as never })
+      .execute();
+  }
+
+  async insertReturn(trx: Executor, r: ReturnRow): Promise<void> {
+    await trx
+      .insertInto('orders.returns')
+      .values({ ...r, lines: JSON.stringify(r.lines) as never })
+      .execute();
+  }
+
+  /** Settles a pending refund; nothing happens (and false is returned) if another process settled it first. */
+  async settleRefund(trx: Executor, id: string, status: 'succeeded' | 'failed', failureCode: string | null, at: Date): Promise<boolean> {
+    const r = await trx
+      .updateTable('orders.refunds')
+      .set({ status, failure_code: failureCode, settled_at: at })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .returning('id')
+      .executeTakeFirst();
+    return r !== undefined;
+  }
+
+  /**
+   * Adds (sign 1) or takes back (sign -1) what a refund claims from its lines and the order total, in two statements.
+   * The CHECK constraints refuse any claim beyond a line's quantity or amount, or beyond the order's total.
+   */
+  async applyRefundToLines(trx: Executor, orderId: string, lines: readonly RefundLine[], returned: boolean, sign: 1 | -1): Promise<void> {
+    if (lines.length === 0) return;
+    await sql`
+      UPDATE orders.order_lines l
+      SET refunded_quantity = l.refunded_quantity + ${sign}::int * c.quantity,
+          refunded_minor = l.refunded_minor + ${sign}::int * c.amount,
+          refunded_net_minor = l.refunded_net_minor + ${sign}::int * c.net,
+          returned_quantity = l.returned_quantity + CASE WHEN ${returned} THEN ${sign}::int * c.quantity ELSE 0 END
+      FROM unnest(${lines.map((x) => x.lineId)}::text[], ${lines.map((x) => x.quantity)}::int[],
+                  ${lines.map((x) => x.amountMinor)}::bigint[], ${lines.map((x) => x.netAmountMinor)}::bigint[])
+        AS c(line_id, quantity, amount, net)
+      WHERE l.id = c.line_id AND l.order_id = ${orderId}
+    `.execute(trx);
+    const total = lines.reduce((s, x) => s + x.amountMinor, 0);
+    await sql`
+      UPDATE orders.orders SET refunded_minor = refunded_minor + ${sign * total}::bigint WHERE id = ${orderId}
+    `.execute(trx);
+  }
+}

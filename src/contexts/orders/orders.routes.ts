@@ -1,0 +1,222 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { requirePrincipal } from '../../platform/auth';
+import { AppError } from '../../platform/errors';
+import { errorResponses, type App } from '../../platform/http';
+import { idempotencyScope, requireIdempotencyKey, withIdempotency, type IdempotencyDeps } from '../../platform/idempotency';
+import { ORDERS_ERROR_MESSAGES } from './orders.errors';
+import {
+  CancelInput,
+  MerchantOrdersQuery,
+  OrderPage,
+  OrderParams,
+  OrderView,
+  RefundInput,
+  ReturnInput,
+  ShipInput,
+  ShopperOrdersQuery,
+} from './orders.schemas';
+import type { OrdersServiceImpl, Result, Viewer } from './orders.service';
+
+const tags = ['orders'];
+const SHOPPER = ['shopper'] as const;
+const MERCHANT = ['merchant'] as const;
+
+/** A failed service result becomes the AppError whose code decides the HTTP status. */
+function unwrap<T>(r: Result<T>): T {
+  if (r.ok) return r.value;
+  const message = r.code === 'invalid_cursor' ? 'The cursor is not valid' : ORDERS_ERROR_MESSAGES[r.code];
+  throw new AppError(r.code, message, r.details);
+}
+
+/**
+ * A provider that did not answer is not a result to replay: thrown as a plain error inside withIdempotency it
+ * releases the key, so a retry with the same key resumes the pending refund; outside, it becomes the 503.
+ */
+class RetryLater extends Error {
+  constructor(readonly appError: AppError) {
+    super(appError.message);
+  }
+}
+
+const viewer = (request: FastifyRequest, role: Viewer['role']): Viewer => ({ role, accountId: requirePrincipal(request).accountId });
+
+/**
+ * Runs a money-moving call under the request's Idempotency-Key: a retry answers the first result (its status too, a
+ * refusal included), never runs twice.
+ */
+async function idempotent<T>(deps: IdempotencyDeps, request: FastifyRequest, reply: FastifyReply, action: string, call: () => Promise<Result<T>>) {
+  const key = requireIdempotencyKey(request);
+  try {
+    const answer = await withIdempotency(deps, { scope: idempotencyScope(request), key, request: { action, params: request.params, body: request.body } }, async () => {
+      const r = await call();
+      if (!r.ok && r.code === 'payment_unavailable') throw new RetryLater(new AppError(r.code, ORDERS_ERROR_MESSAGES[r.code], r.details));
+      return { status: 200, body: unwrap(r) };
+    });
+    return reply.code(answer.status).send(answer.body as T);
+  } catch (e) {
+    if (e instanceof RetryLater) throw e.appError;
+    throw e;
+  }
+}
+
+export async function ordersRoutes(app: App, service: OrdersServiceImpl, deps: IdempotencyDeps): Promise<void> {
+  const moneyHeader = { description: 'Required: `Idempotency-Key` header (a retry with the same key and body answers the first result)' };
+
+  // ---- shoppers: their own orders (another's order answers 404)
+
+  app.get(
+    '/orders',
+    {
+      config: { auth: SHOPPER },
+      schema: { tags, summary: 'My orders, newest first', querystring: ShopperOrdersQuery, response: { 200: OrderPage, ...errorResponses(401, 403) } },
+    },
+    async (request) => unwrap(await service.listOrders(viewer(request, 'shopper'), request.query)),
+  );
+
+  app.get(
+    '/orders/:id',
+    {
+      config: { auth: SHOPPER },
+      schema: {
+        tags,
+        summary: 'One of my orders: lines, totals, status, tracking and history',
+        params: OrderParams,
+        response: { 200: OrderView, ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => unwrap(await service.getOrder(viewer(request, 'shopper'), request.params.id)),
+  );
+
+  app.post(
+    '/orders/:id/cancel',
+    {
+      config: { auth: SHOPPER },
+      schema: {
+        tags,
+        summary: 'Cancel my order while it is placed or paid (refunded or voided, stock released)',
+        description: moneyHeader.description,
+        params: OrderParams,
+        body: CancelInput,
+        response: { 200: OrderView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => idempotent(deps, request, reply, 'orders.cancel', () => service.cancel(viewer(request, 'shopper'), request.params.id, request.body.reason)),
+  );
+
+  // ---- merchants: their shop's orders (another merchant's order answers 404)
+
+  app.get(
+    '/merchant/orders',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'My shop\'s orders, newest first, optionally by status',
+        querystring: MerchantOrdersQuery,
+        response: { 200: OrderPage, ...errorResponses(401, 403) },
+      },
+    },
+    async (request) => unwrap(await service.listOrders(viewer(request, 'merchant'), request.query)),
+  );
+
+  app.get(
+    '/merchant/orders/:id',
+    {
+      config: { auth: MERCHANT },
+      schema: { tags, summary: 'One order of my shop', params: OrderParams, response: { 200: OrderView, ...errorResponses(401, 403, 404) } },
+    },
+    async (request) => unwrap(await service.getOrder(viewer(request, 'merchant'), request.params.id)),
+  );
+
+  app.post(
+    '/merchant/orders/:id/fulfil',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Start fulfilment (paid → fulfilling)',
+        params: OrderParams,
+        response: { 200: OrderView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => unwrap(await service.fulfil(viewer(request, 'merchant'), request.params.id)),
+  );
+
+  app.post(
+    '/merchant/orders/:id/ship',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Mark shipped with carrier and tracking number (paid | fulfilling → shipped)',
+        params: OrderParams,
+        body: ShipInput,
+        response: { 200: OrderView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => unwrap(await service.ship(viewer(request, 'merchant'), request.params.id, request.body)),
+  );
+
+  app.post(
+    '/merchant/orders/:id/deliver',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Mark delivered (shipped → delivered); stands in for the carrier\'s webhook',
+        params: OrderParams,
+        response: { 200: OrderView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => unwrap(await service.deliver(viewer(request, 'merchant'), request.params.id)),
+  );
+
+  app.post(
+    '/merchant/orders/:id/cancel',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Cancel before shipment (placed | paid | fulfilling): refund or void, stock released',
+        description: moneyHeader.description,
+        params: OrderParams,
+        body: CancelInput,
+        response: { 200: OrderView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => idempotent(deps, request, reply, 'orders.cancel', () => service.cancel(viewer(request, 'merchant'), request.params.id, request.body.reason)),
+  );
+
+  app.post(
+    '/merchant/orders/:id/refunds',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Refund lines by quantity (net + tax pro rata; 409 refund_exceeds_remaining beyond what is left)',
+        description: moneyHeader.description,
+        params: OrderParams,
+        body: RefundInput,
+        response: { 200: OrderView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => idempotent(deps, request, reply, 'orders.refund', () => service.refund(viewer(request, 'merchant'), request.params.id, request.body, requireIdempotencyKey(request))),
+  );
+
+  app.post(
+    '/merchant/orders/:id/returns',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'Record a return after delivery: restock and refund those units',
+        description: moneyHeader.description,
+        params: OrderParams,
+        body: ReturnInput,
+        response: { 200: OrderView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) =>
+      idempotent(deps, request, reply, 'orders.return', () => service.returnLines(viewer(request, 'merchant'), request.params.id, request.body, requireIdempotencyKey(request))),
+  );
+}

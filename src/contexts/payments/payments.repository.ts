@@ -1,0 +1,173 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { AnyDb } from '../../platform/db';
+import type { PaymentStatus } from './index';
+
+export interface PaymentRow {
+  id: string;
+  checkout_id: string;
+  account_id: string | null;
+  provider: 'simulated' | 'stripe';
+  provider_ref: string | null;
+  payment_method: string;
+  status: PaymentStatus;
+  currency: string;
+  amount_minor: number;
+  captured_minor: number;
+  refunded_minor: number;
+  failure_code: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface RefundRow {
+  id: string;
+  payment_id: string;
+  key: string;
+  amount_minor: number;
+  reason: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  provider_ref: string | null;
+  failure_code: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface WebhookEventRow {
+  id: string;
+  provider: string;
+  provider_event_id: string;
+  event_type: string;
+  payment_id: string | null;
+  raw_body: string;
+  received_at: Date;
+}
+
+export interface PaymentsTables {
+  'payments.payments': PaymentRow;
+  'payments.refunds': RefundRow;
+  'payments.webhook_events': WebhookEventRow;
+}
+
+export type Trx = Transaction<PaymentsTables>;
+type Executor = Kysely<PaymentsTables> | Trx;
+
+/** All SQL of the payments context (the simulator keeps its own, in payments.simulator.ts). */
+export class PaymentsRepository {
+  readonly db: Kysely<PaymentsTables>;
+
+  constructor(db: AnyDb) {
+    this.db = db as unknown as Kysely<PaymentsTables>;
+  }
+
+  /** Inserts the pending payment of a checkout, or returns the one already there (one payment per checkout). */
+  async insertPending(row: PaymentRow): Promise<PaymentRow> {
+    await this.db.insertInto('payments.payments').values(row).onConflict((oc) => oc.column('checkout_id').doNothing()).execute();
+    return (await this.findByCheckout(row.checkout_id))!;
+  }
+
+  async findById(id: string): Promise<PaymentRow | undefined> {
+    return this.db.selectFrom('payments.payments').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async findByCheckout(checkoutId: string): Promise<PaymentRow | undefined> {
+    return this.db.selectFrom('payments.payments').selectAll().where('checkout_id', '=', checkoutId).executeTakeFirst();
+  }
+
+  /** Finds the payment a webhook speaks of: by our id (from the metadata we sent) or by the provider's reference. */
+  async findIdForWebhook(trx: Trx, provider: string, paymentId: string | null, ref: string | null): Promise<string | undefined> {
+    const r = await sql<{ id: string }>`
+      SELECT id FROM payments.payments
+      WHERE provider = ${provider} AND (id = ${paymentId} OR (${ref}::text IS NOT NULL AND provider_ref = ${ref}))
+      LIMIT 1
+    `.execute(trx);
+    return r.rows[0]?.id;
+  }
+
+  /** Locks one payment for a short read-merge-write (never held across a provider call). */
+  async lock(trx: Trx, id: string): Promise<PaymentRow | undefined> {
+    return trx.selectFrom('payments.payments').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+  }
+
+  async update(
+    trx: Trx,
+    id: string,
+    set: Pick<PaymentRow, 'status' | 'provider_ref' | 'captured_minor' | 'refunded_minor' | 'failure_code' | 'updated_at'>,
+  ): Promise<PaymentRow> {
+    return trx.updateTable('payments.payments').set(set).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+  }
+
+  /** Payments whose authorization outcome is still unknown since before `before` (the sweeper settles them). */
+  async listStalePending(before: Date, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('payments.payments')
+      .select('checkout_id')
+      .where('status', '=', 'pending')
+      .where('created_at', '<', before)
+      .orderBy('created_at')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.checkout_id);
+  }
+
+  // ---- refunds
+
+  async findRefundByKey(key: string, db: Executor = this.db): Promise<RefundRow | undefined> {
+    return db.selectFrom('payments.refunds').selectAll().where('key', '=', key).executeTakeFirst();
+  }
+
+  /** Refunds still counting against the captured amount (asked for or done). */
+  async openRefundTotal(trx: Trx, paymentId: string): Promise<number> {
+    const r = await sql<{ total: number }>`
+      SELECT coalesce(sum(amount_minor), 0)::bigint AS total FROM payments.refunds
+      WHERE payment_id = ${paymentId} AND status IN ('pending', 'succeeded')
+    `.execute(trx);
+    return Number(r.rows[0]?.total ?? 0);
+  }
+
+  /** Records a refund request; false when its key already exists. */
+  async insertRefund(trx: Trx, row: RefundRow): Promise<boolean> {
+    const r = await trx.insertInto('payments.refunds').values(row).onConflict((oc) => oc.column('key').doNothing()).returning('id').executeTakeFirst();
+    return r !== undefined;
+  }
+
+  async finishRefund(trx: Trx, key: string, set: Pick<RefundRow, 'status' | 'provider_ref' | 'failure_code' | 'updated_at'>): Promise<void> {
+    await trx.updateTable('payments.refunds').set(set).where('key', '=', key).where('status', '=', 'pending').execute();
+  }
+
+  async listPendingRefunds(paymentId: string): Promise<RefundRow[]> {
+    return this.db.selectFrom('payments.refunds').selectAll().where('payment_id', '=', paymentId).where('status', '=', 'pending').orderBy('created_at').execute();
+  }
+
+  async listStaleRefundPayments(before: Date, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('payments.refunds')
+      .select('payment_id')
+      .distinct()
+      .where('status', '=', 'pending')
+      .where('created_at', '<', before)
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.payment_id);
+  }
+
+  // ---- webhook inbox
+
+  /** Stores a webhook once; false when this provider event was already received (a redelivery). */
+  async insertWebhookEvent(trx: Trx, row: WebhookEventRow): Promise<boolean> {
+    const r = await trx
+      .insertInto('payments.webhook_events')
+      .values(row)
+      .onConflict((oc) => oc.columns(['provider', 'provider_event_id']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    return r !== undefined;
+  }
+
+  async setWebhookPayment(trx: Trx, id: string, paymentId: string): Promise<void> {
+    await trx.updateTable('payments.webhook_events').set({ payment_id: paymentId }).where('id', '=', id).execute();
+  }
+}
+
+export function createPaymentsRepository(db: AnyDb): PaymentsRepository {
+  return new PaymentsRepository(db);
+}

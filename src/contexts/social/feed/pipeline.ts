@@ -1,0 +1,59 @@
+// The feed read pipeline (skeleton → hydrate → rules → present), as in atproto's appview: ids first, then one
+// batched fetch per kind of thing, then filtering, then the view. A page costs a fixed number of round trips
+// whatever its size: at most 9 with every cache cold (8, plus the SQL skeleton when the cached windows cannot
+// answer), none for the social context once they are warm.
+import type { CatalogService } from '../../catalog';
+import type { ReferralTokens } from '../referral-token';
+import type { Executor } from '../social.repository';
+import type { PostView, StoryTrayEntry } from '../social.schemas';
+import type { FeedCaches } from './cache';
+import { encodeFeedCursor, type FeedCursor } from './cursor';
+import { hydrate, type Hydrated } from './hydrate';
+import { feedPageJson, presentPost, presentStoryTray, type FeedJson } from './present';
+import { applyRules, visiblePosts } from './rules';
+import { feedSkeleton } from './skeleton';
+import { storyTray } from './tray';
+
+export interface PipelineDeps {
+  db: Executor;
+  catalog: CatalogService;
+  referrals: ReferralTokens;
+  caches: FeedCaches;
+  /** The feed page's JSON fragments (per process, like the caches). */
+  json: FeedJson;
+  /** Another hydration step (the benchmark's N+1 contrast); the batched, cached one by default. */
+  hydrate?: (postIds: readonly string[]) => Promise<Hydrated>;
+}
+
+const hydrateWith = (deps: PipelineDeps, postIds: readonly string[]) => (deps.hydrate ? deps.hydrate(postIds) : hydrate(deps, postIds));
+
+/** Hydrates, filters and presents posts named by a skeleton, in the skeleton's order. */
+export async function presentPosts(deps: PipelineDeps, postIds: readonly string[], now: Date): Promise<PostView[]> {
+  const hydrated = await hydrateWith(deps, postIds);
+  return applyRules(postIds, hydrated, now).map((p) => presentPost(p, deps.referrals, deps.caches.tokens));
+}
+
+/**
+ * One feed page, as the JSON text of a FeedPage (assembled from fragments kept per cache entry: see FeedJson). The
+ * first page (`first`) also carries the stories tray as a summary (creators, story ids, a cover): the stories
+ * themselves, with their tags and product cards, come from GET /v1/stories when the tray is opened, so the page
+ * stays small and every tag it shows has its card.
+ */
+export async function buildFeedPage(deps: PipelineDeps, viewer: string | null, cursor: FeedCursor, first: boolean, limit: number, now: Date): Promise<string> {
+  const [skeleton, tray] = await Promise.all([
+    feedSkeleton(deps.db, deps.caches, viewer, cursor, limit),
+    first ? storyTray(deps.db, deps.caches, viewer, now) : Promise.resolve([]),
+  ]);
+  const hydrated = await hydrateWith(deps, skeleton.postIds);
+  return feedPageJson(
+    visiblePosts(skeleton.postIds, hydrated, now).map((entry) => deps.json.post(entry, hydrated.cards)),
+    tray.map((entry) => deps.json.trayEntry(entry)),
+    skeleton.next ? encodeFeedCursor(skeleton.next) : null,
+  );
+}
+
+/** The opened stories tray: each tray creator's live stories with their tags, product cards and tokens. */
+export async function buildStoryTray(deps: PipelineDeps, viewer: string | null, now: Date): Promise<StoryTrayEntry[]> {
+  const tray = await storyTray(deps.db, deps.caches, viewer, now);
+  return presentStoryTray(await presentPosts(deps, tray.flatMap((e) => e.stories.map((s) => s.id)), now));
+}

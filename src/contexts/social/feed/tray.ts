@@ -1,0 +1,72 @@
+// The stories tray's skeleton: which creators, in which order, with which live stories. The live stories of
+// everyone are one cached list per process (FEED_CACHE_TTL_MS.tray); a viewer's order is computed from it in memory.
+import type { Executor, LiveStoryRow } from '../social.repository';
+import { socialRepository as repo } from '../social.repository';
+import type { FeedCaches, LiveCreator, LiveTray } from './cache';
+import { followedCreators } from './skeleton';
+
+/** At most this many creators in the stories tray. */
+export const TRAY_CREATORS = 20;
+
+export interface TrayEntry {
+  /** The cached list entry this was taken from. */
+  live: LiveCreator;
+  followed: boolean;
+  /** Live stories, oldest first (the order they are watched). */
+  stories: LiveStoryRow[];
+}
+
+/** Live stories grouped by creator, keeping the statement's order (most followed creators first). */
+async function readLiveTray(db: Executor, now: Date): Promise<LiveTray> {
+  const creators: LiveCreator[] = [];
+  const byCreator = new Map<string, LiveCreator>();
+  for (const story of await repo.liveStories(db, now)) {
+    const last = creators[creators.length - 1];
+    if (last?.creatorId === story.creator_id) last.stories.push(story);
+    else {
+      const entry = { creatorId: story.creator_id, rank: creators.length, stories: [story] };
+      creators.push(entry);
+      byCreator.set(entry.creatorId, entry);
+    }
+  }
+  return { creators, byCreator };
+}
+
+/** The creator's stories still live at `nowMs`: the cached array itself while none has expired (its text is kept). */
+function liveAt(entry: LiveCreator, nowMs: number): LiveStoryRow[] {
+  const { stories } = entry;
+  for (const s of stories) if (s.expires_at.getTime() <= nowMs) return stories.filter((x) => x.expires_at.getTime() > nowMs);
+  return stories;
+}
+
+/**
+ * Up to TRAY_CREATORS creators with a story live at `now`: followed creators first, then by follower count (then
+ * id). At most 2 statements when the caches are cold (live stories, the viewer's follows), none when warm. The work
+ * in memory is bounded by the viewer's follows and the tray's size, not by how many creators have stories.
+ */
+export async function storyTray(db: Executor, caches: FeedCaches, viewer: string | null, now: Date): Promise<TrayEntry[]> {
+  const [live, followed] = await Promise.all([caches.tray.get(() => readLiveTray(db, now)), followedCreators(db, caches, viewer)]);
+  const nowMs = now.getTime();
+  const out: TrayEntry[] = [];
+  const add = (entry: LiveCreator, isFollowed: boolean) => {
+    const stories = liveAt(entry, nowMs);
+    if (stories.length > 0) out.push({ live: entry, followed: isFollowed, stories });
+  };
+  if (followed.size > 0) {
+    const mine: LiveCreator[] = [];
+    for (const id of followed) {
+      const entry = live.byCreator.get(id);
+      if (entry) mine.push(entry);
+    }
+    mine.sort((a, b) => a.rank - b.rank);
+    for (const entry of mine) {
+      if (out.length === TRAY_CREATORS) return out;
+      add(entry, true);
+    }
+  }
+  for (const entry of live.creators) {
+    if (out.length === TRAY_CREATORS) break;
+    if (!followed.has(entry.creatorId)) add(entry, false);
+  }
+  return out;
+}

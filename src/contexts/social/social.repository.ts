@@ -1,0 +1,462 @@
+// All SQL of the social context. Simple statements use Kysely; the feed's keyset queries are plain SQL templates.
+import { sql, type Generated, type Kysely, type Transaction } from 'kysely';
+
+export interface CreatorsTable {
+  id: string;
+  account_id: string;
+  handle: string;
+  display_name: string;
+  bio: string;
+  avatar_url: string | null;
+  follower_count: Generated<number>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface FollowsTable {
+  account_id: string;
+  creator_id: string;
+  created_at: Date;
+}
+
+export interface PostsTable {
+  id: string;
+  creator_id: string;
+  kind: 'post' | 'story';
+  media_type: 'photo' | 'video';
+  media_url: string;
+  caption: string;
+  published_at: Date;
+  expires_at: Date | null;
+  deleted_at: Date | null;
+  score: Generated<number>;
+}
+
+export interface TagsTable {
+  id: string;
+  post_id: string;
+  creator_id: string;
+  product_id: string;
+  x: number;
+  y: number;
+  active: Generated<boolean>;
+  created_at: Date;
+  deactivated_at: Date | null;
+}
+
+export interface SocialTables {
+  'social.creators': CreatorsTable;
+  'social.follows': FollowsTable;
+  'social.posts': PostsTable;
+  'social.tags': TagsTable;
+}
+
+export type SocialDb = Kysely<SocialTables>;
+export type Executor = SocialDb | Transaction<SocialTables>;
+
+export interface CreatorRow {
+  id: string;
+  account_id: string;
+  handle: string;
+  display_name: string;
+  bio: string;
+  avatar_url: string | null;
+  follower_count: number;
+  created_at: Date;
+  following: boolean;
+}
+
+/** A post with its creator, as the feed hydrates it. */
+export interface HydratedPostRow {
+  id: string;
+  kind: 'post' | 'story';
+  creator_id: string;
+  media_type: 'photo' | 'video';
+  media_url: string;
+  caption: string;
+  published_at: Date;
+  expires_at: Date | null;
+  deleted_at: Date | null;
+  handle: string;
+  display_name: string;
+  avatar_url: string | null;
+}
+
+export interface TagRow {
+  id: string;
+  post_id: string;
+  creator_id: string;
+  product_id: string;
+  x: number;
+  y: number;
+  active: boolean;
+  created_at: Date;
+}
+
+export interface SkeletonRow {
+  phase: 'f' | 'p';
+  id: string;
+  /** published_at in epoch milliseconds (see PUBLISHED_MS). */
+  published_ms: number;
+  score: number;
+}
+
+/** A post's place in the following and popular orders (what the skeleton caches keep). */
+export interface RankedPostRow {
+  id: string;
+  creator_id: string;
+  /** published_at in epoch milliseconds (see PUBLISHED_MS). */
+  published_ms: number;
+  score: number;
+}
+
+/** A live story with its creator, as the stories tray caches it. */
+export interface LiveStoryRow {
+  id: string;
+  creator_id: string;
+  media_type: 'photo' | 'video';
+  media_url: string;
+  published_at: Date;
+  expires_at: Date;
+  handle: string;
+  display_name: string;
+  avatar_url: string | null;
+  follower_count: number;
+}
+
+/** Where a keyset page starts: after this key, in its phase's order. */
+export type FeedPosition =
+  | { phase: 'f'; after: { publishedMs: number; id: string } | null }
+  | { phase: 'p'; after: { score: number; id: string } | null };
+
+export interface ImportPostRow {
+  id: string;
+  creatorId: string;
+  kind: 'post' | 'story';
+  mediaType: 'photo' | 'video';
+  mediaUrl: string;
+  caption: string;
+  publishedAt: Date;
+  expiresAt: Date | null;
+  score: number;
+}
+
+export interface ImportTagRow {
+  id: string;
+  postId: string;
+  creatorId: string;
+  productId: string;
+  x: number;
+  y: number;
+  createdAt: Date;
+}
+
+/**
+ * published_at as epoch milliseconds (a float8: the driver reads it with parseFloat, not as a Date). The skeleton's
+ * caches keep thousands of these rows and reload them every few seconds, so the cheaper read and compare matter.
+ * floor() truncates microseconds the way a JS Date does.
+ */
+const PUBLISHED_MS = sql`floor(extract(epoch FROM p.published_at) * 1000)::float8 AS published_ms`;
+
+const CREATOR_COLUMNS = sql`c.id, c.account_id, c.handle, c.display_name, c.bio, c.avatar_url, c.follower_count, c.created_at`;
+
+export const socialRepository = {
+  // ---- creators and follows ----
+
+  /** Creates or replaces the account's profile; a handle owned by another account raises 23505 (creators_handle_key). */
+  async upsertCreator(db: Executor, row: Omit<CreatorsTable, 'follower_count'>): Promise<CreatorRow> {
+    const r = await sql<CreatorRow>`
+      INSERT INTO social.creators AS c (id, account_id, handle, display_name, bio, avatar_url, created_at, updated_at)
+      VALUES (${row.id}, ${row.account_id}, ${row.handle}, ${row.display_name}, ${row.bio}, ${row.avatar_url}, ${row.created_at}, ${row.updated_at})
+      ON CONFLICT (account_id) DO UPDATE
+        SET handle = EXCLUDED.handle, display_name = EXCLUDED.display_name, bio = EXCLUDED.bio,
+            avatar_url = EXCLUDED.avatar_url, updated_at = EXCLUDED.updated_at
+      RETURNING ${CREATOR_COLUMNS}, false AS following
+    `.execute(db);
+    return r.rows[0]!;
+  },
+
+  /** One creator by id, handle or owning account, with whether `viewer` follows them. */
+  async findCreator(db: Executor, by: { id: string } | { handle: string } | { accountId: string }, viewer: string | null): Promise<CreatorRow | undefined> {
+    const where = 'id' in by ? sql`c.id = ${by.id}` : 'handle' in by ? sql`c.handle = ${by.handle}` : sql`c.account_id = ${by.accountId}`;
+    const r = await sql<CreatorRow>`
+      SELECT ${CREATOR_COLUMNS},
+             EXISTS (SELECT 1 FROM social.follows f WHERE f.creator_id = c.id AND f.account_id = ${viewer}::text) AS following
+      FROM social.creators c WHERE ${where}
+    `.execute(db);
+    return r.rows[0];
+  },
+
+  /** True when the row was new (an existing follow is left as it is). */
+  async insertFollow(db: Executor, row: FollowsTable): Promise<boolean> {
+    const r = await db.insertInto('social.follows').values(row).onConflict((oc) => oc.doNothing()).returning('creator_id').execute();
+    return r.length > 0;
+  },
+
+  /** Bulk follows for seeding: a multi-row insert, then the affected creators' counts recomputed from the rows. */
+  async importFollows(db: Executor, rows: FollowsTable[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    const inserted = await db.insertInto('social.follows').values(rows).onConflict((oc) => oc.doNothing()).returning('creator_id').execute();
+    const creatorIds = [...new Set(rows.map((r) => r.creator_id))];
+    await sql`
+      UPDATE social.creators c
+      SET follower_count = (SELECT count(*) FROM social.follows f WHERE f.creator_id = c.id)
+      WHERE c.id = ANY (${creatorIds})
+    `.execute(db);
+    return inserted.length;
+  },
+
+  async deleteFollow(db: Executor, accountId: string, creatorId: string): Promise<boolean> {
+    const r = await db.deleteFrom('social.follows').where('account_id', '=', accountId).where('creator_id', '=', creatorId).returning('creator_id').execute();
+    return r.length > 0;
+  },
+
+  /** Adds `delta` atomically (no read-modify-write) and returns the new count. */
+  async bumpFollowerCount(db: Executor, creatorId: string, delta: number): Promise<number> {
+    const r = await db
+      .updateTable('social.creators')
+      .set({ follower_count: sql`follower_count + ${delta}` })
+      .where('id', '=', creatorId)
+      .returning('follower_count')
+      .executeTakeFirstOrThrow();
+    return r.follower_count;
+  },
+
+  async followerCount(db: Executor, creatorId: string): Promise<number> {
+    const r = await db.selectFrom('social.creators').select('follower_count').where('id', '=', creatorId).executeTakeFirstOrThrow();
+    return r.follower_count;
+  },
+
+  /** Creators the account follows, most recently followed first, keyset on (followed at, creator id). */
+  async listFollowing(db: Executor, accountId: string, after: { followedAt: Date; creatorId: string } | null, limit: number) {
+    const r = await sql<CreatorRow & { followed_at: Date }>`
+      SELECT ${CREATOR_COLUMNS}, true AS following, f.created_at AS followed_at
+      FROM social.follows f JOIN social.creators c ON c.id = f.creator_id
+      WHERE f.account_id = ${accountId}
+        ${after ? sql`AND (f.created_at, f.creator_id) < (${after.followedAt}, ${after.creatorId})` : sql``}
+      ORDER BY f.created_at DESC, f.creator_id DESC
+      LIMIT ${limit}
+    `.execute(db);
+    return r.rows;
+  },
+
+  // ---- posts and tags ----
+
+  async insertPost(db: Executor, row: Omit<PostsTable, 'score' | 'deleted_at'>): Promise<void> {
+    await db.insertInto('social.posts').values({ ...row, deleted_at: null }).execute();
+  },
+
+  async insertTags(db: Executor, rows: Array<Omit<TagsTable, 'active' | 'deactivated_at'>>): Promise<void> {
+    if (rows.length === 0) return;
+    await db.insertInto('social.tags').values(rows.map((r) => ({ ...r, deactivated_at: null }))).execute();
+  },
+
+  /** Bulk load for the seed: one statement per table whatever the row count (arrays unnested server-side). */
+  async importPosts(db: Executor, posts: ImportPostRow[], tags: ImportTagRow[]): Promise<void> {
+    if (posts.length > 0) {
+      await sql`
+        INSERT INTO social.posts (id, creator_id, kind, media_type, media_url, caption, published_at, expires_at, score)
+        SELECT * FROM unnest(
+          ${posts.map((p) => p.id)}::text[], ${posts.map((p) => p.creatorId)}::text[], ${posts.map((p) => p.kind)}::text[],
+          ${posts.map((p) => p.mediaType)}::text[], ${posts.map((p) => p.mediaUrl)}::text[], ${posts.map((p) => p.caption)}::text[],
+          ${posts.map((p) => p.publishedAt.toISOString())}::timestamptz[], ${posts.map((p) => p.expiresAt?.toISOString() ?? null)}::timestamptz[],
+          ${posts.map((p) => p.score)}::float8[]
+        )
+      `.execute(db);
+    }
+    if (tags.length > 0) {
+      await sql`
+        INSERT INTO social.tags (id, post_id, creator_id, product_id, x, y, created_at)
+        SELECT * FROM unnest(
+          ${tags.map((t) => t.id)}::text[], ${tags.map((t) => t.postId)}::text[], ${tags.map((t) => t.creatorId)}::text[],
+          ${tags.map((t) => t.productId)}::text[], ${tags.map((t) => t.x)}::numeric[], ${tags.map((t) => t.y)}::numeric[],
+          ${tags.map((t) => t.createdAt.toISOString())}::timestamptz[]
+        )
+      `.execute(db);
+    }
+  },
+
+  async findPost(db: Executor, postId: string) {
+    return db
+      .selectFrom('social.posts')
+      .select(['id', 'creator_id', 'kind', 'deleted_at', 'expires_at'])
+      .where('id', '=', postId)
+      .executeTakeFirst();
+  },
+
+  /** Soft delete: the row stays for attribution history; feeds filter it out. */
+  async softDeletePost(db: Executor, postId: string, now: Date): Promise<boolean> {
+    const r = await db.updateTable('social.posts').set({ deleted_at: now }).where('id', '=', postId).where('deleted_at', 'is', null).returning('id').execute();
+    return r.length > 0;
+  },
+
+  async setPostScore(db: Executor, postId: string, score: number): Promise<boolean> {
+    const r = await db.updateTable('social.posts').set({ score }).where('id', '=', postId).returning('id').execute();
+    return r.length > 0;
+  },
+
+  async findTag(db: Executor, tagId: string) {
+    return db.selectFrom('social.tags').select(['id', 'post_id', 'creator_id', 'product_id', 'active']).where('id', '=', tagId).executeTakeFirst();
+  },
+
+  /** True when this call deactivated it (deactivating twice changes nothing). */
+  async deactivateTag(db: Executor, tagId: string, now: Date): Promise<boolean> {
+    const r = await db
+      .updateTable('social.tags')
+      .set({ active: false, deactivated_at: now })
+      .where('id', '=', tagId)
+      .where('active', '=', true)
+      .returning('id')
+      .execute();
+    return r.length > 0;
+  },
+
+  // ---- feed: skeletons (ids and keys only) ----
+
+  /**
+   * One statement for a feed page: the next `take` posts of followed creators (newest first; a LATERAL per followed
+   * creator keeps the work bounded by follows × take, whatever each creator's post count), and the next `take`
+   * popular posts of everyone else. Only posts published at or before `bound` (the first page's time) are read, so
+   * posts that arrive while a shopper pages never shift later pages: they show on a fresh first page.
+   */
+  async feedSkeleton(db: Executor, viewer: string | null, position: FeedPosition, bound: Date, take: number): Promise<SkeletonRow[]> {
+    const following =
+      viewer && position.phase === 'f'
+        ? sql`
+          (SELECT 'f' AS phase, p.id, ${PUBLISHED_MS}, p.score
+           FROM social.follows f
+           CROSS JOIN LATERAL (
+             SELECT p.id, p.published_at, p.score FROM social.posts p
+             WHERE p.creator_id = f.creator_id AND p.kind = 'post' AND p.deleted_at IS NULL AND p.published_at <= ${bound}
+               ${position.after ? sql`AND (p.published_at, p.id) < (${new Date(position.after.publishedMs)}, ${position.after.id})` : sql``}
+             ORDER BY p.published_at DESC, p.id DESC
+             LIMIT ${take}
+           ) p
+           WHERE f.account_id = ${viewer}
+           ORDER BY p.published_at DESC, p.id DESC
+           LIMIT ${take})
+          UNION ALL`
+        : sql``;
+    const popularAfter = position.phase === 'p' && position.after ? sql`AND (p.score, p.id) < (${position.after.score}, ${position.after.id})` : sql``;
+    const r = await sql<SkeletonRow>`
+      ${following}
+      (SELECT 'p' AS phase, p.id, ${PUBLISHED_MS}, p.score
+       FROM social.posts p
+       WHERE p.kind = 'post' AND p.deleted_at IS NULL AND p.published_at <= ${bound}
+         ${popularAfter}
+         ${viewer ? sql`AND NOT EXISTS (SELECT 1 FROM social.follows f WHERE f.account_id = ${viewer} AND f.creator_id = p.creator_id)` : sql``}
+       ORDER BY p.score DESC, p.id DESC
+       LIMIT ${take})
+    `.execute(db);
+    return r.rows;
+  },
+
+  /** A creator's posts, newest first, keyset on (published_at, id). */
+  async creatorPostsSkeleton(db: Executor, creatorId: string, after: { publishedAt: Date; id: string } | null, take: number) {
+    const r = await sql<{ id: string; published_at: Date }>`
+      SELECT p.id, p.published_at FROM social.posts p
+      WHERE p.creator_id = ${creatorId} AND p.kind = 'post' AND p.deleted_at IS NULL
+        ${after ? sql`AND (p.published_at, p.id) < (${after.publishedAt}, ${after.id})` : sql``}
+      ORDER BY p.published_at DESC, p.id DESC
+      LIMIT ${take}
+    `.execute(db);
+    return r.rows;
+  },
+
+  /**
+   * Live stories for the tray: up to `maxCreators` creators with a story not yet expired, followed creators first,
+   * then by follower count; each creator's stories oldest first (the order they are watched).
+   */
+  async storiesSkeleton(db: Executor, viewer: string | null, now: Date, maxCreators: number) {
+    const r = await sql<{ id: string; creator_id: string }>`
+      WITH live AS (
+        SELECT DISTINCT s.creator_id FROM social.posts s
+        WHERE s.kind = 'story' AND s.deleted_at IS NULL AND s.expires_at > ${now}
+      ), tray AS (
+        SELECT c.id, c.follower_count, (f.account_id IS NOT NULL) AS followed
+        FROM live JOIN social.creators c ON c.id = live.creator_id
+        LEFT JOIN social.follows f ON f.creator_id = c.id AND f.account_id = ${viewer}::text
+        ORDER BY followed DESC, c.follower_count DESC, c.id
+        LIMIT ${maxCreators}
+      )
+      SELECT s.id, s.creator_id FROM tray JOIN social.posts s ON s.creator_id = tray.id
+      WHERE s.kind = 'story' AND s.deleted_at IS NULL AND s.expires_at > ${now}
+      ORDER BY tray.followed DESC, tray.follower_count DESC, tray.id, s.published_at, s.id
+    `.execute(db);
+    return r.rows;
+  },
+
+  /**
+   * Every live story with its creator, most-followed creators first, each creator's stories oldest first: the tray
+   * for everyone (a viewer's followed creators are moved to the front in memory). Reads the stories_live index.
+   */
+  async liveStories(db: Executor, now: Date): Promise<LiveStoryRow[]> {
+    const r = await sql<LiveStoryRow>`
+      SELECT s.id, s.creator_id, s.media_type, s.media_url, s.published_at, s.expires_at,
+             c.handle, c.display_name, c.avatar_url, c.follower_count
+      FROM social.posts s JOIN social.creators c ON c.id = s.creator_id
+      WHERE s.kind = 'story' AND s.deleted_at IS NULL AND s.expires_at > ${now}
+      ORDER BY c.follower_count DESC, c.id, s.published_at, s.id
+    `.execute(db);
+    return r.rows;
+  },
+
+  /** Ids of the creators an account follows. */
+  async followedCreatorIds(db: Executor, accountId: string): Promise<string[]> {
+    const r = await db.selectFrom('social.follows').select('creator_id').where('account_id', '=', accountId).execute();
+    return r.map((x) => x.creator_id);
+  },
+
+  /** The newest `take` visible posts of each creator (newest first), one LATERAL index scan per creator. */
+  async recentPostsByCreators(db: Executor, creatorIds: readonly string[], take: number): Promise<RankedPostRow[]> {
+    const r = await sql<RankedPostRow>`
+      SELECT c.creator_id, p.id, ${PUBLISHED_MS}, p.score
+      FROM unnest(${creatorIds as string[]}::text[]) AS c (creator_id)
+      CROSS JOIN LATERAL (
+        SELECT p.id, p.published_at, p.score FROM social.posts p
+        WHERE p.creator_id = c.creator_id AND p.kind = 'post' AND p.deleted_at IS NULL
+        ORDER BY p.published_at DESC, p.id DESC
+        LIMIT ${take}
+      ) p
+    `.execute(db);
+    return r.rows;
+  },
+
+  /** The `take` most popular visible posts (score, then id, descending): a backward scan of posts_popular. */
+  async popularPosts(db: Executor, take: number): Promise<RankedPostRow[]> {
+    const r = await sql<RankedPostRow>`
+      SELECT p.id, p.creator_id, ${PUBLISHED_MS}, p.score FROM social.posts p
+      WHERE p.kind = 'post' AND p.deleted_at IS NULL
+      ORDER BY p.score DESC, p.id DESC
+      LIMIT ${take}
+    `.execute(db);
+    return r.rows;
+  },
+
+  /** Refreshes the planner statistics of the social tables (a bulk-loaded table has none until autovacuum runs). */
+  async analyze(db: Executor): Promise<void> {
+    for (const table of ['creators', 'follows', 'posts', 'tags']) await sql`ANALYZE ${sql.table(`social.${table}`)}`.execute(db);
+  },
+
+  // ---- feed: hydration (one statement per kind of thing) ----
+
+  async hydratePosts(db: Executor, postIds: readonly string[]): Promise<HydratedPostRow[]> {
+    const r = await sql<HydratedPostRow>`
+      SELECT p.id, p.kind, p.creator_id, p.media_type, p.media_url, p.caption, p.published_at, p.expires_at, p.deleted_at,
+             c.handle, c.display_name, c.avatar_url
+      FROM social.posts p JOIN social.creators c ON c.id = p.creator_id
+      WHERE p.id = ANY (${postIds as string[]}::text[])
+    `.execute(db);
+    return r.rows;
+  },
+
+  async hydrateTags(db: Executor, postIds: readonly string[]): Promise<TagRow[]> {
+    const r = await sql<TagRow>`
+      SELECT t.id, t.post_id, t.creator_id, t.product_id, t.x, t.y, t.active, t.created_at
+      FROM social.tags t
+      WHERE t.post_id = ANY (${postIds as string[]}::text[]) AND t.active
+      ORDER BY t.created_at, t.id
+    `.execute(db);
+    return r.rows;
+  },
+};

@@ -1,0 +1,223 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { requirePrincipal } from '../../platform/auth';
+import { AppError } from '../../platform/errors';
+import { errorResponses, type App } from '../../platform/http';
+import type { SocialService } from './social.service';
+import {
+  CreatePostBody,
+  CreatorParams,
+  CreatorProfileBody,
+  CreatorView,
+  FeedPage,
+  FollowingPage,
+  FollowState,
+  IdOrHandleParams,
+  NoQuery,
+  PageQuery,
+  PostParams,
+  PostsPage,
+  PostView,
+  StoriesPage,
+  TagInput,
+  TagParams,
+  TagView,
+} from './social.schemas';
+
+const tags = ['social'];
+const Empty = Type.Null({ description: 'No content' });
+
+/** A failed service result becomes the one error shape; the status comes from the code's registration. */
+function orThrow<T extends { ok: boolean }>(result: T): Extract<T, { ok: true }> {
+  if (!result.ok) {
+    const { code, message, details } = result as unknown as { code: string; message: string; details?: unknown };
+    throw new AppError(code, message, details);
+  }
+  return result as Extract<T, { ok: true }>;
+}
+
+/**
+ * Sends text that is already a JSON document as is: Fastify serializes nothing for a string with a JSON content type.
+ * (The route's response schema still documents it; the typed reply would only accept the object form.)
+ */
+export function sendJsonText(reply: FastifyReply, json: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(json);
+}
+
+export async function socialRoutes(app: App, service: SocialService): Promise<void> {
+  /** The caller's creator profile id; creator actions need a profile first (409 creator_profile_required). */
+  async function requireCreatorId(request: FastifyRequest): Promise<string> {
+    const creator = await service.getCreatorByAccount(requirePrincipal(request).accountId);
+    if (!creator) throw new AppError('creator_profile_required', 'Create your creator profile first (PUT /v1/creators/me)');
+    return creator.id;
+  }
+
+  // ---- creators ----
+
+  app.put(
+    '/creators/me',
+    {
+      config: { auth: ['creator'] },
+      schema: { tags, summary: 'Create or update your creator profile', querystring: NoQuery, body: CreatorProfileBody, response: { 200: CreatorView, ...errorResponses(401, 403, 409) } },
+    },
+    async (request) => orThrow(await service.upsertCreator(requirePrincipal(request).accountId, request.body)).creator,
+  );
+
+  app.get(
+    '/creators/me',
+    { config: { auth: ['creator'] }, schema: { tags, summary: 'Your creator profile', querystring: NoQuery, response: { 200: CreatorView, ...errorResponses(401, 403, 404) } } },
+    async (request) => {
+      const creator = await service.getCreatorByAccount(requirePrincipal(request).accountId);
+      if (!creator) throw new AppError('not_found', 'You have no creator profile yet (PUT /v1/creators/me)');
+      return creator;
+    },
+  );
+
+  app.get(
+    '/creators/:idOrHandle',
+    {
+      config: { auth: 'public' },
+      schema: { tags, summary: 'A creator by id or handle', params: IdOrHandleParams, querystring: NoQuery, response: { 200: CreatorView, ...errorResponses(404) } },
+    },
+    async (request) => {
+      const creator = await service.getCreator(request.params.idOrHandle, request.principal?.accountId ?? null);
+      if (!creator) throw new AppError('not_found', `Creator ${request.params.idOrHandle} was not found`);
+      return creator;
+    },
+  );
+
+  app.get(
+    '/creators/:id/posts',
+    {
+      config: { auth: 'public' },
+      schema: { tags, summary: "A creator's posts, newest first", params: CreatorParams, querystring: PageQuery, response: { 200: PostsPage, ...errorResponses(404) } },
+    },
+    async (request) => orThrow(await service.listCreatorPosts(request.params.id, request.query.cursor, request.query.limit ?? 10)).page,
+  );
+
+  app.put(
+    '/creators/:id/follow',
+    {
+      config: { auth: 'authenticated' },
+      schema: { tags, summary: 'Follow a creator (idempotent)', params: CreatorParams, querystring: NoQuery, response: { 200: FollowState, ...errorResponses(401, 404) } },
+    },
+    async (request) => orThrow(await service.follow(requirePrincipal(request).accountId, request.params.id)).state,
+  );
+
+  app.delete(
+    '/creators/:id/follow',
+    {
+      config: { auth: 'authenticated' },
+      schema: { tags, summary: 'Unfollow a creator (idempotent)', params: CreatorParams, querystring: NoQuery, response: { 200: FollowState, ...errorResponses(401, 404) } },
+    },
+    async (request) => orThrow(await service.unfollow(requirePrincipal(request).accountId, request.params.id)).state,
+  );
+
+  app.get(
+    '/me/following',
+    {
+      config: { auth: 'authenticated' },
+      schema: { tags, summary: 'Creators you follow, most recent first', querystring: PageQuery, response: { 200: FollowingPage, ...errorResponses(401) } },
+    },
+    async (request) => {
+      const { creators, nextCursor } = orThrow(await service.listFollowing(requirePrincipal(request).accountId, request.query.cursor, request.query.limit ?? 10));
+      return { creators, nextCursor };
+    },
+  );
+
+  // ---- posts and tags ----
+
+  app.post(
+    '/posts',
+    {
+      config: { auth: ['creator'] },
+      schema: { tags, summary: 'Publish a post or story with product tags', querystring: NoQuery, body: CreatePostBody, response: { 201: PostView, ...errorResponses(401, 403, 409) } },
+    },
+    async (request, reply) => {
+      const creatorId = await requireCreatorId(request);
+      const { post } = orThrow(await service.createPost(creatorId, request.body));
+      return reply.code(201).send(post);
+    },
+  );
+
+  app.get(
+    '/posts/:id',
+    { config: { auth: 'public' }, schema: { tags, summary: 'A post or live story', params: PostParams, querystring: NoQuery, response: { 200: PostView, ...errorResponses(404) } } },
+    async (request) => {
+      const post = await service.getPost(request.params.id);
+      if (!post) throw new AppError('not_found', `Post ${request.params.id} was not found`);
+      return post;
+    },
+  );
+
+  app.delete(
+    '/posts/:id',
+    {
+      config: { auth: ['creator'] },
+      schema: { tags, summary: 'Delete your post', params: PostParams, querystring: NoQuery, response: { 204: Empty, ...errorResponses(401, 403, 404, 409) } },
+    },
+    async (request, reply) => {
+      orThrow(await service.deletePost(await requireCreatorId(request), request.params.id));
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/posts/:id/tags',
+    {
+      config: { auth: ['creator'] },
+      schema: { tags, summary: 'Tag a product on your post', params: PostParams, querystring: NoQuery, body: TagInput, response: { 201: TagView, ...errorResponses(401, 403, 404, 409) } },
+    },
+    async (request, reply) => {
+      const { tag } = orThrow(await service.addTag(await requireCreatorId(request), request.params.id, request.body));
+      return reply.code(201).send(tag);
+    },
+  );
+
+  app.delete(
+    '/tags/:id',
+    {
+      config: { auth: ['creator'] },
+      schema: { tags, summary: 'Remove a tag from your post (it leaves every feed)', params: TagParams, querystring: NoQuery, response: { 204: Empty, ...errorResponses(401, 403, 404, 409) } },
+    },
+    async (request, reply) => {
+      orThrow(await service.deactivateTag(await requireCreatorId(request), request.params.id));
+      return reply.code(204).send(null);
+    },
+  );
+
+  // ---- feed ----
+
+  app.get(
+    '/feed',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags,
+        summary: 'The feed: followed creators first, then popular posts; stories tray on the first page',
+        querystring: PageQuery,
+        response: { 200: FeedPage, ...errorResponses() },
+      },
+    },
+    // The page comes as JSON text (assembled from cached fragments): sent as is, not serialized again. The response
+    // schema above still documents it, and test/feed.test.ts validates pages against it.
+    async (request, reply) => {
+      const { page } = orThrow(await service.getFeed(request.principal?.accountId ?? null, request.query.cursor, request.query.limit ?? 10));
+      return sendJsonText(reply as FastifyReply, page);
+    },
+  );
+
+  app.get(
+    '/stories',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags,
+        summary: 'The opened stories tray: live stories of up to 20 creators (followed first) with their tags and product cards',
+        querystring: NoQuery,
+        response: { 200: StoriesPage, ...errorResponses() },
+      },
+    },
+    async (request) => ({ stories: await service.getStoryTray(request.principal?.accountId ?? null) }),
+  );
+}

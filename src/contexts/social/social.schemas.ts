@@ -1,0 +1,160 @@
+// HTTP types of the social context: each schema is the validator, the TypeScript type and the OpenAPI entry.
+import { Type, type Static, type TSchema } from 'typebox';
+import { idPattern } from '../../platform/ids';
+
+/** `T | null` as one JSON-schema type list (`["string","null"]`), which fast-json-stringify serializes fastest. */
+function Nullable<T extends TSchema & { type: string }>(schema: T) {
+  return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] });
+}
+
+const DateTime = Type.String({ format: 'date-time' });
+const MediaUrl = Type.String({ minLength: 1, maxLength: 2048, pattern: '^(https?://|/)\\S+$', description: 'Absolute http(s) URL or a path on this server' });
+
+export const CreatorId = Type.String({ pattern: idPattern('creator') });
+export const PostId = Type.String({ pattern: idPattern('post') });
+export const TagId = Type.String({ pattern: idPattern('tag') });
+export const ProductId = Type.String({ pattern: idPattern('product') });
+export const Handle = Type.String({ pattern: '^[a-z0-9_]{3,30}$', description: 'Lowercase letters, digits and _, 3 to 30 long' });
+
+// ---- creators ----
+
+export const CreatorProfileBody = Type.Object(
+  {
+    handle: Handle,
+    displayName: Type.String({ minLength: 1, maxLength: 80 }),
+    bio: Type.Optional(Type.String({ maxLength: 500 })),
+    avatarUrl: Type.Optional(Nullable(MediaUrl)),
+  },
+  { additionalProperties: false },
+);
+export type CreatorProfileInput = Static<typeof CreatorProfileBody>;
+
+export const CreatorView = Type.Object({
+  id: CreatorId,
+  handle: Type.String(),
+  displayName: Type.String(),
+  bio: Type.String(),
+  avatarUrl: Nullable(Type.String()),
+  followerCount: Type.Integer(),
+  createdAt: DateTime,
+  following: Type.Boolean({ description: 'Whether the signed-in caller follows this creator (false when anonymous)' }),
+});
+export type CreatorView = Static<typeof CreatorView>;
+
+export const CreatorSummary = Type.Object({
+  id: CreatorId,
+  handle: Type.String(),
+  displayName: Type.String(),
+  avatarUrl: Nullable(Type.String()),
+});
+export type CreatorSummary = Static<typeof CreatorSummary>;
+
+export const FollowState = Type.Object({ creatorId: CreatorId, following: Type.Boolean(), followerCount: Type.Integer() });
+export type FollowState = Static<typeof FollowState>;
+
+export const FollowingPage = Type.Object({ creators: Type.Array(CreatorView), nextCursor: Nullable(Type.String()) });
+
+// ---- posts, tags, feed ----
+
+export const TagInput = Type.Object(
+  {
+    productId: ProductId,
+    x: Type.Number({ minimum: 0, maximum: 1, description: 'Horizontal position, 0 (left) to 1 (right)' }),
+    y: Type.Number({ minimum: 0, maximum: 1, description: 'Vertical position, 0 (top) to 1 (bottom)' }),
+  },
+  { additionalProperties: false },
+);
+export type TagInput = Static<typeof TagInput>;
+
+export const PostKind = Type.Union([Type.Literal('post'), Type.Literal('story')]);
+export const MediaType = Type.Union([Type.Literal('photo'), Type.Literal('video')]);
+
+export const CreatePostBody = Type.Object(
+  {
+    kind: Type.Optional(PostKind),
+    mediaType: MediaType,
+    mediaUrl: MediaUrl,
+    caption: Type.Optional(Type.String({ maxLength: 2200 })),
+    tags: Type.Optional(Type.Array(TagInput, { maxItems: 20 })),
+  },
+  { additionalProperties: false },
+);
+export type CreatePostInput = Static<typeof CreatePostBody>;
+
+export const ProductCardView = Type.Object({
+  id: ProductId,
+  name: Type.String(),
+  priceMinor: Type.Integer(),
+  currency: Type.String(),
+  imageUrl: Nullable(Type.String()),
+  availability: Type.Union([Type.Literal('in_stock'), Type.Literal('low'), Type.Literal('sold_out')]),
+});
+
+export const TagView = Type.Object({
+  id: TagId,
+  x: Type.Number(),
+  y: Type.Number(),
+  referralToken: Type.String({ description: 'Signed; pass it as ?ref= when the shopper opens the product' }),
+  product: ProductCardView,
+});
+export type TagView = Static<typeof TagView>;
+
+export const PostView = Type.Object({
+  id: PostId,
+  kind: PostKind,
+  creator: CreatorSummary,
+  mediaType: MediaType,
+  mediaUrl: Type.String(),
+  caption: Type.String(),
+  publishedAt: DateTime,
+  expiresAt: Nullable(DateTime),
+  tags: Type.Array(TagView),
+});
+export type PostView = Static<typeof PostView>;
+
+export const StoryTrayEntry = Type.Object({ creator: CreatorSummary, stories: Type.Array(PostView) });
+export type StoryTrayEntry = Static<typeof StoryTrayEntry>;
+
+export const StoryTraySummary = Type.Object({
+  creator: CreatorSummary,
+  followed: Type.Boolean({ description: 'Whether the caller follows this creator (followed creators come first)' }),
+  storyIds: Type.Array(PostId, { description: 'Live stories, in watch order (oldest first)' }),
+  cover: Type.Object({ mediaType: MediaType, mediaUrl: Type.String() }, { description: 'Media of the first story to watch' }),
+  latestAt: Type.String({ format: 'date-time', description: 'When the newest of these stories was published' }),
+});
+export type StoryTraySummary = Static<typeof StoryTraySummary>;
+
+export const FeedPage = Type.Object({
+  posts: Type.Array(PostView),
+  stories: Type.Array(StoryTraySummary, {
+    description: 'The stories tray, on the first page only: creators with live stories. Opening it (GET /v1/stories) gives the stories with their tags and product cards.',
+  }),
+  nextCursor: Nullable(Type.String()),
+});
+export type FeedPage = Static<typeof FeedPage>;
+
+export const StoriesPage = Type.Object({
+  stories: Type.Array(StoryTrayEntry, { description: 'Creators with live stories, followed first, each with their stories (tags, product cards, tokens)' }),
+});
+export type StoriesPage = Static<typeof StoriesPage>;
+
+export const PostsPage = Type.Object({ posts: Type.Array(PostView), nextCursor: Nullable(Type.String()) });
+export type PostsPage = Static<typeof PostsPage>;
+
+// ---- params and query strings ----
+
+export const PageQuery = Type.Object(
+  {
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'nextCursor of the previous page' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, default: 10 })),
+  },
+  { additionalProperties: false },
+);
+export const NoQuery = Type.Object({}, { additionalProperties: false });
+export const IdOrHandleParams = Type.Object(
+  { idOrHandle: Type.String({ minLength: 3, maxLength: 40, description: 'A creator id (cre_…) or handle' }) },
+  { additionalProperties: false },
+);
+export const CreatorParams = Type.Object({ id: CreatorId }, { additionalProperties: false });
+export const PostParams = Type.Object({ id: PostId }, { additionalProperties: false });
+export const TagParams = Type.Object({ id: TagId }, { additionalProperties: false });

@@ -1,0 +1,58 @@
+/**
+ * Errors carry a stable machine code; HTTP status is decided here, in one place.
+ * Expected failures inside a context are values (see each context's *.errors.ts); they become an AppError
+ * only at the edge, when a route decides the request cannot succeed.
+ */
+export const ERROR_STATUS = {
+  // request shape
+  validation_failed: 400,
+  malformed_json: 400,
+  invalid_cursor: 400,
+  unsupported_media_type: 415,
+  body_too_large: 413,
+  // identity
+  unauthenticated: 401,
+  invalid_credentials: 401,
+  forbidden: 403,
+  rate_limited: 429,
+  email_taken: 409,
+  // generic
+  not_found: 404,
+  route_not_found: 404,
+  conflict: 409,
+  precondition_failed: 412,
+  internal: 500,
+  unavailable: 503,
+} as const satisfies Record<string, number>;
+
+export type KnownErrorCode = keyof typeof ERROR_STATUS;
+
+/** Context-specific codes register their status here so the translation still happens in one place. */
+const extraStatus = new Map<string, number>();
+
+export function registerErrorCodes(codes: Record<string, number>): void {
+  for (const [code, status] of Object.entries(codes)) extraStatus.set(code, status);
+}
+
+export function statusForCode(code: string): number {
+  return (ERROR_STATUS as Record<string, number>)[code] ?? extraStatus.get(code) ?? 500;
+}
+
+export class AppError extends Error {
+  readonly code: string;
+  readonly details: unknown;
+  constructor(code: KnownErrorCode | (string & {}), message: string, details?: unknown) {
+    super(message);
+    this.name = 'AppError';
+    this.code = code;
+    this.details = details;
+  }
+  get status(): number {
+    return statusForCode(this.code);
+  }
+}
+
+export const notFound = (what: string, id?: string) =>
+  new AppError('not_found', id ? `${what} ${id} was not found` : `${what} was not found`, id ? { id } : undefined);
+export const forbidden = (message = 'You may not do this') => new AppError('forbidden', message);
+export const validation = (message: string, details?: unknown) => new AppError('validation_failed', message, details);

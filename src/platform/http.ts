@@ -1,0 +1,228 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type RawServerDefault } from 'fastify';
+import cookie from '@fastify/cookie';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { Type, type TSchema } from 'typebox';
+import { AppError, statusForCode } from './errors';
+import { type Authenticator, checkRouteAuth, DEVICE_COOKIE, SESSION_COOKIE, type RouteAuth } from './auth';
+import { ulid } from './ids';
+import type { Metrics } from './metrics';
+
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+  auth: RouteAuth;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every /v1 route with who may call it (the authorization matrix test walks it). */
+    routeTable: RouteEntry[];
+  }
+}
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'Stable machine-readable code' }),
+      message: Type.String(),
+      details: Type.Optional(Type.Unknown()),
+    }),
+  },
+  { $id: 'ErrorBody', title: 'Error' },
+);
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'The request is malformed or invalid',
+  401: 'Not signed in',
+  403: 'Not allowed',
+  404: 'Not found',
+  409: 'Conflict with the current state',
+  412: 'Precondition failed',
+  413: 'Body too large',
+  415: 'Unsupported media type',
+  429: 'Too many requests',
+};
+
+/** Error responses for a route's schema, so the OpenAPI document lists them. */
+export function errorResponses(...statuses: number[]): Record<number, TSchema> {
+  const out: Record<number, TSchema> = {};
+  for (const s of [400, ...statuses]) out[s] = Type.Ref('ErrorBody', { description: STATUS_TEXT[s] ?? 'Error' });
+  return out;
+}
+
+export interface HttpOptions {
+  logLevel: string;
+  bodyLimit: number;
+  cookieSecure: boolean;
+  trustProxy: boolean;
+  metrics: Metrics;
+  authenticate: Authenticator;
+  /** Answers /readyz: throws when a dependency is not ready. */
+  ready: () => Promise<void>;
+}
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+const DEVICE_ID = /^[A-Za-z0-9_-]{8,64}$/;
+
+/**
+ * The HTTP edge: schema validation (bodies are never coerced; unknown fields are refused), one error shape,
+ * request ids, who-may-call enforcement, metrics and the OpenAPI document generated from the route schemas.
+ */
+export async function createHttpServer(opts: HttpOptions): Promise<App> {
+  const app = Fastify({
+    logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel },
+    bodyLimit: opts.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => ulid(),
+    ajv: { customOptions: {} },
+    return503OnClosing: true,
+    trustProxy: opts.trustProxy,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const strictAjv = addFormats(new Ajv({ allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false }));
+  const coercingAjv = addFormats(new Ajv({ allErrors: true, coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false }));
+  for (const ajv of [strictAjv, coercingAjv]) ajv.addSchema(ErrorBody);
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema));
+  app.addSchema(ErrorBody);
+  // Fastify parses text/plain by default; the API speaks JSON only, so anything else is a 415, not a 400 later.
+  app.removeContentTypeParser('text/plain');
+
+  await app.register(cookie);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'feedshop API',
+        version: '1',
+        description: 'Shop without leaving the feed. Every error answers `{ error: { code, message, details? } }`.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'Session token from POST /v1/auth/login' },
+          cookie: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+        },
+      },
+    },
+    // name shared schemas by their $id (components/schemas/ErrorBody), not Fastify's default def-0, def-1…
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    transform: ({ schema, url, route }) => {
+      const auth = (route.config as { auth?: RouteAuth } | undefined)?.auth ?? 'public';
+      const who = auth === 'public' ? 'anyone' : auth === 'authenticated' ? 'any signed-in account' : `roles: ${auth.join(', ')}`;
+      const s = { ...(schema as Record<string, unknown>) };
+      s.description = [s.description, `**Who may call:** ${who}.`].filter(Boolean).join('\n\n');
+      if (auth !== 'public') s.security = [{ bearer: [] }, { cookie: [] }];
+      return { schema: s as never, url };
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const routeTable: RouteEntry[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (route) => {
+    const url = route.url;
+    if (url.startsWith('/v1') && route.config?.auth === undefined) {
+      throw new Error(`route ${route.method} ${url} does not declare who may call it (config.auth)`);
+    }
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD' && url.startsWith('/v1')) routeTable.push({ method, url, auth: route.config!.auth! });
+    }
+  });
+
+  app.decorateRequest('principal', null);
+  app.decorateRequest('deviceId', '');
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    const header = request.headers['x-device-id'];
+    const fromHeader = typeof header === 'string' && DEVICE_ID.test(header) ? header : undefined;
+    const fromCookie = request.cookies[DEVICE_COOKIE];
+    let device = fromHeader ?? (fromCookie && DEVICE_ID.test(fromCookie) ? fromCookie : undefined);
+    if (!device) {
+      device = `dev_${ulid()}`;
+      reply.setCookie(DEVICE_COOKIE, device, { path: '/', httpOnly: true, sameSite: 'lax', secure: opts.cookieSecure, maxAge: 400 * 86400 });
+    }
+    request.deviceId = device;
+    const authz = request.headers.authorization;
+    const token = authz?.startsWith('Bearer ') ? authz.slice(7).trim() : request.cookies[SESSION_COOKIE];
+    if (token) request.principal = await opts.authenticate(token);
+    const auth = request.routeOptions.config?.auth;
+    if (auth !== undefined) checkRouteAuth(auth, request.principal);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    opts.metrics.httpDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: { code: 'route_not_found', message: `No route ${request.method} ${request.url.split('?')[0]}` } });
+  });
+
+  app.setErrorHandler((err: FastifyError | AppError | Error, request, reply) => {
+    const body = toErrorBody(err);
+    const status = body.status;
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.info({ code: body.error.code }, 'request refused');
+    if (status === 429 && !reply.hasHeader('retry-after')) reply.header('retry-after', '60');
+    reply.code(status).send({ error: body.error });
+  });
+
+  app.get('/healthz', { config: { auth: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { auth: 'public' }, schema: { hide: true } }, async (_req, reply) => {
+    try {
+      await opts.ready();
+      return { status: 'ready' };
+    } catch (e) {
+      return reply.code(503).send({ error: { code: 'unavailable', message: `not ready: ${(e as Error).message}` } });
+    }
+  });
+  app.get('/metrics', { config: { auth: 'public' }, schema: { hide: true } }, async (_req, reply) => {
+    reply.header('content-type', opts.metrics.registry.contentType);
+    return opts.metrics.registry.metrics();
+  });
+  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+
+  return app;
+}
+
+function toErrorBody(err: FastifyError | AppError | Error): { status: number; error: { code: string; message: string; details?: unknown } } {
+  if (err instanceof AppError) {
+    return { status: err.status, error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } };
+  }
+  const fe = err as FastifyError;
+  if (fe.validation) {
+    const details = fe.validation.map((v) => ({
+      in: fe.validationContext,
+      path: v.instancePath || '/',
+      message: v.message,
+      ...(v.params && 'additionalProperty' in v.params ? { field: v.params.additionalProperty } : {}),
+    }));
+    return { status: 400, error: { code: 'validation_failed', message: `Invalid ${fe.validationContext ?? 'request'}: ${fe.message}`, details } };
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, error: { code: 'malformed_json', message: 'The body is not valid JSON' } };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, error: { code: 'body_too_large', message: 'The body is larger than this endpoint accepts' } };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { status: 415, error: { code: 'unsupported_media_type', message: 'Send application/json' } };
+  }
+  if (err instanceof SyntaxError || fe.statusCode === 400) {
+    return { status: 400, error: { code: 'malformed_json', message: 'The body is not valid JSON' } };
+  }
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { status: fe.statusCode, error: { code: 'bad_request', message: fe.message } };
+  }
+  return { status: statusForCode('internal'), error: { code: 'internal', message: 'Something went wrong on our side; it has been logged' } };
+}

@@ -1,0 +1,208 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import type { FastifyRequest } from 'fastify';
+import type { Clock } from './clock';
+import type { AnyDb } from './db';
+import { AppError, registerErrorCodes } from './errors';
+import { sqlMigration, type ContextMigrations } from './migrations';
+
+/**
+ * `Idempotency-Key` with Stripe's contract, for every money-moving route of any context:
+ * - same scope + key + request → the first answer (a second run never happens, also while the first is running:
+ *   the second caller waits for it, up to `waitMs`, then gets 409 `idempotency_in_progress`);
+ * - same scope + key, different request → 422 `idempotency_key_reused`;
+ * - a route that requires a key and got none → 400 `idempotency_key_required`.
+ * The claim is one row inserted with ON CONFLICT DO NOTHING, so it holds across processes. A claim whose lock has
+ * expired (the process running it crashed) is taken over by the next caller with the same request. The flow behind
+ * a key must itself be resumable (checkout finds its attempt by the key), because a takeover runs it again.
+ */
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
+registerErrorCodes({ idempotency_key_required: 400, idempotency_key_reused: 422, idempotency_in_progress: 409 });
+
+export const idempotencyMigrations: ContextMigrations = {
+  schema: 'idempotency',
+  migrations: {
+    '0001_init': sqlMigration(`
+      CREATE TABLE idempotency.keys (
+        scope text NOT NULL CHECK (char_length(scope) BETWEEN 1 AND 200),
+        key text NOT NULL CHECK (char_length(key) BETWEEN 1 AND 255),
+        request_hash text NOT NULL,
+        status text NOT NULL CHECK (status IN ('running', 'done')),
+        -- who runs the claim now: a takeover changes it, so a slow former owner cannot overwrite the answer
+        owner text NOT NULL,
+        response_status integer CHECK (response_status BETWEEN 100 AND 599),
+        response_body jsonb,
+        created_at timestamptz NOT NULL,
+        locked_until timestamptz NOT NULL,
+        finished_at timestamptz,
+        PRIMARY KEY (scope, key),
+        CHECK ((status = 'done') = (response_status IS NOT NULL AND finished_at IS NOT NULL))
+      );
+      CREATE INDEX keys_by_age ON idempotency.keys (created_at);
+    `),
+  },
+};
+
+export interface IdempotencyDeps {
+  db: AnyDb;
+  clock: Clock;
+}
+
+export interface IdempotencyRequest {
+  /** Who is calling (`acc_…` or `dev_…`, see idempotencyScope): keys never collide across callers. */
+  scope: string;
+  key: string;
+  /** What identifies the request (route + body); hashed, so the same key with another request is refused. */
+  request: unknown;
+  /** How long a claim is considered alive before another caller may take it over (default 60 s). */
+  lockMs?: number;
+  /** How long a concurrent duplicate waits for the first run to finish before answering 409 (default 10 s). */
+  waitMs?: number;
+}
+
+export interface IdempotentAnswer {
+  status: number;
+  body: unknown;
+  /** True when the answer is the stored one of an earlier request. */
+  replayed: boolean;
+}
+
+/** The caller part of a scope: the account when signed in, else the device. */
+export function idempotencyScope(request: Pick<FastifyRequest, 'principal' | 'deviceId'>): string {
+  return request.principal?.accountId ?? request.deviceId;
+}
+
+/** The request's `Idempotency-Key`, or a 400 `idempotency_key_required` (1–255 printable characters). */
+export function requireIdempotencyKey(request: Pick<FastifyRequest, 'headers'>): string {
+  const raw = request.headers[IDEMPOTENCY_HEADER];
+  const key = Array.isArray(raw) ? raw[0] : raw;
+  if (typeof key !== 'string' || key.trim() === '') {
+    throw new AppError('idempotency_key_required', 'This request moves money: send an Idempotency-Key header (e.g. a UUID)');
+  }
+  if (key.length > 255 || !/^[\x21-\x7e]+$/.test(key)) {
+    throw new AppError('validation_failed', 'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces');
+  }
+  return key;
+}
+
+/** A hash that does not depend on the order of object keys. */
+export function requestHash(request: unknown): string {
+  return createHash('sha256').update(canonicalJson(request)).digest('base64url');
+}
+
+function canonicalJson(v: unknown): string {
+  if (v === undefined) return 'null';
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(v as Record<string, unknown>)
+    .filter(([, x]) => x !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+}
+
+interface KeyRow {
+  request_hash: string;
+  status: 'running' | 'done';
+  owner: string;
+  response_status: number | null;
+  response_body: unknown;
+  locked_until: Date;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `run` at most once per (scope, key) and answers every repeat with its stored result. An AppError thrown by
+ * `run` is a result too (stored as its error body); any other exception releases the claim so a retry may run again.
+ */
+export async function withIdempotency(
+  deps: IdempotencyDeps,
+  req: IdempotencyRequest,
+  run: () => Promise<{ status: number; body: unknown }>,
+): Promise<IdempotentAnswer> {
+  const { db, clock } = deps;
+  const hash = requestHash(req.request);
+  const lockMs = req.lockMs ?? 60_000;
+  const waitMs = req.waitMs ?? 10_000;
+  const owner = randomBytes(12).toString('base64url');
+  const deadline = Date.now() + waitMs;
+
+  for (let pause = 25; ; pause = Math.min(pause * 2, 250)) {
+    const now = clock.now();
+    const lockedUntil = new Date(now.getTime() + lockMs);
+    const claimed = await sql<{ owner: string }>`
+      INSERT INTO idempotency.keys (scope, key, request_hash, status, owner, created_at, locked_until)
+      VALUES (${req.scope}, ${req.key}, ${hash}, 'running', ${owner}, ${now}, ${lockedUntil})
+      ON CONFLICT (scope, key) DO NOTHING
+      RETURNING owner
+    `.execute(db);
+    if (claimed.rows.length === 1) return { ...(await runClaimed(deps, req, owner, run)), replayed: false };
+
+    const existing = await sql<KeyRow>`
+      SELECT request_hash, status, owner, response_status, response_body, locked_until
+      FROM idempotency.keys WHERE scope = ${req.scope} AND key = ${req.key}
+    `.execute(db);
+    const row = existing.rows[0];
+    if (!row) continue; // released by a failed run in between: claim again
+    if (row.request_hash !== hash) {
+      throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request; use a new key for a new request');
+    }
+    if (row.status === 'done') return { status: row.response_status!, body: row.response_body, replayed: true };
+    if (new Date(row.locked_until).getTime() <= now.getTime()) {
+      // the process running it is gone (its lock lapsed): take the claim over, exactly one caller wins
+      const taken = await sql<{ owner: string }>`
+        UPDATE idempotency.keys SET owner = ${owner}, locked_until = ${lockedUntil}
+        WHERE scope = ${req.scope} AND key = ${req.key} AND status = 'running' AND owner = ${row.owner}
+        RETURNING owner
+      `.execute(db);
+      if (taken.rows.length === 1) return { ...(await runClaimed(deps, req, owner, run)), replayed: false };
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { retryAfterSeconds: 1 });
+    }
+    await sleep(pause);
+  }
+}
+
+async function runClaimed(
+  deps: IdempotencyDeps,
+  req: IdempotencyRequest,
+  owner: string,
+  run: () => Promise<{ status: number; body: unknown }>,
+): Promise<{ status: number; body: unknown }> {
+  let answer: { status: number; body: unknown };
+  try {
+    answer = await run();
+  } catch (err) {
+    if (!(err instanceof AppError)) {
+      // unexpected: nothing definite to replay, so let a retry run again
+      await sql`DELETE FROM idempotency.keys WHERE scope = ${req.scope} AND key = ${req.key} AND owner = ${owner} AND status = 'running'`
+        .execute(deps.db)
+        .catch(() => undefined);
+      throw err;
+    }
+    const error = { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) };
+    answer = { status: err.status, body: { error } };
+    await store(deps, req, owner, answer);
+    throw err;
+  }
+  await store(deps, req, owner, answer);
+  return answer;
+}
+
+async function store(deps: IdempotencyDeps, req: IdempotencyRequest, owner: string, answer: { status: number; body: unknown }): Promise<void> {
+  await sql`
+    UPDATE idempotency.keys
+    SET status = 'done', response_status = ${answer.status}, response_body = ${JSON.stringify(answer.body ?? null)}::jsonb,
+        finished_at = ${deps.clock.now()}
+    WHERE scope = ${req.scope} AND key = ${req.key} AND owner = ${owner} AND status = 'running'
+  `.execute(deps.db);
+}
+
+/** Forgets answers older than `maxAgeMs` (Stripe keeps keys 24 hours); running claims are kept. */
+export async function pruneIdempotencyKeys(deps: IdempotencyDeps, maxAgeMs = 24 * 3_600_000): Promise<number> {
+  const r = await sql`DELETE FROM idempotency.keys WHERE status = 'done' AND created_at < ${new Date(deps.clock.now().getTime() - maxAgeMs)}`.execute(deps.db);
+  return Number(r.numAffectedRows ?? 0);
+}

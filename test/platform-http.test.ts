@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { backends, startTestApp, type Response, type TestApp } from './support/harness';
+
+// The platform's HTTP edge, with identity's routes as the subject: one error shape, strict bodies, no 5xx.
+for (const backend of backends()) {
+  describe(`platform http [${backend.name}]`, () => {
+    let t: TestApp;
+    const seen: Response[] = [];
+    before(async () => {
+      t = await startTestApp(backend);
+    });
+    after(() => t.close());
+
+    const request = async (...args: Parameters<TestApp['request']>) => {
+      const res = await t.request(...args);
+      seen.push(res);
+      return res;
+    };
+    const login = (payload: string, contentType = 'application/json') =>
+      request({ method: 'POST', url: '/v1/auth/login', payload, headers: { 'content-type': contentType } });
+
+    it('answers malformed JSON with 400 malformed_json', async () => {
+      const res = await login('{"email": "a@example.test",');
+      assert.equal(res.status, 400);
+      assert.equal(res.body.error.code, 'malformed_json');
+      assert.equal(typeof res.body.error.message, 'string');
+    });
+
+    it('refuses an unknown body field, naming it', async () => {
+      const res = await request({ method: 'POST', url: '/v1/auth/login', body: { email: 'a@example.test', password: 'x', isAdmin: true } });
+      assert.equal(res.status, 400);
+      assert.equal(res.body.error.code, 'validation_failed');
+      assert.ok(
+        res.body.error.details.some((d: { field?: string }) => d.field === 'isAdmin'),
+        JSON.stringify(res.body.error.details),
+      );
+    });
+
+    it('refuses a wrong type without coercing it', async () => {
+      const res = await request({ method: 'POST', url: '/v1/auth/login', body: { email: 12345, password: 'long enough password' } });
+      assert.equal(res.status, 400);
+      assert.equal(res.body.error.code, 'validation_failed');
+      assert.ok(res.body.error.details.some((d: { path: string }) => d.path === '/email'), JSON.stringify(res.body.error.details));
+    });
+
+    it('refuses a body over the limit with 413', async () => {
+      const big = JSON.stringify({ email: 'a@example.test', password: 'x'.repeat(t.app.config.bodyLimitBytes) });
+      const res = await login(big);
+      assert.equal(res.status, 413);
+      assert.equal(res.body.error.code, 'body_too_large');
+    });
+
+    it('refuses a text/plain body with 415', async () => {
+      const res = await login('email=a@example.test', 'text/plain');
+      assert.equal(res.status, 415);
+      assert.equal(res.body.error.code, 'unsupported_media_type');
+    });
+
+    it('answers an unknown route with 404 route_not_found', async () => {
+      const res = await request({ url: '/v1/no/such/thing' });
+      assert.equal(res.status, 404);
+      assert.equal(res.body.error.code, 'route_not_found');
+    });
+
+    it('puts a request id on every response, and keeps one the caller sent', async () => {
+      const res = await request({ url: '/healthz' });
+      assert.match(String(res.headers['x-request-id']), /^[0-9A-Z]{26}$/);
+      const mine = await request({ url: '/v1/no/such/thing', headers: { 'x-request-id': 'trace-abc-123' } });
+      assert.equal(mine.headers['x-request-id'], 'trace-abc-123');
+    });
+
+    it('answers health and readiness', async () => {
+      const health = await request({ url: '/healthz' });
+      assert.equal(health.status, 200);
+      assert.equal(health.body.status, 'ok');
+      const ready = await request({ url: '/readyz' });
+      assert.equal(ready.status, 200);
+      assert.equal(ready.body.status, 'ready');
+    });
+
+    it('exports request latency, pool and event backlog metrics', async () => {
+      await request({ url: '/healthz' });
+      const res = await request({ url: '/metrics' });
+      assert.equal(res.status, 200);
+      const text = String(res.body);
+      assert.match(text, /feedshop_http_request_duration_seconds_count\{[^}]*route="\/healthz"/);
+      assert.match(text, /^feedshop_db_pool_connections \d+/m);
+      assert.match(text, /^feedshop_event_backlog \d+/m);
+    });
+
+    it('serves the OpenAPI document generated from the route schemas', async () => {
+      const res = await request({ url: '/openapi.json' });
+      assert.equal(res.status, 200);
+      assert.equal(res.body.openapi, '3.1.0');
+      assert.ok(res.body.paths['/v1/auth/login']?.post, 'the log-in route is documented');
+      assert.ok(res.body.components.schemas.ErrorBody, 'the error shape is a component');
+    });
+
+    it('serves the API reference as an HTML page', async () => {
+      let res = await request({ url: '/docs' });
+      for (let hops = 0; res.status >= 300 && res.status < 400 && hops < 3; hops++) {
+        const location = String(res.headers.location);
+        res = await request({ url: location.startsWith('/') ? location : `/docs/${location.replace(/^\.\//, '')}` });
+      }
+      assert.equal(res.status, 200);
+      assert.match(String(res.headers['content-type']), /text\/html/);
+      assert.match(String(res.body), /<html/i);
+    });
+
+    it('answered none of the above with a 5xx', () => {
+      assert.ok(seen.length > 10);
+      assert.deepEqual(seen.filter((r) => r.status >= 500).map((r) => r.status), []);
+    });
+  });
+}

@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { createFeedshop, type Feedshop } from '../../src/app';
+import { loadConfig, type Config } from '../../src/config';
+import type { Role } from '../../src/platform/auth';
+import { ManualClock, type Clock } from '../../src/platform/clock';
+import { openDatabase, type Database } from '../../src/platform/db';
+
+export interface Backend {
+  name: 'pglite' | 'postgres';
+  open(): Promise<{ database: Database; dispose(): Promise<void> }>;
+}
+
+const pglite: Backend = {
+  name: 'pglite',
+  async open() {
+    const database = await openDatabase({ pgliteDir: 'memory://' });
+    return { database, dispose: async () => {} };
+  },
+};
+
+function postgres(url: string): Backend {
+  return {
+    name: 'postgres',
+    async open() {
+      // a fresh database per suite: suites run in parallel and never see each other's rows
+      const name = `feedshop_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      await admin.query(`CREATE DATABASE ${name}`);
+      await admin.end();
+      const u = new URL(url);
+      u.pathname = `/${name}`;
+      const database = await openDatabase({ url: u.toString(), poolSize: 10 });
+      return {
+        database,
+        dispose: async () => {
+          const c = new pg.Client({ connectionString: url });
+          await c.connect();
+          await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+          await c.end();
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The backends every database suite runs on: PGlite always, and PostgreSQL when TEST_DATABASE_URL is set.
+ * On CI a missing TEST_DATABASE_URL is a failure, never a silent skip.
+ */
+export function backends(): Backend[] {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url && process.env.CI === 'true') throw new Error('CI=true but TEST_DATABASE_URL is not set: the PostgreSQL suite would be skipped');
+  const only = process.env.TEST_BACKEND;
+  const list = [pglite, ...(url ? [postgres(url)] : [])];
+  return only ? list.filter((b) => b.name === only) : list;
+}
+
+export interface InjectOptions {
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  token?: string | undefined;
+  body?: unknown;
+  /** Raw payload (for malformed JSON tests). */
+  payload?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Response<T = any> {
+  status: number;
+  body: T;
+  headers: Record<string, string | string[] | number | undefined>;
+}
+
+export interface TestApp {
+  app: Feedshop;
+  clock: Clock;
+  backend: Backend['name'];
+  request<T = any>(opts: InjectOptions): Promise<Response<T>>;
+  /** Signs up (or, for admin, creates) an account with the role and returns its bearer token and id. */
+  signUp(role: Role, name?: string): Promise<{ token: string; accountId: string; email: string }>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+
+export async function startTestApp(
+  backend: Backend,
+  opts: { clock?: Clock; config?: Partial<Config> } = {},
+): Promise<TestApp> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'feedshop-test-'));
+  const config = loadConfig(
+    {},
+    {
+      logLevel: 'silent',
+      dataDir,
+      referralKeys: `k1:${randomBytes(32).toString('base64url')}`,
+      ...opts.config,
+    },
+  );
+  const { database, dispose } = await backend.open();
+  const clock = opts.clock ?? new ManualClock();
+  const app = await createFeedshop({ config, clock, database });
+  await app.migrate();
+
+  const request = async <T>(o: InjectOptions): Promise<Response<T>> => {
+    const headers: Record<string, string> = { ...(o.headers ?? {}) };
+    if (o.token) headers.authorization = `Bearer ${o.token}`;
+    const res = await app.http.inject({
+      method: o.method ?? 'GET',
+      url: o.url,
+      headers,
+      ...(o.payload !== undefined ? { payload: o.payload } : o.body !== undefined ? { payload: o.body as object } : {}),
+    });
+    let body: unknown = res.body;
+    if ((res.headers['content-type'] ?? '').toString().includes('json') && res.body.length > 0) body = res.json();
+    return { status: res.statusCode, body: body as T, headers: res.headers };
+  };
+
+  const signUp = async (role: Role, name?: string) => {
+    const n = ++counter;
+    const email = `${role}${n}-${randomBytes(3).toString('hex')}@example.test`;
+    const password = 'correct horse battery staple';
+    const displayName = name ?? `${role} ${n}`;
+    if (role === 'admin') {
+      const created = await app.contexts.identity.service.createAccount({ email, password, displayName, roles: ['admin'] });
+      if (!created.ok) throw new Error(created.code);
+    } else {
+      const res = await request({ method: 'POST', url: '/v1/auth/signup', body: { email, password, displayName, role } });
+      if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+    const res = await request<any>({ method: 'POST', url: '/v1/auth/login', body: { email, password } });
+    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return { token: res.body.token as string, accountId: res.body.account.id as string, email };
+  };
+
+  return {
+    app,
+    clock,
+    backend: backend.name,
+    request,
+    signUp,
+    async close() {
+      await app.close();
+      await dispose();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
