@@ -50,6 +50,29 @@ export const ConfigSchema = Type.Object({
    * (design.md §5). Off: one row-locked transaction per request, no memo (the flash-sale benchmark's naive variant).
    */
   reservationCoalescing: Type.Boolean({ default: true }),
+  /** ClickHouse server URL (http://user:pass@host:8123/db); when absent the embedded chDB store under dataDir is used. */
+  clickhouseUrl: Type.Optional(Type.String({ minLength: 1 })),
+  /** ClickHouse database the analytics tables live in (chDB and server alike). */
+  analyticsDatabase: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', default: 'feedshop' }),
+  /** Client and server events are appended to the store in batches of at most this many rows… */
+  analyticsBatchSize: Type.Integer({ minimum: 1, default: 5000 }),
+  /** …or after this many milliseconds, whichever comes first. */
+  analyticsFlushMs: Type.Integer({ minimum: 1, default: 1000 }),
+  /** Attribution windows (design.md §7): clicks (taps, product views with a token) and view-through impressions. */
+  attributionClickWindowDays: Type.Number({ exclusiveMinimum: 0, default: 7 }),
+  attributionViewWindowHours: Type.Number({ exclusiveMinimum: 0, default: 24 }),
+  /** A device recording more touches than this in one minute is a touch flood: its touches are not credited. */
+  attributionFloodPerMinute: Type.Integer({ minimum: 1, default: 120 }),
+  /** Commission rate in basis points when a merchant has set none (1000 = 10%). */
+  defaultCommissionBps: Type.Integer({ minimum: 0, maximum: 10000, default: 1000 }),
+  /** Commissions become payable this many days after delivery (the return window). */
+  earningsHoldDays: Type.Number({ minimum: 0, default: 30 }),
+  /** Payouts (scheduled and on demand) need at least this available balance, in minor units. */
+  payoutMinimumMinor: Type.Integer({ minimum: 1, default: 1000 }),
+  /** How often scheduled payouts run for every creator above the minimum. */
+  payoutScheduleHours: Type.Number({ exclusiveMinimum: 0, default: 24 * 7 }),
+  /** Payout provider: the built-in simulator or Stripe Connect (uses the Stripe keys above). */
+  payoutProvider: Type.Union([Type.Literal('simulated'), Type.Literal('stripe')], { default: 'simulated' }),
   /**
    * TEST-ONLY fault injection for the checkout crash matrix: the process kills itself (SIGKILL) right after this
    * checkout step. Never set in production.
@@ -86,6 +109,18 @@ const ENV_KEYS: Record<keyof Config, string> = {
   simulatedWebhookSecret: 'SIMULATED_WEBHOOK_SECRET',
   sweepIntervalSeconds: 'SWEEP_INTERVAL_SECONDS',
   reservationCoalescing: 'RESERVATION_COALESCING',
+  clickhouseUrl: 'CLICKHOUSE_URL',
+  analyticsDatabase: 'ANALYTICS_DATABASE',
+  analyticsBatchSize: 'ANALYTICS_BATCH_SIZE',
+  analyticsFlushMs: 'ANALYTICS_FLUSH_MS',
+  attributionClickWindowDays: 'ATTRIBUTION_CLICK_WINDOW_DAYS',
+  attributionViewWindowHours: 'ATTRIBUTION_VIEW_WINDOW_HOURS',
+  attributionFloodPerMinute: 'ATTRIBUTION_FLOOD_PER_MINUTE',
+  defaultCommissionBps: 'DEFAULT_COMMISSION_BPS',
+  earningsHoldDays: 'EARNINGS_HOLD_DAYS',
+  payoutMinimumMinor: 'PAYOUT_MINIMUM_MINOR',
+  payoutScheduleHours: 'PAYOUT_SCHEDULE_HOURS',
+  payoutProvider: 'PAYOUT_PROVIDER',
   crashAt: 'FEEDSHOP_CRASH_AT',
 };
 
