@@ -17,9 +17,12 @@ import { createSocialContext, loadReferralTokens } from './contexts/social';
 import { createPaymentsContext } from './contexts/payments';
 import { createOrdersContext } from './contexts/orders';
 import { createCheckoutContext } from './contexts/checkout';
+import { createAnalyticsContext } from './contexts/analytics';
+import { createEarningsContext } from './contexts/earnings';
+import { registerWebApp } from './web';
 import { registerDemoMedia } from './demo/media';
 
-export const CONTEXT_NAMES = ['identity', 'catalog', 'inventory', 'social', 'attribution', 'payments', 'orders', 'checkout'] as const;
+export const CONTEXT_NAMES = ['identity', 'catalog', 'inventory', 'social', 'attribution', 'payments', 'orders', 'checkout', 'analytics', 'earnings'] as const;
 export type ContextName = (typeof CONTEXT_NAMES)[number];
 
 export interface FeedshopOptions {
@@ -69,7 +72,10 @@ export async function createFeedshop(options: FeedshopOptions) {
     attribution: attribution.service,
   });
 
-  const contexts = { identity, catalog, inventory, social, attribution, payments, orders, checkout } satisfies Record<ContextName, ContextModule>;
+  const analytics = createAnalyticsContext({ ...deps, attribution: attribution.service, social: social.service, catalog: catalog.service });
+  const earnings = createEarningsContext({ ...deps, social: social.service, catalog: catalog.service });
+
+  const contexts = { identity, catalog, inventory, social, attribution, payments, orders, checkout, analytics, earnings } satisfies Record<ContextName, ContextModule>;
   const all: ContextModule[] = Object.values(contexts);
   for (const ctx of all) ctx.subscribe?.();
 
@@ -93,8 +99,7 @@ export async function createFeedshop(options: FeedshopOptions) {
     },
   });
   registerDemoMedia(http);
-  // The web app is served at / once it exists (web issue); until then / leads to the API reference.
-  http.get('/', { config: { auth: 'public' }, schema: { hide: true } }, async (_req, reply) => reply.redirect('/docs'));
+  await registerWebApp(http, { config, log, inventory: inventory.service });
   const serve = new Set<string>(options.serve ?? CONTEXT_NAMES);
   for (const ctx of all) {
     if (ctx.routes && serve.has(ctx.name)) await http.register(async (scoped) => ctx.routes!(scoped as App), { prefix: '/v1' });
@@ -139,6 +144,13 @@ export async function createFeedshop(options: FeedshopOptions) {
       if (timer) clearInterval(timer);
       outbox.stop();
       await http.close();
+      for (const ctx of all) {
+        try {
+          await ctx.close?.();
+        } catch (err) {
+          log.error({ err, context: ctx.name }, 'close failed');
+        }
+      }
       await database.close();
     },
   };

@@ -28,4 +28,6 @@ export interface ContextModule<S = unknown> {
   readonly subscribe?: () => void;
   /** Periodic work (expired reservations, stuck checkouts), run by `worker` and `start` every sweepIntervalSeconds. */
   readonly sweep?: () => Promise<void>;
+  /** Graceful shutdown of what the context holds beyond the database (buffers to flush, embedded engines). */
+  readonly close?: () => Promise<void>;
 }

@@ -33,6 +33,11 @@ export function createAttributionService(deps: ContextDeps, repo: AttributionRep
       });
     },
 
+    /** Interim: one insert per touch (the attribution work replaces this with one batched statement). */
+    async recordTouches(inputs) {
+      for (const input of inputs) await this.recordTouch(input);
+    },
+
     /** Counts the refusal (per UTC day, reason and place, and in Prometheus); a counting failure is logged, never thrown. */
     async recordInvalidToken(reason: InvalidTokenReason, where: string): Promise<void> {
       invalidTotal.inc({ reason });

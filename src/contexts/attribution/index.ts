@@ -14,13 +14,20 @@ export interface TouchInput {
   deviceId: string;
   claims: ReferralClaims;
   occurredAt?: Date;
+  /** Flagged as bot traffic at ingest: kept for the record, never credited. */
+  bot?: boolean;
 }
+
+export type { AttributionModel, CommissionableCredit, CreditDelta } from './attribution.events';
+export const ATTRIBUTION_MODELS = ['last_click', 'first_click', 'linear', 'time_decay', 'position'] as const;
 
 export type InvalidTokenReason = 'malformed' | 'bad_signature' | 'unknown_key' | 'unsupported_version' | 'product_mismatch';
 
 export interface AttributionService {
   /** Records a shopper's touch on a tag (idempotent per shopper, tag, kind and second). */
   recordTouch(input: TouchInput): Promise<void>;
+  /** Records many touches in a fixed number of statements (analytics ingest); same idempotency as recordTouch. */
+  recordTouches(inputs: readonly TouchInput[]): Promise<void>;
   /** Counts a forged, tampered or unverifiable token; never fails the shopper's request. */
   recordInvalidToken(reason: InvalidTokenReason, where: string): Promise<void>;
   /** Joins a device's anonymous touches to the account that signed in on it. */
