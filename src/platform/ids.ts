@@ -31,6 +31,14 @@ export const ID_PREFIX = {
   orderLine: 'oln',
   refund: 'rfd',
   return: 'ret',
+  credit: 'crd',
+  clientEvent: 'cev',
+  commissionRule: 'cmr',
+  commission: 'com',
+  ledgerEntry: 'led',
+  payout: 'pyo',
+  payoutAccount: 'pya',
+  statement: 'stm',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;
