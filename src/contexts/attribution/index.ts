@@ -1,6 +1,7 @@
 // Public surface of the attribution context. CONTRACT: other contexts rely on these signatures.
 import type { ContextDeps, ContextModule } from '../../platform/context';
 import type { ReferralClaims } from '../social/referral-token';
+import type { SocialService } from '../social';
 import { attributionMigrations } from './attribution.migrations';
 import { createAttributionRepository } from './attribution.repository';
 import { attributionRoutes } from './attribution.routes';
@@ -38,7 +39,12 @@ export interface AttributionService {
   invalidTokenCounts(): Promise<Record<string, number>>;
 }
 
-export function createAttributionContext(deps: ContextDeps): ContextModule<AttributionService> {
+export interface AttributionDeps extends ContextDeps {
+  /** Social lookups, bound late by the composition root (social is built after attribution, which it records touches into). */
+  social: Pick<SocialService, 'accountsOfCreators' | 'tagStates'>;
+}
+
+export function createAttributionContext(deps: AttributionDeps): ContextModule<AttributionService> {
   const service = createAttributionService(deps, createAttributionRepository(deps.db));
   return {
     name: 'attribution',

@@ -299,6 +299,16 @@ export const socialRepository = {
     return db.selectFrom('social.tags').select(['id', 'post_id', 'creator_id', 'product_id', 'active']).where('id', '=', tagId).executeTakeFirst();
   },
 
+  async findCreatorAccounts(db: Executor, creatorIds: readonly string[]) {
+    if (creatorIds.length === 0) return [];
+    return db.selectFrom('social.creators').select(['id', 'account_id']).where('id', 'in', creatorIds).execute();
+  },
+
+  async findTagStates(db: Executor, tagIds: readonly string[]) {
+    if (tagIds.length === 0) return [];
+    return db.selectFrom('social.tags').select(['id', 'active', 'deactivated_at']).where('id', 'in', tagIds).execute();
+  },
+
   /** True when this call deactivated it (deactivating twice changes nothing). */
   async deactivateTag(db: Executor, tagId: string, now: Date): Promise<boolean> {
     const r = await db

@@ -96,6 +96,18 @@ export function createSocialService(deps: SocialDeps) {
       return row ? toCreatorView(row) : null;
     },
 
+    /** The account behind each creator, in one query (attribution refuses self-referral with it); unknown ids are absent. */
+    async accountsOfCreators(creatorIds: readonly string[]): Promise<Map<string, string>> {
+      const rows = await repo.findCreatorAccounts(db, [...new Set(creatorIds)]);
+      return new Map(rows.map((r) => [r.id, r.account_id]));
+    },
+
+    /** Whether each tag is active, and since when it is not, in one query; unknown ids are absent. */
+    async tagStates(tagIds: readonly string[]): Promise<Map<string, { active: boolean; deactivatedAt: Date | null }>> {
+      const rows = await repo.findTagStates(db, [...new Set(tagIds)]);
+      return new Map(rows.map((r) => [r.id, { active: r.active, deactivatedAt: r.deactivated_at ? new Date(r.deactivated_at) : null }]));
+    },
+
     /** A creator by id (`cre_…`) or handle, with whether `viewer` follows them. */
     async getCreator(idOrHandle: string, viewer: string | null = null): Promise<CreatorView | null> {
       const by = idOrHandle.startsWith('cre_') ? { id: idOrHandle } : { handle: idOrHandle.toLowerCase() };
