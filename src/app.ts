@@ -79,7 +79,7 @@ export async function createFeedshop(options: FeedshopOptions) {
     attribution: attribution.service,
   });
 
-  const analytics = createAnalyticsContext({ ...deps, attribution: attribution.service, social: social.service, catalog: catalog.service });
+  const analytics = createAnalyticsContext({ ...deps, referrals, attribution: attribution.service, social: social.service, catalog: catalog.service });
   const earnings = createEarningsContext({ ...deps, social: social.service, catalog: catalog.service });
 
   const contexts = { identity, catalog, inventory, social, attribution, payments, orders, checkout, analytics, earnings } satisfies Record<ContextName, ContextModule>;

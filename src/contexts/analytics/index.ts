@@ -4,9 +4,11 @@ import type { ContextDeps, ContextModule } from '../../platform/context';
 import type { AttributionService } from '../attribution';
 import type { CatalogService } from '../catalog';
 import type { SocialService } from '../social';
+import type { ReferralTokens } from '../social/referral-token';
 
 export interface AnalyticsDeps extends ContextDeps {
   attribution: AttributionService;
+  referrals: ReferralTokens;
   social: Pick<SocialService, 'getCreatorByAccount'>;
   catalog: Pick<CatalogService, 'getMerchantByAccount'>;
 }
