@@ -12,19 +12,16 @@
  *   --db NAME  reuses such a database (no seeding, not dropped): for iterating on one world.
  * env BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres): where the throw-away database is made.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { freePort } from '../lib/ports';
+import { killChildren, ROOT, run, startServer, stopServer, type Server } from '../lib/processes';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const TARGET_FEED_VS_HELLO = 0.4;
 const TARGET_P99_AT_HALF_MS = 20;
 const CONCURRENCIES = [1, 16, 64] as const;
@@ -75,78 +72,6 @@ const targets = (flags.targets ?? TARGET_NAMES.join(',')).split(',').map((s) => 
 for (const t of targets) if (!TARGET_NAMES.includes(t)) throw new Error(`unknown target ${t}; known: ${TARGET_NAMES.join(', ')}`);
 
 const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-// ---------------------------------------------------------------------------------------------------------------
-// child processes
-
-interface Server {
-  name: string;
-  url: string;
-  child: ChildProcess;
-  output: string[];
-}
-
-const children = new Set<ChildProcess>();
-
-function remember(output: string[], chunk: Buffer): void {
-  output.push(chunk.toString());
-  if (output.length > 200) output.splice(0, output.length - 200);
-}
-
-/** Runs a command to completion; resolves with its stdout, rejects with its stderr on a non-zero exit. */
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    const stderr: string[] = [];
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => remember(stderr, c));
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      if (code === 0) resolvePromise(stdout);
-      else reject(new Error(`${args.join(' ')} exited with ${code ?? signal}:\n${stderr.join('')}\n${stdout.slice(-2000)}`));
-    });
-  });
-}
-
-async function startServer(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  serverPid = child.pid;
-  const output: string[] = [];
-  child.stdout!.on('data', (c: Buffer) => remember(output, c));
-  child.stderr!.on('data', (c: Buffer) => remember(output, c));
-  let exited: string | null = null;
-  child.on('exit', (code, signal) => {
-    children.delete(child);
-    exited = String(code ?? signal);
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (exited !== null) throw new Error(`${name} server exited (${exited}) before it was ready:\n${output.join('')}`);
-    if (Date.now() > deadline) throw new Error(`${name} server not ready after 90 s:\n${output.join('')}`);
-    try {
-      const res = await fetch(`${url}/readyz`);
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { name, url, child, output };
-}
-
-async function stopServer(server: Server): Promise<void> {
-  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => server.child.once('exit', () => r()));
-  server.child.kill('SIGTERM');
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // load
@@ -214,6 +139,12 @@ async function serverCount(target: TargetName, url: string): Promise<number | un
 
 /** The server under load (its CPU time is read around each run). */
 let serverPid: number | undefined;
+
+async function serve(name: TargetName, args: string[], env: NodeJS.ProcessEnv): Promise<Server> {
+  const server = await startServer(name, args, env, 90_000);
+  serverPid = server.child.pid;
+  return server;
+}
 
 async function measure(target: TargetName, url: string, requests: Requests, connections: number, seconds: number, overallRate?: number): Promise<Measure> {
   const countBefore = await serverCount(target, url);
@@ -416,7 +347,7 @@ async function main(): Promise<void> {
 
     let tokens: string[] = [];
     if (targets.includes('product')) {
-      server = await startServer('product', ['--import', 'tsx', 'src/cli.ts', 'api'], env);
+      server = await serve('product', ['--import', 'tsx', 'src/cli.ts', 'api'], env);
       tokens = await Promise.all(emails.map((e) => logIn(server!.url, e, summary.password!)));
       const page = await probe(server.url, '/v1/feed', tokens[0]!);
       extra.productPage = page;
@@ -436,14 +367,14 @@ async function main(): Promise<void> {
     }
 
     if (targets.includes('hello')) {
-      server = await startServer('hello', ['--import', 'tsx', 'bench/feed/hello.ts'], env);
+      server = await serve('hello', ['--import', 'tsx', 'bench/feed/hello.ts'], env);
       results.push(...(await sweep('hello', server.url, [{ method: 'GET', path: '/' }])));
       await stopServer(server);
       server = null;
     }
 
     if (targets.includes('naive')) {
-      server = await startServer('naive', ['--import', 'tsx', 'bench/feed/naive-server.ts'], env);
+      server = await serve('naive', ['--import', 'tsx', 'bench/feed/naive-server.ts'], env);
       if (tokens.length === 0) tokens = await Promise.all(emails.map((e) => logIn(server!.url, e, summary.password!)));
       const page = await probe(server.url, '/bench/feed-naive', tokens[0]!);
       extra.naivePage = page;
@@ -525,14 +456,6 @@ function report(run: { startedAt: Date; dbName: string; pgVersion: string; resul
   log(`raw results: ${relative(ROOT, file)}`);
   if (anyFailed) process.exitCode = 1;
 }
-
-function killChildren(): void {
-  for (const c of children) c.kill('SIGTERM');
-}
-process.once('SIGINT', () => {
-  killChildren();
-  process.exit(130);
-});
 
 main().catch((e) => {
   console.error(e);

@@ -14,18 +14,15 @@
  *                               [--connections N] [--warmup N]
  * env BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres): where the throw-away databases are made.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { freePort } from '../lib/ports';
+import { killChildren, ROOT, run, spawnNode, startServer, stopServer, type Server } from '../lib/processes';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The issue's target: all answered within 2× the hello-world's time for the same requests. */
 const TARGET_VS_HELLO = 2;
 const TARGET_NAMES = ['hello', 'coalesced', 'naive'] as const;
@@ -60,75 +57,6 @@ const stocks = (flags.stocks ?? '1,500,9999').split(',').map((s) => intFlag(s.tr
 const targets = (flags.targets ?? TARGET_NAMES.join(',')).split(',').map((s) => s.trim()) as TargetName[];
 for (const t of targets) if (!TARGET_NAMES.includes(t)) throw new Error(`unknown target ${t}; known: ${TARGET_NAMES.join(', ')}`);
 const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-// ---------------------------------------------------------------------------------------------------------------
-// child processes (the same handling as bench/feed/run.ts)
-
-interface Server {
-  name: string;
-  port: number;
-  child: ChildProcess;
-  output: string[];
-}
-
-const children = new Set<ChildProcess>();
-
-function remember(output: string[], chunk: Buffer): void {
-  output.push(chunk.toString());
-  if (output.length > 200) output.splice(0, output.length - 200);
-}
-
-/** Runs a command to completion; resolves with its stdout, rejects with its stderr on a non-zero exit. */
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    const stderr: string[] = [];
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => remember(stderr, c));
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      if (code === 0) resolvePromise(stdout);
-      else reject(new Error(`${args.join(' ')} exited with ${code ?? signal}:\n${stderr.join('')}\n${stdout.slice(-2000)}`));
-    });
-  });
-}
-
-async function startServer(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const output: string[] = [];
-  child.stdout!.on('data', (c: Buffer) => remember(output, c));
-  child.stderr!.on('data', (c: Buffer) => remember(output, c));
-  let exited: string | null = null;
-  child.on('exit', (code, signal) => {
-    children.delete(child);
-    exited = String(code ?? signal);
-  });
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    if (exited !== null) throw new Error(`${name} server exited (${exited}) before it was ready:\n${output.join('')}`);
-    if (Date.now() > deadline) throw new Error(`${name} server not ready after 180 s:\n${output.join('')}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(5_000) })).ok) break;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { name, port, child, output };
-}
-
-async function stopServer(server: Server): Promise<void> {
-  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => server.child.once('exit', () => r()));
-  server.child.kill('SIGTERM');
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // load: open the connections, then release every request in one tick
@@ -278,15 +206,13 @@ async function settleWithWorker(env: NodeJS.ProcessEnv, dbUrl: string): Promise<
   if (left === 0) return { left, seconds: null };
   log(`    ${left} checkouts/payments not at rest: running a worker until they are`);
   const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], { cwd: ROOT, env: { ...env, SWEEP_INTERVAL_SECONDS: '1' }, stdio: 'ignore' });
-  children.add(child);
+  const child = spawnNode(['--import', 'tsx', 'src/cli.ts', 'worker'], { ...env, SWEEP_INTERVAL_SECONDS: '1' }, 'ignore');
   try {
     while (Date.now() - started < 240_000 && (await unsettled(dbUrl)) > 0) await new Promise((r) => setTimeout(r, 2_000));
   } finally {
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.kill('SIGTERM');
     await exited;
-    children.delete(child);
   }
   return { left, seconds: (Date.now() - started) / 1000 };
 }
@@ -548,13 +474,6 @@ async function main(): Promise<void> {
   }
 }
 
-function killChildren(): void {
-  for (const c of children) c.kill('SIGTERM');
-}
-process.once('SIGINT', () => {
-  killChildren();
-  process.exit(130);
-});
 
 main().catch((e) => {
   console.error(e);

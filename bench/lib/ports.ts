@@ -5,12 +5,12 @@ import { createServer } from 'node:net';
  * on 4369), so benchmarks never pick ports themselves.
  */
 export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
+      server.close(() => resolvePort(port));
     });
   });
 }

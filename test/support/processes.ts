@@ -2,22 +2,12 @@
 // spawned `feedshop` command with its output kept for failure messages, readiness, fresh PostgreSQL databases.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { freePort } from '../../bench/lib/ports';
 import pg from 'pg';
 
-export const CLI = ['--import', 'tsx', 'src/cli.ts'];
+export { freePort };
 
-/** A port nobody listens on right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export const CLI = ['--import', 'tsx', 'src/cli.ts'];
 
 // every process started here dies with the test process, even when a test is cut short (timeout, cancelled run)
 const running = new Set<ChildProcess>();
