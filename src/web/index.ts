@@ -4,6 +4,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config';
 import type { App } from '../platform/http';
 import type { InventoryService } from '../contexts/inventory';
+import { registerLiveAvailability } from './live';
+import { registerStatic } from './static';
+
+export { ensureWebBuilt, WEB_DIST, webBuildIsStale } from './build';
 
 export interface WebDeps {
   config: Config;
@@ -11,8 +15,11 @@ export interface WebDeps {
   inventory: Pick<InventoryService, 'getStockLevels'>;
 }
 
-/** Serves the web app at / (until it is built, / leads to the API reference). */
+/**
+ * Serves the built web app at / (hashed assets cached for a year, client routes fall back to index.html) and the
+ * live availability stream; until the app is built, / says how to build it.
+ */
 export async function registerWebApp(http: App, deps: WebDeps): Promise<void> {
-  void deps;
-  http.get('/', { config: { auth: 'public' }, schema: { hide: true } }, async (_req, reply) => reply.redirect('/docs'));
+  registerLiveAvailability(http, { inventory: deps.inventory, log: deps.log });
+  registerStatic(http);
 }

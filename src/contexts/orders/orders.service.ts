@@ -166,21 +166,10 @@ export function createOrdersService(deps: OrdersDeps) {
       shippedAt: isoOrNull(o.shipped_at),
       deliveredAt: isoOrNull(o.delivered_at),
       cancelledAt: isoOrNull(o.cancelled_at),
-      lines: lines.map((l) => ({
-        id: l.id,
-        productId: l.product_id,
-        skuId: l.sku_id,
-        productName: l.product_name,
-        variantTitle: l.variant_title,
-        quantity: l.quantity,
-        unitPriceMinor: l.unit_price_minor,
-        netAmountMinor: l.net_amount_minor,
-        taxMinor: l.tax_minor,
-        refundedQuantity: l.refunded_quantity,
-        refundedMinor: l.refunded_minor,
-        returnedQuantity: l.returned_quantity,
-        attribution: attributionOf(l),
-      })),
+      lines: lines.map((l) => {
+        const { lineId, ...rest } = linePayload(l);
+        return { id: lineId, productName: l.product_name, variantTitle: l.variant_title, ...rest };
+      }),
       history: history.map((h) => ({
         seq: h.seq,
         type: h.type,
