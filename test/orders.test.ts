@@ -374,6 +374,7 @@ for (const backend of backends()) {
       const second = await post(`/v1/merchant/orders/${id}/refunds`, a.token, body, key);
       assert.equal(first.status, 200);
       assert.deepEqual(second.body, first.body);
+      assert.deepEqual([first.headers['idempotent-replayed'], second.headers['idempotent-replayed']], [undefined, 'true'], 'the replay says it is one');
       const expected = refundForUnits({ id: 'x', quantity: 2, net_amount_minor: 9800, tax_minor: 784, refunded_quantity: 0, refunded_minor: 0, refunded_net_minor: 0 }, 1).amountMinor
         + order.lines[1]!.netAmountMinor + order.lines[1]!.taxMinor;
       assert.equal(first.body.refundedMinor, expected);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from './clock';
 import type { AnyDb } from './db';
 import { AppError, registerErrorCodes } from './errors';
@@ -84,6 +84,40 @@ export function requireIdempotencyKey(request: Pick<FastifyRequest, 'headers'>):
     throw new AppError('validation_failed', 'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces');
   }
   return key;
+}
+
+/**
+ * An answer not to keep for replay (a provider that did not answer): thrown inside a `replyIdempotent` run, it
+ * releases the key, so a retry with the same key runs again, and reaches the caller as its AppError.
+ */
+export class RetryLater extends Error {
+  constructor(readonly appError: AppError) {
+    super(appError.message);
+  }
+}
+
+/**
+ * A money-moving route's whole idempotency dance: requires the `Idempotency-Key`, runs `run` at most once per caller
+ * and key (the request's params and body must match), answers a repeat with the first status and body plus the
+ * header `idempotent-replayed: true`.
+ */
+export async function replyIdempotent(
+  deps: IdempotencyDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  action: string,
+  run: (claim: { scope: string; key: string }) => Promise<{ status: number; body: unknown }>,
+): Promise<FastifyReply> {
+  const key = requireIdempotencyKey(request);
+  const scope = idempotencyScope(request);
+  try {
+    const answer = await withIdempotency(deps, { scope, key, request: { action, params: request.params, body: request.body } }, () => run({ scope, key }));
+    if (answer.replayed) reply.header('idempotent-replayed', 'true');
+    return reply.code(answer.status).send(answer.body);
+  } catch (e) {
+    if (e instanceof RetryLater) throw e.appError;
+    throw e;
+  }
 }
 
 /** A hash that does not depend on the order of object keys. */

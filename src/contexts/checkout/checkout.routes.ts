@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../platform/errors';
 import { errorResponses, type App } from '../../platform/http';
-import { idempotencyScope, requireIdempotencyKey, withIdempotency, type IdempotencyDeps } from '../../platform/idempotency';
+import { replyIdempotent, type IdempotencyDeps } from '../../platform/idempotency';
 import { CHECKOUT_ERROR_MESSAGES } from './checkout.errors';
 import { AddCartLine, BuyNowInput, CartLineParams, CartView, ChangeCartLine, CheckoutCartInput, CheckoutView } from './checkout.schemas';
 import type { CheckoutServiceImpl, Result, Shopper } from './checkout.service';
@@ -73,16 +73,11 @@ export async function checkoutRoutes(app: App, service: CheckoutServiceImpl, dep
         response: checkoutResponses,
       },
     },
-    async (request, reply) => {
-      const key = requireIdempotencyKey(request);
-      const scope = idempotencyScope(request);
-      const answer = await withIdempotency(deps, { scope, key, request: { route: 'POST /v1/checkout', body: request.body } }, async () => ({
+    async (request, reply) =>
+      replyIdempotent(deps, request, reply, 'POST /v1/checkout', async (claim) => ({
         status: 201,
-        body: unwrap(await service.checkoutCart(shopperOf(request), request.body, { scope, key })),
-      }));
-      if (answer.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(answer.status as 201).send(answer.body as never);
-    },
+        body: unwrap(await service.checkoutCart(shopperOf(request), request.body, claim)),
+      })),
   );
 
   app.post(
@@ -97,15 +92,10 @@ export async function checkoutRoutes(app: App, service: CheckoutServiceImpl, dep
         response: checkoutResponses,
       },
     },
-    async (request, reply) => {
-      const key = requireIdempotencyKey(request);
-      const scope = idempotencyScope(request);
-      const answer = await withIdempotency(deps, { scope, key, request: { route: 'POST /v1/checkout/buy-now', body: request.body } }, async () => ({
+    async (request, reply) =>
+      replyIdempotent(deps, request, reply, 'POST /v1/checkout/buy-now', async (claim) => ({
         status: 201,
-        body: unwrap(await service.buyNow(shopperOf(request), request.body, { scope, key })),
-      }));
-      if (answer.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(answer.status as 201).send(answer.body as never);
-    },
+        body: unwrap(await service.buyNow(shopperOf(request), request.body, claim)),
+      })),
   );
 }

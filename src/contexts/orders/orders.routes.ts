@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { requirePrincipal } from '../../platform/auth';
 import { AppError } from '../../platform/errors';
 import { errorResponses, type App } from '../../platform/http';
-import { idempotencyScope, requireIdempotencyKey, withIdempotency, type IdempotencyDeps } from '../../platform/idempotency';
+import { replyIdempotent, RetryLater, type IdempotencyDeps } from '../../platform/idempotency';
 import { ORDERS_ERROR_MESSAGES } from './orders.errors';
 import {
   CancelInput,
@@ -28,35 +28,19 @@ function unwrap<T>(r: Result<T>): T {
   throw new AppError(r.code, message, r.details);
 }
 
-/**
- * A provider that did not answer is not a result to replay: thrown as a plain error inside withIdempotency it
- * releases the key, so a retry with the same key resumes the pending refund; outside, it becomes the 503.
- */
-class RetryLater extends Error {
-  constructor(readonly appError: AppError) {
-    super(appError.message);
-  }
-}
-
 const viewer = (request: FastifyRequest, role: Viewer['role']): Viewer => ({ role, accountId: requirePrincipal(request).accountId });
 
 /**
  * Runs a money-moving call under the request's Idempotency-Key: a retry answers the first result (its status too, a
  * refusal included), never runs twice.
  */
-async function idempotent<T>(deps: IdempotencyDeps, request: FastifyRequest, reply: FastifyReply, action: string, call: () => Promise<Result<T>>) {
-  const key = requireIdempotencyKey(request);
-  try {
-    const answer = await withIdempotency(deps, { scope: idempotencyScope(request), key, request: { action, params: request.params, body: request.body } }, async () => {
-      const r = await call();
-      if (!r.ok && r.code === 'payment_unavailable') throw new RetryLater(new AppError(r.code, ORDERS_ERROR_MESSAGES[r.code], r.details));
-      return { status: 200, body: unwrap(r) };
-    });
-    return reply.code(answer.status).send(answer.body as T);
-  } catch (e) {
-    if (e instanceof RetryLater) throw e.appError;
-    throw e;
-  }
+function idempotent<T>(deps: IdempotencyDeps, request: FastifyRequest, reply: FastifyReply, action: string, call: (key: string) => Promise<Result<T>>) {
+  return replyIdempotent(deps, request, reply, action, async ({ key }) => {
+    const r = await call(key);
+    // a provider that did not answer is not a result to replay: a retry with the same key resumes the pending refund
+    if (!r.ok && r.code === 'payment_unavailable') throw new RetryLater(new AppError(r.code, ORDERS_ERROR_MESSAGES[r.code], r.details));
+    return { status: 200, body: unwrap(r) };
+  });
 }
 
 export async function ordersRoutes(app: App, service: OrdersServiceImpl, deps: IdempotencyDeps): Promise<void> {
@@ -200,7 +184,7 @@ export async function ordersRoutes(app: App, service: OrdersServiceImpl, deps: I
         response: { 200: OrderView, ...errorResponses(401, 403, 404, 409) },
       },
     },
-    async (request, reply) => idempotent(deps, request, reply, 'orders.refund', () => service.refund(viewer(request, 'merchant'), request.params.id, request.body, requireIdempotencyKey(request))),
+    async (request, reply) => idempotent(deps, request, reply, 'orders.refund', (key) => service.refund(viewer(request, 'merchant'), request.params.id, request.body, key)),
   );
 
   app.post(
@@ -217,6 +201,6 @@ export async function ordersRoutes(app: App, service: OrdersServiceImpl, deps: I
       },
     },
     async (request, reply) =>
-      idempotent(deps, request, reply, 'orders.return', () => service.returnLines(viewer(request, 'merchant'), request.params.id, request.body, requireIdempotencyKey(request))),
+      idempotent(deps, request, reply, 'orders.return', (key) => service.returnLines(viewer(request, 'merchant'), request.params.id, request.body, key)),
   );
 }
