@@ -15,7 +15,7 @@ const TAX_BPS = 800;
 /** Events of the outbox for some orders, in publishing order. */
 async function eventsFor(t: TestApp, orderIds: string[]): Promise<Array<{ name: string; payload: any }>> {
   const r = await sql<{ name: string; payload: any }>`
-    SELECT name, payload FROM outbox.events WHERE payload->>'orderId' = ANY (${orderIds}) ORDER BY id
+    SELECT name, payload FROM outbox.events WHERE name LIKE 'orders.%' AND payload->>'orderId' = ANY (${orderIds}) ORDER BY id
   `.execute(t.app.db);
   return r.rows;
 }

@@ -44,5 +44,94 @@ export const attributionMigrations: ContextMigrations = {
         PRIMARY KEY (day, reason, seen_at)
       );
     `),
+    '0002_credits': sqlMigration(`
+      -- Flagged as bot traffic at ingest: kept for the record, never credited.
+      ALTER TABLE attribution.touches ADD COLUMN bot boolean NOT NULL DEFAULT false;
+
+      -- One row per attributed order line: the facts its credits were computed from (so recompute needs no other
+      -- context), how much of it was refunded, and which analytics revision of its credits is live.
+      CREATE TABLE attribution.lines (
+        line_id text PRIMARY KEY CHECK (line_id LIKE 'oln\\_%'),
+        order_id text NOT NULL CHECK (order_id LIKE 'ord\\_%'),
+        merchant_id text NOT NULL,
+        product_id text NOT NULL,
+        account_id text,
+        device_id text NOT NULL,
+        currency text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+        ordered_at timestamptz NOT NULL,
+        quantity integer NOT NULL CHECK (quantity > 0),
+        net_amount_minor bigint NOT NULL CHECK (net_amount_minor >= 0),
+        -- the referral token stamped on the line at checkout (a tap at T), or null
+        claim jsonb,
+        refunded_quantity integer NOT NULL DEFAULT 0 CHECK (refunded_quantity BETWEEN 0 AND quantity),
+        refunded_net_minor bigint NOT NULL DEFAULT 0 CHECK (refunded_net_minor BETWEEN 0 AND net_amount_minor),
+        -- fraud-guard exclusions seen when the line was first credited, by reason ({"bot": 2})
+        flags jsonb NOT NULL DEFAULT '{}'::jsonb,
+        revision integer NOT NULL DEFAULT 1 CHECK (revision >= 1),
+        credited_at timestamptz NOT NULL
+      );
+      CREATE INDEX lines_order ON attribution.lines (order_id);
+      CREATE INDEX lines_ordered_at ON attribution.lines (ordered_at, line_id);
+      CREATE INDEX lines_flagged ON attribution.lines (ordered_at DESC) WHERE flags <> '{}'::jsonb;
+
+      -- Analytics credits: one row per (line, revision, model, tag). Revision 1 is computed when the order is paid;
+      -- a recompute writes revision n+1 and the line points at it; older revisions stay as history.
+      CREATE TABLE attribution.credits (
+        line_id text NOT NULL REFERENCES attribution.lines (line_id),
+        revision integer NOT NULL CHECK (revision >= 1),
+        model text NOT NULL CHECK (model IN ('last_click', 'first_click', 'linear', 'time_decay', 'position')),
+        tag_id text NOT NULL,
+        post_id text NOT NULL,
+        creator_id text NOT NULL,
+        model_version integer NOT NULL CHECK (model_version >= 1),
+        click_window_days double precision NOT NULL CHECK (click_window_days > 0),
+        view_window_hours double precision NOT NULL CHECK (view_window_hours > 0),
+        weight double precision NOT NULL CHECK (weight > 0 AND weight <= 1.000000001),
+        amount_minor bigint NOT NULL CHECK (amount_minor >= 0),
+        -- units in ten-thousandths (a unit split over tags sums exactly to the quantity)
+        units_e4 bigint NOT NULL CHECK (units_e4 >= 0),
+        reversed_minor bigint NOT NULL DEFAULT 0 CHECK (reversed_minor BETWEEN 0 AND amount_minor),
+        reversed_units_e4 bigint NOT NULL DEFAULT 0 CHECK (reversed_units_e4 BETWEEN 0 AND units_e4),
+        PRIMARY KEY (line_id, revision, model, tag_id)
+      );
+
+      -- The commission basis: last click, frozen when the line is first credited; recompute never touches it.
+      CREATE TABLE attribution.commissionable (
+        line_id text PRIMARY KEY REFERENCES attribution.lines (line_id),
+        tag_id text NOT NULL,
+        post_id text NOT NULL,
+        creator_id text NOT NULL,
+        amount_minor bigint NOT NULL CHECK (amount_minor >= 0),
+        reversed_minor bigint NOT NULL DEFAULT 0 CHECK (reversed_minor BETWEEN 0 AND amount_minor)
+      );
+
+      -- Each (refund, line) is reversed once, however often the refund event is delivered.
+      CREATE TABLE attribution.reversals (
+        refund_id text NOT NULL CHECK (refund_id LIKE 'rfd\\_%'),
+        line_id text NOT NULL REFERENCES attribution.lines (line_id),
+        quantity integer NOT NULL CHECK (quantity >= 0),
+        net_amount_minor bigint NOT NULL CHECK (net_amount_minor >= 0),
+        at timestamptz NOT NULL,
+        PRIMARY KEY (refund_id, line_id)
+      );
+
+      -- Fraud-guard exclusions by order day and reason (touches left out of a credited line).
+      CREATE TABLE attribution.flag_counts (
+        day date NOT NULL,
+        reason text NOT NULL CHECK (reason IN ('self_referral', 'bot', 'flood', 'expired_token', 'inactive_tag')),
+        count bigint NOT NULL CHECK (count > 0),
+        PRIMARY KEY (day, reason)
+      );
+
+      -- Minutes in which a device recorded more touches than the flood limit: its touches then are not credited.
+      CREATE TABLE attribution.flooded_minutes (
+        device_id text NOT NULL,
+        minute timestamptz NOT NULL CHECK (minute = date_trunc('minute', minute)),
+        touches integer NOT NULL CHECK (touches > 0),
+        flagged_at timestamptz NOT NULL,
+        PRIMARY KEY (device_id, minute)
+      );
+      CREATE INDEX flooded_minutes_recent ON attribution.flooded_minutes (minute DESC);
+    `),
   },
 };

@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type ColumnType, type Generated, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
+import type { AttributionModel } from './attribution.events';
 import type { AnyDb } from '../../platform/db';
 import type { TouchKind } from './index';
 
@@ -15,6 +16,73 @@ interface TouchesTable {
   occurred_at: Date;
   key_id: string;
   recorded_at: Date;
+  bot: Generated<boolean>;
+}
+
+interface LinesTable {
+  line_id: string;
+  order_id: string;
+  merchant_id: string;
+  product_id: string;
+  account_id: string | null;
+  device_id: string;
+  currency: string;
+  ordered_at: Date;
+  quantity: number;
+  net_amount_minor: number;
+  claim: ColumnType<LineClaim | null, string | null, string | null>;
+  refunded_quantity: Generated<number>;
+  refunded_net_minor: Generated<number>;
+  flags: ColumnType<Record<string, number>, string | undefined, string>;
+  revision: Generated<number>;
+  credited_at: Date;
+}
+
+interface CreditsTable {
+  line_id: string;
+  revision: number;
+  model: AttributionModel;
+  tag_id: string;
+  post_id: string;
+  creator_id: string;
+  model_version: number;
+  click_window_days: number;
+  view_window_hours: number;
+  weight: number;
+  amount_minor: number;
+  units_e4: number;
+  reversed_minor: Generated<number>;
+  reversed_units_e4: Generated<number>;
+}
+
+interface CommissionableTable {
+  line_id: string;
+  tag_id: string;
+  post_id: string;
+  creator_id: string;
+  amount_minor: number;
+  reversed_minor: Generated<number>;
+}
+
+interface ReversalsTable {
+  refund_id: string;
+  line_id: string;
+  quantity: number;
+  net_amount_minor: number;
+  at: Date;
+}
+
+interface FlagCountsTable {
+  day: string;
+  reason: string;
+  count: number;
+}
+
+interface FloodedMinutesTable {
+  device_id: string;
+  minute: Date;
+  touches: number;
+  flagged_at: Date;
 }
 
 interface DeviceLinksTable {
@@ -34,24 +102,213 @@ export interface AttributionTables {
   'attribution.touches': TouchesTable;
   'attribution.device_links': DeviceLinksTable;
   'attribution.invalid_token_counts': InvalidTokenCountsTable;
+  'attribution.lines': LinesTable;
+  'attribution.credits': CreditsTable;
+  'attribution.commissionable': CommissionableTable;
+  'attribution.reversals': ReversalsTable;
+  'attribution.flag_counts': FlagCountsTable;
+  'attribution.flooded_minutes': FloodedMinutesTable;
 }
 
-export type TouchRow = TouchesTable;
+/** The referral claims stamped on an order line (orders' OrderLineAttributionPayload). */
+export interface LineClaim {
+  tagId: string;
+  postId: string;
+  creatorId: string;
+  productId: string;
+}
+
+export type TouchRow = Selectable<TouchesTable>;
+export type NewTouchRow = Insertable<TouchesTable>;
+export type LineRow = Selectable<LinesTable>;
+export type NewLineRow = Omit<Insertable<LinesTable>, 'claim' | 'flags'> & { claim: LineClaim | null; flags?: Record<string, number> };
+export type CreditRow = Selectable<CreditsTable>;
+export type CommissionableRow = Selectable<CommissionableTable>;
 type Db = Kysely<AttributionTables>;
+export type Trx = Transaction<AttributionTables>;
+const MINUTE = 60_000;
 
 /** All SQL of the attribution context. */
 export function createAttributionRepository(anyDb: AnyDb) {
   const db = anyDb as unknown as Db;
 
   return {
-    /** Inserts a touch; an identical retry (device, tag, kind, second) is a no-op. Returns whether a row was added. */
-    async insertTouch(row: TouchRow): Promise<boolean> {
-      const r = await db
-        .insertInto('attribution.touches')
-        .values(row)
-        .onConflict((oc) => oc.constraint('touches_once').doNothing())
+    db,
+
+    /**
+     * Inserts touches in one statement per 2,000 (PostgreSQL's parameter limit); an identical retry (device, tag, kind,
+     * second) is a no-op. Returns how many rows were added.
+     */
+    async insertTouches(rows: readonly NewTouchRow[]): Promise<number> {
+      let added = 0;
+      for (let i = 0; i < rows.length; i += 2000) {
+        const r = await db
+          .insertInto('attribution.touches')
+          .values(rows.slice(i, i + 2000))
+          .onConflict((oc) => oc.constraint('touches_once').doNothing())
+          .executeTakeFirst();
+        added += Number(r.numInsertedOrUpdatedRows ?? 0);
+      }
+      return added;
+    },
+
+    /** Minutes in [from, to) in which one of `devices` recorded more than `limit` touches (computed from the touches). */
+    async floodedMinutes(devices: readonly string[], from: Date, to: Date, limit: number): Promise<Array<{ device_id: string; minute: Date; touches: number }>> {
+      if (devices.length === 0) return [];
+      const r = await sql<{ device_id: string; minute: Date; touches: number }>`
+        SELECT device_id, date_trunc('minute', occurred_at) AS minute, count(*)::int AS touches
+        FROM attribution.touches
+        WHERE device_id = ANY (${[...new Set(devices)]}) AND occurred_at >= ${new Date(Math.floor(from.getTime() / MINUTE) * MINUTE)} AND occurred_at < ${to}
+        GROUP BY 1, 2 HAVING count(*) > ${limit}
+      `.execute(db);
+      return r.rows.map((x) => ({ ...x, minute: new Date(x.minute) }));
+    },
+
+    /** Remembers flooded minutes for the admin report (the crediting rule reads the touches themselves). */
+    async recordFloodedMinutes(rows: ReadonlyArray<{ device_id: string; minute: Date; touches: number }>, at: Date): Promise<void> {
+      if (rows.length === 0) return;
+      await db
+        .insertInto('attribution.flooded_minutes')
+        .values(rows.map((x) => ({ ...x, flagged_at: at })))
+        .onConflict((oc) => oc.columns(['device_id', 'minute']).doUpdateSet({ touches: sql`greatest(attribution.flooded_minutes.touches, excluded.touches)` }))
+        .execute();
+    },
+
+    /**
+     * The touches of a shopper (account, its linked devices, and the order's device) on `productIds` in [from, to],
+     * oldest first.
+     */
+    async touchesOfShopper(shopper: { accountId: string | null; deviceId: string }, productIds: readonly string[], from: Date, to: Date): Promise<TouchRow[]> {
+      const products = [...new Set(productIds)];
+      const r = await sql<TouchRow>`
+        SELECT * FROM (
+          SELECT t.* FROM attribution.touches t WHERE t.account_id = ${shopper.accountId}
+          UNION
+          SELECT t.* FROM attribution.touches t
+          JOIN attribution.device_links l ON l.device_id = t.device_id
+          WHERE l.account_id = ${shopper.accountId} AND t.account_id IS NULL
+          UNION
+          SELECT t.* FROM attribution.touches t WHERE t.device_id = ${shopper.deviceId}
+        ) s
+        WHERE s.product_id = ANY (${products}) AND s.occurred_at >= ${from} AND s.occurred_at <= ${to}
+        ORDER BY s.occurred_at, s.id
+      `.execute(db);
+      return r.rows;
+    },
+
+    /** Inserts the line unless it is already attributed; true when this call inserted it (and so owns crediting it). */
+    async insertLine(trx: Trx, row: NewLineRow): Promise<boolean> {
+      const r = await trx
+        .insertInto('attribution.lines')
+        .values({ ...row, claim: row.claim ? JSON.stringify(row.claim) : null, flags: JSON.stringify(row.flags ?? {}) })
+        .onConflict((oc) => oc.column('line_id').doNothing())
         .executeTakeFirst();
       return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+    },
+
+    async insertCredits(trx: Trx, rows: ReadonlyArray<Insertable<CreditsTable>>): Promise<void> {
+      if (rows.length > 0) await trx.insertInto('attribution.credits').values([...rows]).execute();
+    },
+
+    async insertCommissionable(trx: Trx, row: Insertable<CommissionableTable>): Promise<void> {
+      await trx.insertInto('attribution.commissionable').values(row).execute();
+    },
+
+    /** Adds fraud-guard exclusions to the per-day counters. */
+    async countFlags(trx: Trx, day: string, counts: Record<string, number>): Promise<void> {
+      const rows = Object.entries(counts).filter(([, n]) => n > 0);
+      if (rows.length === 0) return;
+      await trx
+        .insertInto('attribution.flag_counts')
+        .values(rows.map(([reason, count]) => ({ day, reason, count })))
+        .onConflict((oc) => oc.columns(['day', 'reason']).doUpdateSet({ count: sql`attribution.flag_counts.count + excluded.count` }))
+        .execute();
+    },
+
+    /** The line, row-locked for the rest of the transaction (reversals and recomputes of one line serialize). */
+    async lockLine(trx: Trx, lineId: string): Promise<LineRow | undefined> {
+      return trx.selectFrom('attribution.lines').selectAll().where('line_id', '=', lineId).forUpdate().executeTakeFirst();
+    },
+
+    async creditsOf(ex: Trx | Db, lineIds: readonly string[], live = true): Promise<CreditRow[]> {
+      if (lineIds.length === 0) return [];
+      let q = ex.selectFrom('attribution.credits as c').selectAll('c').where('c.line_id', 'in', [...lineIds]);
+      if (live) q = q.innerJoin('attribution.lines as l', (j) => j.onRef('l.line_id', '=', 'c.line_id').onRef('l.revision', '=', 'c.revision'));
+      return q.orderBy('c.line_id').orderBy('c.model').orderBy('c.tag_id').execute();
+    },
+
+    async commissionableOf(ex: Trx | Db, lineIds: readonly string[]): Promise<CommissionableRow[]> {
+      if (lineIds.length === 0) return [];
+      return ex.selectFrom('attribution.commissionable').selectAll().where('line_id', 'in', [...lineIds]).execute();
+    },
+
+    /** Records that `refundId` reversed part of the line; false when it already did (a redelivered event). */
+    async insertReversal(trx: Trx, row: Insertable<ReversalsTable>): Promise<boolean> {
+      const r = await trx.insertInto('attribution.reversals').values(row).onConflict((oc) => oc.columns(['refund_id', 'line_id']).doNothing()).executeTakeFirst();
+      return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+    },
+
+    async addCreditReversal(trx: Trx, key: Pick<CreditRow, 'line_id' | 'revision' | 'model' | 'tag_id'>, minor: number, unitsE4: number): Promise<void> {
+      await trx
+        .updateTable('attribution.credits')
+        .set({ reversed_minor: sql`reversed_minor + ${minor}`, reversed_units_e4: sql`reversed_units_e4 + ${unitsE4}` })
+        .where('line_id', '=', key.line_id)
+        .where('revision', '=', key.revision)
+        .where('model', '=', key.model)
+        .where('tag_id', '=', key.tag_id)
+        .execute();
+    },
+
+    async addCommissionableReversal(trx: Trx, lineId: string, minor: number): Promise<void> {
+      await trx.updateTable('attribution.commissionable').set({ reversed_minor: sql`reversed_minor + ${minor}` }).where('line_id', '=', lineId).execute();
+    },
+
+    async addLineRefund(trx: Trx, lineId: string, quantity: number, netMinor: number): Promise<void> {
+      await trx
+        .updateTable('attribution.lines')
+        .set({ refunded_quantity: sql`refunded_quantity + ${quantity}`, refunded_net_minor: sql`refunded_net_minor + ${netMinor}` })
+        .where('line_id', '=', lineId)
+        .execute();
+    },
+
+    async setRevision(trx: Trx, lineId: string, revision: number): Promise<void> {
+      await trx.updateTable('attribution.lines').set({ revision }).where('line_id', '=', lineId).execute();
+    },
+
+    async linesOfOrder(orderId: string): Promise<LineRow[]> {
+      return db.selectFrom('attribution.lines').selectAll().where('order_id', '=', orderId).orderBy('line_id').execute();
+    },
+
+    /** Lines ordered in [from, to), after `afterLineId` in (ordered_at, line_id) order: the recompute's pages. */
+    async linesOrderedBetween(from: Date, to: Date, after: { orderedAt: Date; lineId: string } | null, limit: number): Promise<LineRow[]> {
+      let q = db.selectFrom('attribution.lines').selectAll().where('ordered_at', '>=', from).where('ordered_at', '<', to);
+      if (after) q = q.where(sql<boolean>`(ordered_at, line_id) > (${after.orderedAt}, ${after.lineId})`);
+      return q.orderBy('ordered_at').orderBy('line_id').limit(limit).execute();
+    },
+
+    async flagCountsSince(day: string): Promise<Array<{ day: string; reason: string; count: number }>> {
+      const r = await sql<{ day: string; reason: string; count: number }>`
+        SELECT to_char(day, 'YYYY-MM-DD') AS day, reason, count::int AS count FROM attribution.flag_counts WHERE day >= ${day}::date
+        UNION ALL
+        SELECT to_char(day, 'YYYY-MM-DD'), 'invalid_token:' || reason, sum(count)::int FROM attribution.invalid_token_counts WHERE day >= ${day}::date GROUP BY day, reason
+        ORDER BY 1 DESC, 2
+      `.execute(db);
+      return r.rows;
+    },
+
+    async recentFloodedMinutes(limit: number): Promise<Array<{ device_id: string; minute: Date; touches: number }>> {
+      return db.selectFrom('attribution.flooded_minutes').select(['device_id', 'minute', 'touches']).orderBy('minute', 'desc').orderBy('device_id').limit(limit).execute();
+    },
+
+    async recentFlaggedLines(limit: number): Promise<Array<Pick<LineRow, 'order_id' | 'line_id' | 'ordered_at' | 'flags'>>> {
+      return db
+        .selectFrom('attribution.lines')
+        .select(['order_id', 'line_id', 'ordered_at', 'flags'])
+        .where(sql<boolean>`flags <> '{}'::jsonb`)
+        .orderBy('ordered_at', 'desc')
+        .orderBy('line_id')
+        .limit(limit)
+        .execute();
     },
 
     /** Records the link and hands the device's anonymous touches to the account, atomically. */

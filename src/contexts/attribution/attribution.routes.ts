@@ -1,7 +1,18 @@
+import { AppError } from '../../platform/errors';
 import type { App } from '../../platform/http';
 import { errorResponses } from '../../platform/http';
+import { ATTRIBUTION_ERROR_MESSAGES } from './attribution.errors';
 import type { AttributionService } from './index';
-import { InvalidTokenCountsQuery, InvalidTokenCountsResponse } from './attribution.schemas';
+import {
+  FlagsQuery,
+  FlagsResponse,
+  InvalidTokenCountsQuery,
+  InvalidTokenCountsResponse,
+  OrderAttributionResponse,
+  OrderIdParams,
+  RecomputeBody,
+  RecomputeResponse,
+} from './attribution.schemas';
 
 export async function attributionRoutes(app: App, service: AttributionService): Promise<void> {
   app.get(
@@ -17,5 +28,53 @@ export async function attributionRoutes(app: App, service: AttributionService): 
       },
     },
     async () => ({ byReason: await service.invalidTokenCounts() }),
+  );
+
+  app.get<{ Querystring: { days?: number } }>(
+    '/admin/attribution/flags',
+    {
+      config: { auth: ['admin'] },
+      schema: {
+        tags: ['attribution'],
+        summary: 'Fraud guards: touches left out of credits, per day and reason',
+        description: 'Self-referral, bot, flood, expired token and inactive tag exclusions, plus invalid tokens; recent flooded devices and flagged order lines.',
+        querystring: FlagsQuery,
+        response: { 200: FlagsResponse, ...errorResponses(401, 403) },
+      },
+    },
+    async (request) => service.flags(request.query.days ?? 30),
+  );
+
+  app.post<{ Body: { from: string; to: string; clickWindowDays?: number; viewWindowHours?: number } }>(
+    '/admin/attribution/recompute',
+    {
+      config: { auth: ['admin'] },
+      schema: {
+        tags: ['attribution'],
+        summary: 'Recompute analytics credits of a time range under new windows',
+        description: 'Never changes the commissionable (last click, frozen) credit. Re-running with the same windows changes nothing.',
+        body: RecomputeBody,
+        response: { 200: RecomputeResponse, ...errorResponses(401, 403) },
+      },
+    },
+    async (request) => {
+      const { from, to, clickWindowDays, viewWindowHours } = request.body;
+      if (!(Date.parse(from) < Date.parse(to))) throw new AppError('invalid_range', ATTRIBUTION_ERROR_MESSAGES.invalid_range, { from, to });
+      return service.recompute({ from: new Date(from), to: new Date(to), clickWindowDays, viewWindowHours });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/orders/:id/attribution',
+    {
+      config: { auth: ['admin'] },
+      schema: {
+        tags: ['attribution'],
+        summary: 'How an order’s lines were credited, per model and tag',
+        params: OrderIdParams,
+        response: { 200: OrderAttributionResponse, ...errorResponses(401, 403) },
+      },
+    },
+    async (request) => ({ orderId: request.params.id, lines: await service.creditsForOrder(request.params.id) }),
   );
 }

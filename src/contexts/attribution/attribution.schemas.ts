@@ -14,3 +14,107 @@ export const InvalidTokenCountsResponse = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const Iso = (description: string) => Type.String({ format: 'date-time', description });
+
+export const FlagsQuery = Type.Object(
+  { days: Type.Optional(Type.Integer({ minimum: 1, maximum: 365, default: 30, description: 'How many days of counts' })) },
+  { additionalProperties: false },
+);
+
+export const FlagsResponse = Type.Object(
+  {
+    counts: Type.Array(
+      Type.Object(
+        {
+          day: Type.String({ description: 'UTC day (YYYY-MM-DD); for exclusions the day the order was placed' }),
+          reason: Type.String({ description: 'self_referral, bot, flood, expired_token, inactive_tag, or invalid_token:<reason>' }),
+          count: Type.Integer({ minimum: 0 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    floodedDevices: Type.Array(
+      Type.Object({ deviceId: Type.String(), minute: Iso('The flooded minute'), touches: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+      { description: 'Most recent first; touches of these devices in these minutes are never credited' },
+    ),
+    flaggedLines: Type.Array(
+      Type.Object(
+        { orderId: Type.String(), lineId: Type.String(), orderedAt: Iso('When the order was placed'), reasons: Type.Record(Type.String(), Type.Integer({ minimum: 0 })) },
+        { additionalProperties: false },
+      ),
+      { description: 'Order lines that had touches left out by a fraud guard, most recent first' },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const RecomputeBody = Type.Object(
+  {
+    from: Iso('Lines ordered at or after this time'),
+    to: Iso('Lines ordered before this time'),
+    clickWindowDays: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 365 })),
+    viewWindowHours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 8760 })),
+  },
+  { additionalProperties: false },
+);
+
+export const RecomputeResponse = Type.Object(
+  {
+    lines: Type.Integer({ minimum: 0, description: 'Lines ordered in the range' }),
+    recomputed: Type.Integer({ minimum: 0, description: 'Lines whose analytics credits changed (a new revision)' }),
+    windows: Type.Object({ clickWindowDays: Type.Number(), viewWindowHours: Type.Number() }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
+
+export const OrderIdParams = Type.Object({ id: Type.String({ pattern: '^ord_[0-9A-Z]{26}$' }) }, { additionalProperties: false });
+
+const Credit = Type.Object(
+  {
+    model: Type.String(),
+    modelVersion: Type.Integer(),
+    clickWindowDays: Type.Number(),
+    viewWindowHours: Type.Number(),
+    tagId: Type.String(),
+    postId: Type.String(),
+    creatorId: Type.String(),
+    amountMinor: Type.Integer({ minimum: 0 }),
+    units: Type.Number({ minimum: 0 }),
+    weight: Type.Number(),
+    reversedMinor: Type.Integer({ minimum: 0 }),
+    reversedUnits: Type.Number({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+export const OrderAttributionResponse = Type.Object(
+  {
+    orderId: Type.String(),
+    lines: Type.Array(
+      Type.Object(
+        {
+          lineId: Type.String(),
+          productId: Type.String(),
+          orderedAt: Iso('When the order was placed (T)'),
+          quantity: Type.Integer(),
+          netAmountMinor: Type.Integer(),
+          refundedQuantity: Type.Integer(),
+          refundedNetMinor: Type.Integer(),
+          revision: Type.Integer(),
+          flags: Type.Record(Type.String(), Type.Integer()),
+          commissionable: Type.Union([
+            Type.Object(
+              { creatorId: Type.String(), postId: Type.String(), tagId: Type.String(), amountMinor: Type.Integer(), reversedMinor: Type.Integer() },
+              { additionalProperties: false },
+            ),
+            Type.Null(),
+          ]),
+          credits: Type.Array(Credit),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);

@@ -1,11 +1,17 @@
 // Public surface of the attribution context. CONTRACT: other contexts rely on these signatures.
 import type { ContextDeps, ContextModule } from '../../platform/context';
+import type { OrderPayload, OrderRefundedPayload } from '../orders';
 import type { ReferralClaims } from '../social/referral-token';
+import type { CommissionableCredit, CreditDelta } from './attribution.events';
+import './attribution.errors';
 import type { SocialService } from '../social';
 import { attributionMigrations } from './attribution.migrations';
 import { createAttributionRepository } from './attribution.repository';
 import { attributionRoutes } from './attribution.routes';
 import { createAttributionService } from './attribution.service';
+
+/** How long a refund waits for its order's paid event before crediting from the refund's own payload. */
+export const PAID_GRACE_MS = 15 * 60_000;
 
 export type TouchKind = 'tap' | 'view' | 'impression';
 
@@ -34,9 +40,51 @@ export interface AttributionService {
   /** Joins a device's anonymous touches to the account that signed in on it. */
   linkDevice(deviceId: string, accountId: string): Promise<void>;
   /** Touches of a shopper (by account, including linked devices, or by device), oldest first. */
-  listTouches(shopper: { accountId?: string; deviceId?: string }): Promise<Array<{ id: string; kind: TouchKind; tagId: string; postId: string; creatorId: string; productId: string; occurredAt: Date; accountId: string | null; deviceId: string }>>;
+  listTouches(shopper: { accountId?: string; deviceId?: string }): Promise<Array<{ id: string; kind: TouchKind; tagId: string; postId: string; creatorId: string; productId: string; occurredAt: Date; accountId: string | null; deviceId: string; bot: boolean }>>;
   /** Invalid token counts by reason (for admins). */
   invalidTokenCounts(): Promise<Record<string, number>>;
+  /** Credits every line of a paid order under every model (the `orders.order.paid` handler); returns lines newly credited. */
+  creditPaidOrder(order: OrderPayload): Promise<number>;
+  /** Whether the order's lines were credited (the paid event, or a refund that came first, was handled). */
+  isCredited(orderId: string): Promise<boolean>;
+  /** Reverses the refunded lines' credits pro rata (the `orders.order.refunded` handler); returns lines newly reversed. */
+  reverseRefund(refund: OrderRefundedPayload): Promise<number>;
+  /** Recomputes the analytics credits of lines ordered in [from, to) under the given windows (defaults: config). */
+  recompute(input: RecomputeInput): Promise<{ lines: number; recomputed: number; windows: { clickWindowDays: number; viewWindowHours: number } }>;
+  /** The live credits of an order's lines, per model and tag. */
+  creditsForOrder(orderId: string): Promise<LineCredits[]>;
+  /** Fraud-guard report for admins. */
+  flags(days?: number): Promise<AttributionFlags>;
+}
+
+export interface RecomputeInput {
+  from: Date;
+  to: Date;
+  clickWindowDays?: number | undefined;
+  viewWindowHours?: number | undefined;
+}
+
+export interface LineCredits {
+  lineId: string;
+  productId: string;
+  orderedAt: string;
+  quantity: number;
+  netAmountMinor: number;
+  refundedQuantity: number;
+  refundedNetMinor: number;
+  /** The analytics revision that is live (1 until a recompute changes the split). */
+  revision: number;
+  /** Fraud-guard exclusions seen when the line was credited, by reason. */
+  flags: Record<string, number>;
+  commissionable: (CommissionableCredit & { reversedMinor: number }) | null;
+  /** Original amounts (amountMinor, units) and what refunds took back (reversedMinor, reversedUnits). */
+  credits: Array<CreditDelta & { reversedMinor: number; reversedUnits: number }>;
+}
+
+export interface AttributionFlags {
+  counts: Array<{ day: string; reason: string; count: number }>;
+  floodedDevices: Array<{ deviceId: string; minute: string; touches: number }>;
+  flaggedLines: Array<{ orderId: string; lineId: string; orderedAt: string; reasons: Record<string, number> }>;
 }
 
 export interface AttributionDeps extends ContextDeps {
@@ -55,6 +103,17 @@ export function createAttributionContext(deps: AttributionDeps): ContextModule<A
       // the event is declared by identity (identity.events.ts); linking is idempotent, so redelivery is safe
       deps.outbox.subscribe('attribution.device-links', ['identity.device.linked'], async (event) => {
         await service.linkDevice(event.payload.deviceId, event.payload.accountId);
+      });
+      // the money going back always arrives as orders.order.refunded (a cancel of a captured order publishes one with
+      // kind 'cancel'; a void happens only before capture, when nothing was credited), so cancelled is not handled
+      deps.outbox.subscribe('attribution.credits', ['orders.order.paid', 'orders.order.refunded'], async (event) => {
+        if (event.name === 'orders.order.paid') return void (await service.creditPaidOrder(event.payload as OrderPayload));
+        const refund = event.payload as OrderRefundedPayload;
+        // a refund overtaking its paid event (whose handler failed and backs off) would have to credit without knowing
+        // when the order was placed: give the paid event a grace period first (the outbox retries a throw later)
+        const young = deps.clock.now().getTime() - event.occurredAt.getTime() < PAID_GRACE_MS;
+        if (young && !(await service.isCredited(refund.orderId))) throw new Error(`attribution: order ${refund.orderId} is not credited yet; retrying its refund later`);
+        await service.reverseRefund(refund);
       });
     },
   };

@@ -41,6 +41,8 @@ export interface OrderPayload {
   totalMinor: number;
   refundedMinor: number;
   status: string;
+  /** ISO 8601: when the order was placed (attribution's "time of the order", whatever the transition). */
+  placedAt: string;
   /** The status before the transition (null for placed). */
   fromStatus: string | null;
   /** ISO 8601, the time of the transition. */

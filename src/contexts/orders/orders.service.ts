@@ -93,6 +93,7 @@ function orderPayload(o: OrderRow, lines: readonly LineRow[], fromStatus: OrderS
     totalMinor: o.total_minor,
     refundedMinor: o.refunded_minor,
     status: o.status,
+    placedAt: iso(o.placed_at),
     fromStatus,
     at: iso(at),
     lines: lines.map(linePayload),
