@@ -3,8 +3,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 
 /**
- * A local stand-in for Stripe's HTTP API, for exactly the calls our adapter makes (PaymentIntents with manual
- * capture: create+confirm, retrieve with expand[]=latest_charge, capture, cancel; refunds.create). It speaks the
+ * A local stand-in for Stripe's HTTP API, for exactly the calls our adapters make (PaymentIntents with manual
+ * capture: create+confirm, retrieve with expand[]=latest_charge, capture, cancel; refunds.create; and for Connect
+ * payouts: accounts create/retrieve, transfers create/retrieve, balance retrieve, also on behalf of a connected
+ * account with the Stripe-Account header). It speaks the
  * wire format the official SDK uses: form-encoded bodies with bracket keys, Bearer secret-key auth, Stripe's
  * Idempotency-Key semantics, its object shapes and error JSON (`{ error: { type, code, decline_code, message } }`,
  * 402 for card errors), and it posts Stripe-signed webhooks (`Stripe-Signature: t=…,v1=…`) to a URL you give it.
@@ -37,6 +39,20 @@ export interface StripeStandIn {
   settle(): Promise<void>;
   /** Webhook posts made: event type and receiver's status. */
   webhooks: Array<{ type: string; status: number }>;
+  /** Connect: connected accounts by id, transfers by id. */
+  accounts: Map<string, Json>;
+  transfers: Map<string, Json>;
+  /** Connect: creates a connected account (Custom), with the transfers capability active unless told otherwise. */
+  createAccount(opts?: { transfers?: 'active' | 'inactive' | 'pending' }): string;
+  /** The platform's available balance in minor units per lowercase currency (transfers draw from it). */
+  setPlatformBalance(currency: string, amountMinor: number): void;
+  /** A connected account's available balance (what transfers to it added). */
+  balanceOf(accountId: string, currency: string): number;
+  /**
+   * Handles the next `count` API requests but drops the connection instead of answering (the work is done, the answer
+   * lost). The SDK itself replays once, with the same key, on a closed connection: lose 2 to make a call fail.
+   */
+  loseNextResponse(count?: number): void;
   close(): Promise<void>;
 }
 
@@ -79,7 +95,16 @@ export async function startStripeStandIn(opts: StripeStandInOptions = {}): Promi
   const nowSeconds = opts.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
   let webhookUrl = opts.webhookUrl;
   let failNext: number | null = null;
+  let loseNext = 0;
   const paymentIntents = new Map<string, Json>();
+  const accounts = new Map<string, Json>();
+  const transfers = new Map<string, Json>();
+  // available balances in minor units: the platform's by currency, each connected account's by account and currency
+  const platformBalance = new Map<string, number>([
+    ['eur', 1_000_000_000],
+    ['usd', 1_000_000_000],
+  ]);
+  const accountBalance = new Map<string, number>();
   const charges = new Map<string, Json>();
   const idempotency = new Map<string, { fingerprint: string; status: number; body: Json }>();
   const requests: StripeStandIn['requests'] = [];
@@ -249,8 +274,89 @@ export async function startStripeStandIn(opts: StripeStandInOptions = {}): Promi
     return re;
   }
 
-  function route(method: string, path: string, params: Json, query: Json, key: string | undefined): Json {
+  function createAccount(params: Json, transfersCapability = params.capabilities?.transfers?.requested === 'false' ? 'inactive' : 'active'): Json {
+    const account: Json = {
+      id: `acct_${randomBytes(8).toString('hex')}`,
+      object: 'account',
+      type: params.type ?? 'custom',
+      country: params.country ?? 'US',
+      default_currency: 'usd',
+      capabilities: { transfers: transfersCapability },
+      charges_enabled: false,
+      payouts_enabled: transfersCapability === 'active',
+      details_submitted: transfersCapability === 'active',
+      metadata: params.metadata ?? {},
+      created: nowSeconds(),
+    };
+    accounts.set(account.id, account);
+    return account;
+  }
+
+  const findAccount = (acctId: string): Json => {
+    const account = accounts.get(acctId);
+    if (!account) throw new HttpError(404, { type: 'invalid_request_error', code: 'resource_missing', param: 'account', message: `No such account: '${acctId}'` });
+    return account;
+  };
+
+  function createTransfer(params: Json): Json {
+    const amount = Number(params.amount);
+    if (!Number.isInteger(amount) || amount <= 0) throw invalid('Invalid positive integer', 'parameter_invalid_integer', 'amount');
+    if (typeof params.currency !== 'string' || !/^[a-z]{3}$/.test(params.currency)) throw invalid('Invalid currency', 'parameter_invalid_string', 'currency');
+    const destination = accounts.get(String(params.destination ?? ''));
+    if (!destination) throw invalid(`No such destination: '${params.destination}'`, 'resource_missing', 'destination');
+    if (destination.capabilities?.transfers !== 'active') {
+      throw invalid(`Your destination account needs to have at least one of the following capabilities enabled: transfers, crypto_transfers, legacy_payments`, 'insufficient_capabilities_for_transfer', 'destination');
+    }
+    const available = platformBalance.get(params.currency) ?? 0;
+    if (available < amount) throw invalid('You have insufficient available funds in your Stripe account.', 'balance_insufficient');
+    platformBalance.set(params.currency, available - amount);
+    const balanceKey = `${destination.id}:${params.currency}`;
+    accountBalance.set(balanceKey, (accountBalance.get(balanceKey) ?? 0) + amount);
+    const transfer: Json = {
+      id: id('tr'),
+      object: 'transfer',
+      amount,
+      amount_reversed: 0,
+      balance_transaction: id('txn'),
+      created: nowSeconds(),
+      currency: params.currency,
+      destination: destination.id,
+      destination_payment: id('py'),
+      livemode: false,
+      metadata: params.metadata ?? {},
+      reversed: false,
+      source_type: 'card',
+      transfer_group: params.transfer_group ?? null,
+    };
+    transfers.set(transfer.id, transfer);
+    return transfer;
+  }
+
+  const findTransfer = (trId: string): Json => {
+    const transfer = transfers.get(trId);
+    if (!transfer) throw new HttpError(404, { type: 'invalid_request_error', code: 'resource_missing', param: 'id', message: `No such transfer: '${trId}'` });
+    return transfer;
+  };
+
+  function balance(stripeAccount: string | undefined): Json {
+    const entries = stripeAccount
+      ? [...accountBalance].filter(([k]) => k.startsWith(`${findAccount(stripeAccount).id}:`)).map(([k, amount]) => ({ currency: k.split(':')[1]!, amount }))
+      : [...platformBalance].map(([currency, amount]) => ({ currency, amount }));
+    return {
+      object: 'balance',
+      livemode: false,
+      available: entries.map((e) => ({ ...e, source_types: { card: e.amount } })),
+      pending: entries.map((e) => ({ currency: e.currency, amount: 0, source_types: { card: 0 } })),
+    };
+  }
+
+  function route(method: string, path: string, params: Json, query: Json, key: string | undefined, stripeAccount?: string): Json {
     let m: RegExpMatchArray | null;
+    if (method === 'POST' && path === '/v1/accounts') return createAccount(params);
+    if (method === 'GET' && (m = path.match(/^\/v1\/accounts\/([^/]+)$/))) return findAccount(decodeURIComponent(m[1]!));
+    if (method === 'POST' && path === '/v1/transfers') return createTransfer(params);
+    if (method === 'GET' && (m = path.match(/^\/v1\/transfers\/([^/]+)$/))) return findTransfer(decodeURIComponent(m[1]!));
+    if (method === 'GET' && path === '/v1/balance') return balance(stripeAccount);
     if (method === 'POST' && path === '/v1/payment_intents') return createIntent(params, key);
     if (method === 'GET' && (m = path.match(/^\/v1\/payment_intents\/([^/]+)$/))) return intentView(findIntent(decodeURIComponent(m[1]!)), listOf(query.expand));
     if (method === 'POST' && (m = path.match(/^\/v1\/payment_intents\/([^/]+)\/capture$/))) return capture(findIntent(decodeURIComponent(m[1]!)), params, key);
@@ -262,6 +368,14 @@ export async function startStripeStandIn(opts: StripeStandInOptions = {}): Promi
   const send = (res: ServerResponse, status: number, body: Json, headers: Record<string, string> = {}) => {
     res.writeHead(status, { 'content-type': 'application/json', 'request-id': id('req'), 'stripe-version': '2026-10-28.endive', ...headers });
     res.end(JSON.stringify(body));
+  };
+
+  /** The work is done (and recorded under its key), but the answer never reaches the caller. */
+  const loseAnswer = (res: ServerResponse): boolean => {
+    if (loseNext === 0) return false;
+    loseNext--;
+    res.socket?.destroy();
+    return true;
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -293,13 +407,15 @@ export async function startStripeStandIn(opts: StripeStandInOptions = {}): Promi
             },
           });
         }
+        if (loseAnswer(res)) return;
         return send(res, prior.status, prior.body, { 'idempotency-key': key, 'idempotent-replayed': 'true' });
       }
     }
     let status = 200;
     let body: Json;
     try {
-      body = route(method, url.pathname, params, parseForm(url.search.slice(1)), key);
+      const stripeAccount = typeof req.headers['stripe-account'] === 'string' ? req.headers['stripe-account'] : undefined;
+      body = route(method, url.pathname, params, parseForm(url.search.slice(1)), key, stripeAccount);
     } catch (e) {
       if (!(e instanceof HttpError)) throw e;
       status = e.status;
@@ -307,6 +423,10 @@ export async function startStripeStandIn(opts: StripeStandInOptions = {}): Promi
     }
     if (method === 'POST' && key) idempotency.set(key, { fingerprint, status, body: structuredClone(body) });
     if (opts.webhookTiming === 'before') await flush();
+    if (loseAnswer(res)) {
+      void flush();
+      return;
+    }
     send(res, status, body, key ? { 'idempotency-key': key } : {});
     if (opts.webhookTiming !== 'before') void flush();
   }
@@ -324,6 +444,16 @@ export async function startStripeStandIn(opts: StripeStandInOptions = {}): Promi
     paymentIntents,
     requests,
     webhooks,
+    accounts,
+    transfers,
+    createAccount: (o = {}) => createAccount({}, o.transfers ?? 'active').id,
+    setPlatformBalance: (currency, amountMinor) => {
+      platformBalance.set(currency.toLowerCase(), amountMinor);
+    },
+    balanceOf: (accountId, currency) => accountBalance.get(`${accountId}:${currency.toLowerCase()}`) ?? 0,
+    loseNextResponse: (count = 1) => {
+      loseNext = count;
+    },
     setWebhookUrl: (u) => {
       webhookUrl = u;
     },

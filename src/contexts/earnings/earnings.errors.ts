@@ -1,0 +1,40 @@
+import { registerErrorCodes } from '../../platform/errors';
+
+/** Expected failures of the earnings context, as values; routes turn them into AppErrors with these codes. */
+export type EarningsFailure =
+  | 'creator_profile_required'
+  | 'merchant_profile_required'
+  | 'product_not_found'
+  | 'payout_account_required'
+  | 'payout_account_invalid'
+  | 'payout_below_minimum'
+  | 'payout_in_progress'
+  | 'payout_failed'
+  | 'payout_provider_unavailable'
+  | 'invalid_month';
+
+export const EARNINGS_ERROR_MESSAGES: Record<EarningsFailure, string> = {
+  creator_profile_required: 'Create your creator profile first (PUT /v1/creators/me)',
+  merchant_profile_required: 'Create your merchant profile first (PUT /v1/merchants/me)',
+  product_not_found: 'No product of yours has this id',
+  payout_account_required: 'Register your payout account first (PUT /v1/creator/payout-account)',
+  payout_account_invalid: 'The payout provider does not know this account or it cannot receive transfers yet',
+  payout_below_minimum: 'Your available balance is below the payout minimum',
+  payout_in_progress: 'A payout in this currency is already being processed',
+  payout_failed: 'The payout provider refused the payout; the money stays available',
+  payout_provider_unavailable: 'The payout provider did not answer; the payout is retried automatically with the same key',
+  invalid_month: 'The month must be YYYY-MM',
+};
+
+registerErrorCodes({
+  creator_profile_required: 409,
+  merchant_profile_required: 409,
+  product_not_found: 404,
+  payout_account_required: 409,
+  payout_account_invalid: 422,
+  payout_below_minimum: 422,
+  payout_in_progress: 409,
+  payout_failed: 502,
+  payout_provider_unavailable: 503,
+  invalid_month: 400,
+});

@@ -1,0 +1,143 @@
+import { sqlMigration, type ContextMigrations } from '../../platform/migrations';
+
+/**
+ * Earnings (schema `earnings`): commission rules (append-only versions, so the rate in force at any order time can be
+ * found again), commissions (one per credited order line, rate frozen), reversals, deliveries (the hold starts there),
+ * the creator ledger (append-only: a trigger refuses UPDATE and DELETE), payouts and payout accounts, plus the simulated
+ * payout provider's own books (`sim_transfers`).
+ *
+ * The ledger keeps money in buckets: an amount moves between buckets as a pair of entries that sum to zero
+ * (pending → available at release, available → in_transit when a payout starts, in_transit → paid or back to
+ * available when it settles). A balance is the sum of a bucket's entries, never a stored number.
+ */
+export const earningsMigrations: ContextMigrations = {
+  schema: 'earnings',
+  migrations: {
+    '0001_init': sqlMigration(`
+      CREATE TABLE earnings.commission_rules (
+        id text PRIMARY KEY,
+        merchant_id text NOT NULL,
+        -- null: the merchant's default for every product without its own rule
+        product_id text,
+        -- null: the rule was removed from this time on (the merchant default or the platform default applies again)
+        rate_bps integer CHECK (rate_bps BETWEEN 0 AND 10000),
+        effective_at timestamptz NOT NULL
+      );
+      CREATE INDEX commission_rules_lookup ON earnings.commission_rules (merchant_id, product_id, effective_at DESC, id DESC);
+
+      CREATE TABLE earnings.commissions (
+        id text PRIMARY KEY,
+        line_id text NOT NULL UNIQUE,
+        order_id text NOT NULL,
+        merchant_id text NOT NULL,
+        product_id text NOT NULL,
+        creator_id text NOT NULL,
+        post_id text NOT NULL,
+        tag_id text NOT NULL,
+        currency char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+        ordered_at timestamptz NOT NULL,
+        basis_minor bigint NOT NULL CHECK (basis_minor > 0),
+        rate_bps integer NOT NULL CHECK (rate_bps BETWEEN 0 AND 10000),
+        amount_minor bigint NOT NULL CHECK (amount_minor >= 0),
+        reversed_basis_minor bigint NOT NULL DEFAULT 0,
+        reversed_minor bigint NOT NULL DEFAULT 0,
+        -- set once, when the hold after delivery elapsed and the unreversed rest moved to available
+        released_at timestamptz,
+        created_at timestamptz NOT NULL,
+        CHECK (reversed_basis_minor BETWEEN 0 AND basis_minor),
+        CHECK (reversed_minor BETWEEN 0 AND amount_minor),
+        -- a full refund nets to exactly zero
+        CHECK (reversed_basis_minor < basis_minor OR reversed_minor = amount_minor)
+      );
+      CREATE INDEX commissions_by_order ON earnings.commissions (order_id) WHERE released_at IS NULL;
+      CREATE INDEX commissions_by_creator ON earnings.commissions (creator_id);
+
+      CREATE TABLE earnings.reversals (
+        refund_id text NOT NULL,
+        line_id text NOT NULL,
+        commission_id text NOT NULL REFERENCES earnings.commissions (id),
+        basis_minor bigint NOT NULL CHECK (basis_minor >= 0),
+        commission_minor bigint NOT NULL CHECK (commission_minor >= 0),
+        created_at timestamptz NOT NULL,
+        PRIMARY KEY (refund_id, line_id)
+      );
+
+      CREATE TABLE earnings.deliveries (
+        order_id text PRIMARY KEY,
+        delivered_at timestamptz NOT NULL
+      );
+
+      CREATE TABLE earnings.payout_accounts (
+        creator_id text PRIMARY KEY,
+        id text NOT NULL UNIQUE,
+        provider text NOT NULL CHECK (provider IN ('simulated', 'stripe')),
+        account_ref text NOT NULL CHECK (account_ref ~ '^acct_[A-Za-z0-9]{1,64}$'),
+        updated_at timestamptz NOT NULL
+      );
+
+      CREATE TABLE earnings.payouts (
+        id text PRIMARY KEY,
+        creator_id text NOT NULL,
+        currency char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+        amount_minor bigint NOT NULL CHECK (amount_minor > 0),
+        status text NOT NULL CHECK (status IN ('processing', 'sent', 'failed')),
+        trigger text NOT NULL CHECK (trigger IN ('scheduled', 'on_demand')),
+        provider text NOT NULL CHECK (provider IN ('simulated', 'stripe')),
+        destination text NOT NULL,
+        provider_ref text,
+        failure_code text,
+        attempts integer NOT NULL DEFAULT 0,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        settled_at timestamptz,
+        CHECK ((status = 'sent') = (provider_ref IS NOT NULL)),
+        CHECK ((status = 'failed') = (failure_code IS NOT NULL)),
+        CHECK ((status = 'processing') = (settled_at IS NULL))
+      );
+      -- at most one payout in flight per creator and currency: two concurrent requests cannot both take the balance
+      CREATE UNIQUE INDEX payouts_one_in_flight ON earnings.payouts (creator_id, currency) WHERE status = 'processing';
+      CREATE INDEX payouts_by_creator ON earnings.payouts (creator_id, created_at DESC, id DESC);
+
+      CREATE TABLE earnings.ledger_entries (
+        id text PRIMARY KEY,
+        creator_id text NOT NULL,
+        currency char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+        kind text NOT NULL CHECK (kind IN ('commission', 'reversal', 'release', 'payout', 'payout_paid', 'payout_failed')),
+        bucket text NOT NULL CHECK (bucket IN ('pending', 'available', 'in_transit', 'paid')),
+        amount_minor bigint NOT NULL CHECK (amount_minor <> 0),
+        -- what caused the entry (credit:<line>, reversal:<refund>:<line>, release:<com>, payout:<pyo>, settle:<pyo>):
+        -- one entry per source and bucket, which makes every handler idempotent
+        source_key text NOT NULL,
+        commission_id text REFERENCES earnings.commissions (id),
+        order_id text,
+        payout_id text REFERENCES earnings.payouts (id),
+        created_at timestamptz NOT NULL,
+        UNIQUE (source_key, bucket),
+        CHECK ((kind IN ('commission', 'reversal', 'release')) = (commission_id IS NOT NULL)),
+        CHECK ((kind IN ('payout', 'payout_paid', 'payout_failed')) = (payout_id IS NOT NULL))
+      );
+      CREATE INDEX ledger_by_creator ON earnings.ledger_entries (creator_id, id DESC);
+      CREATE INDEX ledger_by_creator_time ON earnings.ledger_entries (creator_id, created_at, id);
+
+      CREATE FUNCTION earnings.ledger_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION 'earnings.ledger_entries is append-only (% refused)', TG_OP USING ERRCODE = 'restrict_violation';
+      END;
+      $$;
+      CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON earnings.ledger_entries
+        FOR EACH ROW EXECUTE FUNCTION earnings.ledger_is_append_only();
+      CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON earnings.ledger_entries
+        FOR EACH STATEMENT EXECUTE FUNCTION earnings.ledger_is_append_only();
+
+      -- the simulated payout provider's books: one transfer per idempotency key, as a real provider keeps them
+      CREATE TABLE earnings.sim_transfers (
+        idempotency_key text PRIMARY KEY,
+        ref text NOT NULL UNIQUE,
+        destination text NOT NULL,
+        currency char(3) NOT NULL,
+        amount_minor bigint NOT NULL CHECK (amount_minor > 0),
+        created_at timestamptz NOT NULL
+      );
+    `),
+  },
+};

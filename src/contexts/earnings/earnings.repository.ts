@@ -1,0 +1,410 @@
+import { sql, type Transaction } from 'kysely';
+import type { AnyDb } from '../../platform/db';
+import { newId } from '../../platform/ids';
+
+// All SQL of the earnings context. Every function takes the executor it runs on, so the service decides transactions.
+
+export type Executor = AnyDb | Transaction<any>;
+export type Bucket = 'pending' | 'available' | 'in_transit' | 'paid';
+export type EntryKind = 'commission' | 'reversal' | 'release' | 'payout' | 'payout_paid' | 'payout_failed';
+export type PayoutStatus = 'processing' | 'sent' | 'failed';
+export type PayoutTrigger = 'scheduled' | 'on_demand';
+
+export interface CommissionRow {
+  id: string;
+  line_id: string;
+  order_id: string;
+  merchant_id: string;
+  product_id: string;
+  creator_id: string;
+  currency: string;
+  basis_minor: number;
+  rate_bps: number;
+  amount_minor: number;
+  reversed_basis_minor: number;
+  reversed_minor: number;
+  released_at: Date | null;
+}
+
+export interface LedgerRow {
+  id: string;
+  creator_id: string;
+  currency: string;
+  kind: EntryKind;
+  bucket: Bucket;
+  amount_minor: number;
+  source_key: string;
+  commission_id: string | null;
+  order_id: string | null;
+  payout_id: string | null;
+  created_at: Date;
+}
+
+export interface PayoutRow {
+  id: string;
+  creator_id: string;
+  currency: string;
+  amount_minor: number;
+  status: PayoutStatus;
+  trigger: PayoutTrigger;
+  provider: 'simulated' | 'stripe';
+  destination: string;
+  provider_ref: string | null;
+  failure_code: string | null;
+  attempts: number;
+  created_at: Date;
+  updated_at: Date;
+  settled_at: Date | null;
+}
+
+export interface NewEntry {
+  creatorId: string;
+  currency: string;
+  kind: EntryKind;
+  bucket: Bucket;
+  amountMinor: number;
+  sourceKey: string;
+  commissionId?: string | null;
+  orderId?: string | null;
+  payoutId?: string | null;
+}
+
+/** Appends entries; an entry whose (source, bucket) exists is skipped, which is what makes every handler idempotent. */
+export async function appendEntries(db: Executor, entries: NewEntry[], at: Date): Promise<number> {
+  const rows = entries.filter((e) => e.amountMinor !== 0);
+  if (rows.length === 0) return 0;
+  const values = rows.map(
+    (e) =>
+      sql`(${newId('ledgerEntry')}, ${e.creatorId}, ${e.currency}, ${e.kind}, ${e.bucket}, ${e.amountMinor}, ${e.sourceKey}, ${e.commissionId ?? null}, ${e.orderId ?? null}, ${e.payoutId ?? null}, ${at})`,
+  );
+  const r = await sql`
+    INSERT INTO earnings.ledger_entries (id, creator_id, currency, kind, bucket, amount_minor, source_key, commission_id, order_id, payout_id, created_at)
+    VALUES ${sql.join(values)}
+    ON CONFLICT (source_key, bucket) DO NOTHING
+  `.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/** The rate in force at `at` for a product: its own rule, else the merchant's, else null (the platform default). */
+export async function rateAt(db: Executor, merchantId: string, productId: string, at: Date): Promise<number | null> {
+  const r = await sql<{ product_rate: number | null; product_rule: boolean; merchant_rate: number | null }>`
+    SELECT p.rate_bps AS product_rate, p.id IS NOT NULL AS product_rule, m.rate_bps AS merchant_rate
+    FROM (SELECT 1) one
+    LEFT JOIN LATERAL (
+      SELECT id, rate_bps FROM earnings.commission_rules
+      WHERE merchant_id = ${merchantId} AND product_id = ${productId} AND effective_at <= ${at}
+      ORDER BY effective_at DESC, id DESC LIMIT 1
+    ) p ON true
+    LEFT JOIN LATERAL (
+      SELECT rate_bps FROM earnings.commission_rules
+      WHERE merchant_id = ${merchantId} AND product_id IS NULL AND effective_at <= ${at}
+      ORDER BY effective_at DESC, id DESC LIMIT 1
+    ) m ON true
+  `.execute(db);
+  const row = r.rows[0]!;
+  return row.product_rate ?? row.merchant_rate;
+}
+
+/** The rules in force now for a merchant: its default (null when none) and each product rule not removed. */
+export async function currentRules(db: Executor, merchantId: string, at: Date): Promise<{ merchant: { rateBps: number; effectiveAt: Date } | null; products: Array<{ productId: string; rateBps: number; effectiveAt: Date }> }> {
+  const r = await sql<{ product_id: string | null; rate_bps: number | null; effective_at: Date }>`
+    SELECT DISTINCT ON (product_id) product_id, rate_bps, effective_at
+    FROM earnings.commission_rules
+    WHERE merchant_id = ${merchantId} AND effective_at <= ${at}
+    ORDER BY product_id, effective_at DESC, id DESC
+  `.execute(db);
+  const merchant = r.rows.find((x) => x.product_id === null && x.rate_bps !== null);
+  return {
+    merchant: merchant ? { rateBps: merchant.rate_bps!, effectiveAt: merchant.effective_at } : null,
+    products: r.rows
+      .filter((x) => x.product_id !== null && x.rate_bps !== null)
+      .map((x) => ({ productId: x.product_id!, rateBps: x.rate_bps!, effectiveAt: x.effective_at })),
+  };
+}
+
+export async function insertRule(db: Executor, merchantId: string, productId: string | null, rateBps: number | null, at: Date): Promise<void> {
+  await sql`
+    INSERT INTO earnings.commission_rules (id, merchant_id, product_id, rate_bps, effective_at)
+    VALUES (${newId('commissionRule')}, ${merchantId}, ${productId}, ${rateBps}, ${at})
+  `.execute(db);
+}
+
+export async function insertCommission(
+  db: Executor,
+  c: Omit<CommissionRow, 'id' | 'reversed_basis_minor' | 'reversed_minor' | 'released_at'> & { post_id: string; tag_id: string; ordered_at: Date },
+  at: Date,
+): Promise<string | null> {
+  const r = await sql<{ id: string }>`
+    INSERT INTO earnings.commissions (id, line_id, order_id, merchant_id, product_id, creator_id, post_id, tag_id, currency, ordered_at, basis_minor, rate_bps, amount_minor, created_at)
+    VALUES (${newId('commission')}, ${c.line_id}, ${c.order_id}, ${c.merchant_id}, ${c.product_id}, ${c.creator_id}, ${c.post_id}, ${c.tag_id}, ${c.currency}, ${c.ordered_at}, ${c.basis_minor}, ${c.rate_bps}, ${c.amount_minor}, ${at})
+    ON CONFLICT (line_id) DO NOTHING
+    RETURNING id
+  `.execute(db);
+  return r.rows[0]?.id ?? null;
+}
+
+/** The commission of a line, row-locked: reversals and the release of one commission never interleave. */
+export async function lockCommission(db: Executor, lineId: string): Promise<CommissionRow | null> {
+  const r = await sql<CommissionRow>`SELECT * FROM earnings.commissions WHERE line_id = ${lineId} FOR UPDATE`.execute(db);
+  return r.rows[0] ?? null;
+}
+
+export async function insertReversal(db: Executor, v: { refundId: string; lineId: string; commissionId: string; basisMinor: number; commissionMinor: number }, at: Date): Promise<boolean> {
+  const r = await sql`
+    INSERT INTO earnings.reversals (refund_id, line_id, commission_id, basis_minor, commission_minor, created_at)
+    VALUES (${v.refundId}, ${v.lineId}, ${v.commissionId}, ${v.basisMinor}, ${v.commissionMinor}, ${at})
+    ON CONFLICT (refund_id, line_id) DO NOTHING
+  `.execute(db);
+  return Number(r.numAffectedRows ?? 0) === 1;
+}
+
+export async function addReversed(db: Executor, commissionId: string, basisMinor: number, commissionMinor: number): Promise<void> {
+  await sql`
+    UPDATE earnings.commissions SET reversed_basis_minor = reversed_basis_minor + ${basisMinor}, reversed_minor = reversed_minor + ${commissionMinor}
+    WHERE id = ${commissionId}
+  `.execute(db);
+}
+
+export async function recordDelivery(db: Executor, orderId: string, deliveredAt: Date): Promise<void> {
+  await sql`INSERT INTO earnings.deliveries (order_id, delivered_at) VALUES (${orderId}, ${deliveredAt}) ON CONFLICT (order_id) DO NOTHING`.execute(db);
+}
+
+/** Marks released every commission whose order was delivered at or before `deliveredBy`; returns them with their unreversed rest. */
+export async function markReleased(db: Executor, deliveredBy: Date, at: Date, creatorId?: string): Promise<Array<{ id: string; creator_id: string; currency: string; order_id: string; rest: number }>> {
+  const r = await sql<{ id: string; creator_id: string; currency: string; order_id: string; rest: number }>`
+    UPDATE earnings.commissions c SET released_at = ${at}
+    FROM earnings.deliveries d
+    WHERE d.order_id = c.order_id AND c.released_at IS NULL AND d.delivered_at <= ${deliveredBy}
+      ${creatorId === undefined ? sql`` : sql`AND c.creator_id = ${creatorId}`}
+    RETURNING c.id, c.creator_id, c.currency, c.order_id, c.amount_minor - c.reversed_minor AS rest
+  `.execute(db);
+  return r.rows;
+}
+
+export async function bucketSums(db: Executor, creatorId: string): Promise<Array<{ currency: string; bucket: Bucket; sum: number }>> {
+  const r = await sql<{ currency: string; bucket: Bucket; sum: number }>`
+    SELECT currency, bucket, sum(amount_minor)::bigint AS sum FROM earnings.ledger_entries
+    WHERE creator_id = ${creatorId} GROUP BY currency, bucket ORDER BY currency
+  `.execute(db);
+  return r.rows;
+}
+
+/**
+ * Starts a payout of the whole available balance in one statement: it exists only when the balance reaches the minimum,
+ * no other payout of this creator and currency is in flight (unique index) and, for scheduled ones, none started since
+ * `notSince`. The balance is read by the same statement that claims the in-flight slot.
+ */
+export async function startPayout(
+  db: Executor,
+  p: { id: string; creatorId: string; currency: string; minimumMinor: number; trigger: PayoutTrigger; provider: 'simulated' | 'stripe'; destination: string; notSince: Date | null },
+  at: Date,
+): Promise<PayoutRow | null> {
+  const r = await sql<PayoutRow>`
+    INSERT INTO earnings.payouts (id, creator_id, currency, amount_minor, status, trigger, provider, destination, created_at, updated_at)
+    SELECT ${p.id}, ${p.creatorId}, ${p.currency}, s.available, 'processing', ${p.trigger}, ${p.provider}, ${p.destination}, ${at}, ${at}
+    FROM (
+      SELECT coalesce(sum(amount_minor), 0)::bigint AS available FROM earnings.ledger_entries
+      WHERE creator_id = ${p.creatorId} AND currency = ${p.currency} AND bucket = 'available'
+    ) s
+    WHERE s.available >= ${p.minimumMinor}
+      ${p.notSince === null ? sql`` : sql`AND NOT EXISTS (SELECT 1 FROM earnings.payouts o WHERE o.creator_id = ${p.creatorId} AND o.currency = ${p.currency} AND o.created_at > ${p.notSince})`}
+    ON CONFLICT (creator_id, currency) WHERE status = 'processing' DO NOTHING
+    RETURNING *
+  `.execute(db);
+  return r.rows[0] ?? null;
+}
+
+export async function availableSum(db: Executor, creatorId: string, currency: string): Promise<number> {
+  const r = await sql<{ s: number }>`
+    SELECT coalesce(sum(amount_minor), 0)::bigint AS s FROM earnings.ledger_entries
+    WHERE creator_id = ${creatorId} AND currency = ${currency} AND bucket = 'available'
+  `.execute(db);
+  return r.rows[0]!.s;
+}
+
+export async function findPayout(db: Executor, id: string): Promise<PayoutRow | null> {
+  const r = await sql<PayoutRow>`SELECT * FROM earnings.payouts WHERE id = ${id}`.execute(db);
+  return r.rows[0] ?? null;
+}
+
+export async function inFlightPayout(db: Executor, creatorId: string, currency: string): Promise<PayoutRow | null> {
+  const r = await sql<PayoutRow>`SELECT * FROM earnings.payouts WHERE creator_id = ${creatorId} AND currency = ${currency} AND status = 'processing'`.execute(db);
+  return r.rows[0] ?? null;
+}
+
+/** Settles an in-flight payout, once: only the caller that moves it out of 'processing' gets the row back. */
+export async function settlePayout(db: Executor, id: string, outcome: { status: 'sent'; ref: string } | { status: 'failed'; code: string }, at: Date): Promise<PayoutRow | null> {
+  const r = await sql<PayoutRow>`
+    UPDATE earnings.payouts
+    SET status = ${outcome.status}, provider_ref = ${outcome.status === 'sent' ? outcome.ref : null},
+        failure_code = ${outcome.status === 'failed' ? outcome.code : null}, settled_at = ${at}, updated_at = ${at}, attempts = attempts + 1
+    WHERE id = ${id} AND status = 'processing'
+    RETURNING *
+  `.execute(db);
+  return r.rows[0] ?? null;
+}
+
+export async function notePayoutAttempt(db: Executor, id: string, at: Date): Promise<void> {
+  await sql`UPDATE earnings.payouts SET attempts = attempts + 1, updated_at = ${at} WHERE id = ${id} AND status = 'processing'`.execute(db);
+}
+
+/** In-flight payouts untouched since `before` (their process crashed or the provider did not answer). */
+export async function stalePayouts(db: Executor, before: Date, limit = 50): Promise<PayoutRow[]> {
+  const r = await sql<PayoutRow>`
+    SELECT * FROM earnings.payouts WHERE status = 'processing' AND updated_at <= ${before} ORDER BY created_at LIMIT ${limit}
+  `.execute(db);
+  return r.rows;
+}
+
+/** Creators and currencies due a scheduled payout: enough available, a payout account, no payout since `notSince`. */
+export async function duePayouts(db: Executor, minimumMinor: number, notSince: Date, limit = 100): Promise<Array<{ creator_id: string; currency: string }>> {
+  const r = await sql<{ creator_id: string; currency: string }>`
+    SELECT l.creator_id, l.currency FROM earnings.ledger_entries l
+    WHERE l.bucket = 'available'
+      AND EXISTS (SELECT 1 FROM earnings.payout_accounts a WHERE a.creator_id = l.creator_id)
+      AND NOT EXISTS (SELECT 1 FROM earnings.payouts o WHERE o.creator_id = l.creator_id AND o.currency = l.currency AND (o.created_at > ${notSince} OR o.status = 'processing'))
+    GROUP BY l.creator_id, l.currency
+    HAVING sum(l.amount_minor) >= ${minimumMinor}
+    ORDER BY l.creator_id, l.currency
+    LIMIT ${limit}
+  `.execute(db);
+  return r.rows;
+}
+
+export async function lastPayoutAt(db: Executor, creatorId: string): Promise<Date | null> {
+  const r = await sql<{ at: Date | null }>`SELECT max(created_at) AS at FROM earnings.payouts WHERE creator_id = ${creatorId}`.execute(db);
+  return r.rows[0]?.at ?? null;
+}
+
+export async function listPayouts(db: Executor, f: { creatorId?: string | undefined; status?: PayoutStatus | undefined; beforeId?: string | undefined; limit: number }): Promise<PayoutRow[]> {
+  const r = await sql<PayoutRow>`
+    SELECT * FROM earnings.payouts
+    WHERE true
+      ${f.creatorId === undefined ? sql`` : sql`AND creator_id = ${f.creatorId}`}
+      ${f.status === undefined ? sql`` : sql`AND status = ${f.status}`}
+      ${f.beforeId === undefined ? sql`` : sql`AND id < ${f.beforeId}`}
+    ORDER BY id DESC LIMIT ${f.limit + 1}
+  `.execute(db);
+  return r.rows;
+}
+
+export async function ledgerPage(db: Executor, creatorId: string, beforeId: string | undefined, limit: number): Promise<LedgerRow[]> {
+  const r = await sql<LedgerRow>`
+    SELECT * FROM earnings.ledger_entries
+    WHERE creator_id = ${creatorId} ${beforeId === undefined ? sql`` : sql`AND id < ${beforeId}`}
+    ORDER BY id DESC LIMIT ${limit + 1}
+  `.execute(db);
+  return r.rows;
+}
+
+export async function statementMonths(db: Executor, creatorId: string): Promise<Array<{ month: string; entries: number }>> {
+  const r = await sql<{ month: string; entries: number }>`
+    SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month, count(*)::int AS entries
+    FROM earnings.ledger_entries WHERE creator_id = ${creatorId}
+    GROUP BY 1 ORDER BY 1 DESC
+  `.execute(db);
+  return r.rows;
+}
+
+/** Bucket sums of entries created before `before`, per currency. */
+export async function sumsBefore(db: Executor, creatorId: string, before: Date): Promise<Array<{ currency: string; bucket: Bucket; sum: number }>> {
+  const r = await sql<{ currency: string; bucket: Bucket; sum: number }>`
+    SELECT currency, bucket, sum(amount_minor)::bigint AS sum FROM earnings.ledger_entries
+    WHERE creator_id = ${creatorId} AND created_at < ${before}
+    GROUP BY currency, bucket
+  `.execute(db);
+  return r.rows;
+}
+
+export async function entriesBetween(db: Executor, creatorId: string, from: Date, to: Date): Promise<LedgerRow[]> {
+  const r = await sql<LedgerRow>`
+    SELECT * FROM earnings.ledger_entries
+    WHERE creator_id = ${creatorId} AND created_at >= ${from} AND created_at < ${to}
+    ORDER BY created_at, id
+  `.execute(db);
+  return r.rows;
+}
+
+export async function getPayoutAccount(db: Executor, creatorId: string): Promise<{ id: string; provider: 'simulated' | 'stripe'; account_ref: string; updated_at: Date } | null> {
+  const r = await sql<{ id: string; provider: 'simulated' | 'stripe'; account_ref: string; updated_at: Date }>`
+    SELECT id, provider, account_ref, updated_at FROM earnings.payout_accounts WHERE creator_id = ${creatorId}
+  `.execute(db);
+  return r.rows[0] ?? null;
+}
+
+export async function upsertPayoutAccount(db: Executor, creatorId: string, provider: 'simulated' | 'stripe', accountRef: string, at: Date): Promise<void> {
+  await sql`
+    INSERT INTO earnings.payout_accounts (creator_id, id, provider, account_ref, updated_at)
+    VALUES (${creatorId}, ${newId('payoutAccount')}, ${provider}, ${accountRef}, ${at})
+    ON CONFLICT (creator_id) DO UPDATE SET provider = EXCLUDED.provider, account_ref = EXCLUDED.account_ref, updated_at = EXCLUDED.updated_at
+  `.execute(db);
+}
+
+export interface Discrepancy {
+  check: string;
+  creatorId: string;
+  currency: string | null;
+  subject: string | null;
+  expectedMinor: number;
+  actualMinor: number;
+}
+
+/**
+ * The reconciliation checks, each one query returning only the rows that disagree (see docs/earnings.md):
+ * commissions vs their ledger entries and reversals, moves that must net to zero, payouts vs the ledger, and per
+ * creator and currency the paid and in-transit totals vs the payouts and the grand total vs the commissions.
+ */
+export async function discrepancies(db: Executor, creatorId: string | undefined): Promise<Discrepancy[]> {
+  const onCreator = (col: string) => (creatorId === undefined ? sql`` : sql`AND ${sql.ref(col)} = ${creatorId}`);
+  const q = sql<Discrepancy>`
+    WITH com AS (
+      SELECT c.*,
+        coalesce((SELECT sum(amount_minor) FROM earnings.ledger_entries l WHERE l.commission_id = c.id AND l.kind IN ('commission', 'reversal')), 0)::bigint AS booked,
+        coalesce((SELECT sum(amount_minor) FROM earnings.ledger_entries l WHERE l.commission_id = c.id AND l.bucket = 'pending'), 0)::bigint AS pending,
+        coalesce((SELECT sum(commission_minor) FROM earnings.reversals r WHERE r.commission_id = c.id), 0)::bigint AS rev_sum,
+        coalesce((SELECT sum(basis_minor) FROM earnings.reversals r WHERE r.commission_id = c.id), 0)::bigint AS rev_basis
+      FROM earnings.commissions c WHERE true ${onCreator('c.creator_id')}
+    ),
+    pay AS (
+      SELECT p.*,
+        coalesce((SELECT sum(amount_minor) FROM earnings.ledger_entries l WHERE l.payout_id = p.id AND l.bucket = 'available'), 0)::bigint AS from_available,
+        coalesce((SELECT sum(amount_minor) FROM earnings.ledger_entries l WHERE l.payout_id = p.id AND l.bucket = 'in_transit'), 0)::bigint AS in_transit,
+        coalesce((SELECT sum(amount_minor) FROM earnings.ledger_entries l WHERE l.payout_id = p.id AND l.bucket = 'paid'), 0)::bigint AS paid
+      FROM earnings.payouts p WHERE true ${onCreator('p.creator_id')}
+    ),
+    totals AS (
+      SELECT creator_id, currency,
+        sum(amount_minor)::bigint AS total,
+        sum(amount_minor) FILTER (WHERE bucket = 'pending')::bigint AS pending,
+        coalesce(sum(amount_minor) FILTER (WHERE bucket = 'paid'), 0)::bigint AS paid,
+        coalesce(sum(amount_minor) FILTER (WHERE bucket = 'in_transit'), 0)::bigint AS in_transit
+      FROM earnings.ledger_entries WHERE true ${onCreator('creator_id')} GROUP BY creator_id, currency
+    ),
+    owed AS (
+      SELECT creator_id, currency, sum(amount_minor - reversed_minor)::bigint AS owed FROM com GROUP BY creator_id, currency
+    ),
+    payouts AS (
+      SELECT creator_id, currency,
+        coalesce(sum(amount_minor) FILTER (WHERE status = 'sent'), 0)::bigint AS sent,
+        coalesce(sum(amount_minor) FILTER (WHERE status = 'processing'), 0)::bigint AS processing
+      FROM pay GROUP BY creator_id, currency
+    )
+    SELECT 'commission_booked' AS "check", creator_id AS "creatorId", currency, id AS subject, amount_minor - reversed_minor AS "expectedMinor", booked AS "actualMinor" FROM com WHERE booked <> amount_minor - reversed_minor
+    UNION ALL SELECT 'commission_reversals', creator_id, currency, id, reversed_minor, rev_sum FROM com WHERE rev_sum <> reversed_minor OR rev_basis <> reversed_basis_minor
+    UNION ALL SELECT 'commission_pending', creator_id, currency, id, CASE WHEN released_at IS NULL THEN amount_minor - reversed_minor ELSE 0 END, pending FROM com
+      WHERE pending <> CASE WHEN released_at IS NULL THEN amount_minor - reversed_minor ELSE 0 END
+    UNION ALL SELECT 'move_nets_to_zero', min(creator_id), min(currency), source_key, 0, sum(amount_minor)::bigint FROM earnings.ledger_entries
+      WHERE kind IN ('release', 'payout', 'payout_paid', 'payout_failed') ${onCreator('creator_id')} GROUP BY source_key HAVING sum(amount_minor) <> 0
+    UNION ALL SELECT 'payout_ledger', creator_id, currency, id, CASE WHEN status = 'failed' THEN 0 ELSE -amount_minor END, from_available FROM pay
+      WHERE from_available <> CASE WHEN status = 'failed' THEN 0 ELSE -amount_minor END
+         OR in_transit <> CASE WHEN status = 'processing' THEN amount_minor ELSE 0 END
+         OR paid <> CASE WHEN status = 'sent' THEN amount_minor ELSE 0 END
+    UNION ALL SELECT 'paid_vs_payouts', t.creator_id, t.currency, NULL, coalesce(p.sent, 0), t.paid FROM totals t LEFT JOIN payouts p USING (creator_id, currency)
+      WHERE t.paid <> coalesce(p.sent, 0) OR t.in_transit <> coalesce(p.processing, 0)
+    UNION ALL SELECT 'ledger_vs_commissions', coalesce(t.creator_id, o.creator_id), coalesce(t.currency, o.currency), NULL, coalesce(o.owed, 0), coalesce(t.total, 0)
+      FROM totals t FULL JOIN owed o USING (creator_id, currency) WHERE coalesce(t.total, 0) <> coalesce(o.owed, 0)
+    UNION ALL SELECT 'pending_not_negative', creator_id, currency, NULL, 0, pending FROM totals WHERE pending < 0
+  `;
+  const r = await q.execute(db);
+  return r.rows.map((x) => ({ ...x, expectedMinor: Number(x.expectedMinor), actualMinor: Number(x.actualMinor) }));
+}

@@ -1,0 +1,478 @@
+import type { EventMap } from '../../platform/events';
+import { DAY, HOUR } from '../../platform/clock';
+import { newId } from '../../platform/ids';
+import type { CommissionableCredit } from '../attribution/attribution.events';
+import type { EarningsDeps } from './index';
+import type { EarningsFailure } from './earnings.errors';
+import type { PayoutProvider, TransferResult } from './earnings.payout-provider';
+import * as repo from './earnings.repository';
+import type { Bucket, LedgerRow, PayoutRow, PayoutStatus, PayoutTrigger } from './earnings.repository';
+
+export type Result<T> = { ok: true; value: T } | { ok: false; code: EarningsFailure | 'invalid_cursor'; details?: unknown };
+const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+const fail = (code: EarningsFailure | 'invalid_cursor', details?: unknown) => ({ ok: false, code, ...(details !== undefined ? { details } : {}) }) as const;
+
+/** How long an in-flight payout may go untouched before the sweep replays its transfer (same idempotency key). */
+export const PAYOUT_RETRY_AFTER_MS = 60_000;
+
+export interface Balance {
+  currency: string;
+  pendingMinor: number;
+  /** Signed: negative when refunds after a payout exceed what became available since (netted from the next payout). */
+  availableMinor: number;
+  inTransitMinor: number;
+  paidMinor: number;
+  /** What the next payout must first make up: max(0, −available). */
+  negativeCarryMinor: number;
+}
+
+export interface LedgerEntryView {
+  id: string;
+  kind: repo.EntryKind;
+  bucket: Bucket;
+  currency: string;
+  amountMinor: number;
+  commissionId: string | null;
+  orderId: string | null;
+  payoutId: string | null;
+  createdAt: string;
+}
+
+export interface PayoutView {
+  id: string;
+  creatorId: string;
+  currency: string;
+  amountMinor: number;
+  status: PayoutStatus;
+  trigger: PayoutTrigger;
+  provider: 'simulated' | 'stripe';
+  providerRef: string | null;
+  failureCode: string | null;
+  createdAt: string;
+  settledAt: string | null;
+}
+
+export interface CommissionRulesView {
+  /** The platform default (config.defaultCommissionBps), in force when the merchant has no rule. */
+  defaultBps: number;
+  merchantRateBps: number | null;
+  products: Array<{ productId: string; rateBps: number; effectiveAt: string }>;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/**
+ * Commission = basis × rate / 10 000, rounded half to even (banker's rounding: no upward drift summed over many lines),
+ * computed in BigInt so a large basis never loses precision.
+ */
+export function commissionOf(basisMinor: number, rateBps: number): number {
+  return divideHalfEven(BigInt(basisMinor) * BigInt(rateBps), 10_000n);
+}
+
+/** The commission reversed once `reversedBasis` of `basis` was refunded: pro rata, exactly the whole at a full refund. */
+export function reversedCommission(amountMinor: number, basisMinor: number, reversedBasisMinor: number): number {
+  return divideHalfEven(BigInt(amountMinor) * BigInt(reversedBasisMinor), BigInt(basisMinor));
+}
+
+function divideHalfEven(n: bigint, d: bigint): number {
+  const q = n / d;
+  const twice = (n % d) * 2n;
+  return Number(twice > d || (twice === d && q % 2n === 1n) ? q + 1n : q);
+}
+
+const encodeCursor = (id: string) => Buffer.from(JSON.stringify({ id }), 'utf8').toString('base64url');
+function decodeCursor(cursor: string | undefined): string | undefined | 'invalid' {
+  if (cursor === undefined) return undefined;
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { id?: unknown };
+    return typeof v.id === 'string' ? v.id : 'invalid';
+  } catch {
+    return 'invalid';
+  }
+}
+
+const iso = (d: Date | string) => new Date(d).toISOString();
+
+function entryView(r: LedgerRow): LedgerEntryView {
+  return {
+    id: r.id,
+    kind: r.kind,
+    bucket: r.bucket,
+    currency: r.currency,
+    amountMinor: Number(r.amount_minor),
+    commissionId: r.commission_id,
+    orderId: r.order_id,
+    payoutId: r.payout_id,
+    createdAt: iso(r.created_at),
+  };
+}
+
+function payoutView(r: PayoutRow): PayoutView {
+  return {
+    id: r.id,
+    creatorId: r.creator_id,
+    currency: r.currency,
+    amountMinor: Number(r.amount_minor),
+    status: r.status,
+    trigger: r.trigger,
+    provider: r.provider,
+    providerRef: r.provider_ref,
+    failureCode: r.failure_code,
+    createdAt: iso(r.created_at),
+    settledAt: r.settled_at ? iso(r.settled_at) : null,
+  };
+}
+
+function toBalances(rows: Array<{ currency: string; bucket: Bucket; sum: number }>): Balance[] {
+  const by = new Map<string, Balance>();
+  for (const r of rows) {
+    const b = by.get(r.currency) ?? { currency: r.currency, pendingMinor: 0, availableMinor: 0, inTransitMinor: 0, paidMinor: 0, negativeCarryMinor: 0 };
+    const v = Number(r.sum);
+    if (r.bucket === 'pending') b.pendingMinor = v;
+    else if (r.bucket === 'available') b.availableMinor = v;
+    else if (r.bucket === 'in_transit') b.inTransitMinor = v;
+    else b.paidMinor = v;
+    b.negativeCarryMinor = Math.max(0, -b.availableMinor);
+    by.set(r.currency, b);
+  }
+  return [...by.values()].sort((a, b) => a.currency.localeCompare(b.currency));
+}
+
+const BUCKETS: Bucket[] = ['pending', 'available', 'in_transit', 'paid'];
+
+function csvCell(v: string | number | null): string {
+  const s = v === null ? '' : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+type LineFacts = EventMap['attribution.line.credited'];
+
+export function createEarningsService(deps: EarningsDeps, provider: PayoutProvider) {
+  const { db, clock, config, outbox, log } = deps;
+  const holdMs = config.earningsHoldDays * DAY;
+
+  /**
+   * The commission of a line exists exactly once, with its credit entry: created by whichever of the credit or an
+   * early reversal arrives first (both carry the same frozen commissionable credit). The rate is the rule in force at
+   * order time, so a rule changed later, or an event delivered late, never changes it.
+   */
+  async function ensureCommission(trx: repo.Executor, facts: Omit<LineFacts, 'quantity' | 'netAmountMinor' | 'credits' | 'commissionable'>, credit: CommissionableCredit): Promise<void> {
+    if (credit.amountMinor <= 0) return;
+    const orderedAt = new Date(facts.orderedAt);
+    const rate = (await repo.rateAt(trx, facts.merchantId, facts.productId, orderedAt)) ?? config.defaultCommissionBps;
+    const amount = commissionOf(credit.amountMinor, rate);
+    const at = clock.now();
+    const id = await repo.insertCommission(
+      trx,
+      {
+        line_id: facts.lineId,
+        order_id: facts.orderId,
+        merchant_id: facts.merchantId,
+        product_id: facts.productId,
+        creator_id: credit.creatorId,
+        post_id: credit.postId,
+        tag_id: credit.tagId,
+        currency: facts.currency,
+        ordered_at: orderedAt,
+        basis_minor: credit.amountMinor,
+        rate_bps: rate,
+        amount_minor: amount,
+      },
+      at,
+    );
+    if (id === null) return;
+    await repo.appendEntries(
+      trx,
+      [{ creatorId: credit.creatorId, currency: facts.currency, kind: 'commission', bucket: 'pending', amountMinor: amount, sourceKey: `credit:${facts.lineId}`, commissionId: id, orderId: facts.orderId }],
+      at,
+    );
+  }
+
+  async function onCredited(p: EventMap['attribution.line.credited']): Promise<void> {
+    if (!p.commissionable) return;
+    await db.transaction().execute((trx) => ensureCommission(trx, p, p.commissionable!));
+  }
+
+  /**
+   * A refund reduces the commission pro rata to the basis refunded, once per (refund, line); the reduction comes out of
+   * pending before the release, out of available after it (which goes negative when the money was already paid out).
+   */
+  async function onReversed(p: EventMap['attribution.line.reversed']): Promise<void> {
+    if (!p.originalCommissionable && !p.commissionable) return;
+    await db.transaction().execute(async (trx) => {
+      if (p.originalCommissionable) await ensureCommission(trx, p, p.originalCommissionable);
+      const c = await repo.lockCommission(trx, p.lineId);
+      if (!c) return;
+      const refunded = Math.abs(p.commissionable?.amountMinor ?? 0);
+      const basis = Math.min(refunded, Number(c.basis_minor) - Number(c.reversed_basis_minor));
+      const total = reversedCommission(Number(c.amount_minor), Number(c.basis_minor), Number(c.reversed_basis_minor) + basis);
+      const delta = total - Number(c.reversed_minor);
+      const at = clock.now();
+      if (!(await repo.insertReversal(trx, { refundId: p.refundId, lineId: p.lineId, commissionId: c.id, basisMinor: basis, commissionMinor: delta }, at))) return;
+      await repo.addReversed(trx, c.id, basis, delta);
+      await repo.appendEntries(
+        trx,
+        [
+          {
+            creatorId: c.creator_id,
+            currency: c.currency,
+            kind: 'reversal',
+            bucket: c.released_at === null ? 'pending' : 'available',
+            amountMinor: -delta,
+            sourceKey: `reversal:${p.refundId}:${p.lineId}`,
+            commissionId: c.id,
+            orderId: c.order_id,
+          },
+        ],
+        at,
+      );
+    });
+  }
+
+  /** Moves every commission whose hold after delivery elapsed from pending to available (each exactly once). */
+  async function releaseDue(creatorId?: string): Promise<number> {
+    const now = clock.now();
+    return db.transaction().execute(async (trx) => {
+      const released = await repo.markReleased(trx, new Date(now.getTime() - holdMs), now, creatorId);
+      const entries = released.flatMap((c) => {
+        const rest = Number(c.rest);
+        const common = { creatorId: c.creator_id, currency: c.currency, kind: 'release' as const, sourceKey: `release:${c.id}`, commissionId: c.id, orderId: c.order_id };
+        return [
+          { ...common, bucket: 'pending' as const, amountMinor: -rest },
+          { ...common, bucket: 'available' as const, amountMinor: rest },
+        ];
+      });
+      await repo.appendEntries(trx, entries, now);
+      return released.length;
+    });
+  }
+
+  async function commissionRules(merchantId: string): Promise<CommissionRulesView> {
+    const rules = await repo.currentRules(db, merchantId, clock.now());
+    return {
+      defaultBps: config.defaultCommissionBps,
+      merchantRateBps: rules.merchant?.rateBps ?? null,
+      products: rules.products.map((p) => ({ productId: p.productId, rateBps: p.rateBps, effectiveAt: p.effectiveAt.toISOString() })),
+    };
+  }
+
+  /** Applies the provider's answer to an in-flight payout: sent → paid; refused → available again; unknown → stays in flight. */
+  async function settle(payout: PayoutRow, result: TransferResult): Promise<PayoutRow> {
+    const now = clock.now();
+    if (!result.ok && result.code === 'unavailable') {
+      await repo.notePayoutAttempt(db, payout.id, now);
+      log.warn({ payoutId: payout.id, message: result.message }, 'payout transfer outcome unknown; the sweep replays it');
+      return (await repo.findPayout(db, payout.id)) ?? payout;
+    }
+    const settled = await db.transaction().execute(async (trx) => {
+      const row = await repo.settlePayout(trx, payout.id, result.ok ? { status: 'sent', ref: result.ref } : { status: 'failed', code: 'provider_rejected' }, now);
+      if (!row) return null;
+      const amount = Number(row.amount_minor);
+      const common = { creatorId: row.creator_id, currency: row.currency, sourceKey: `settle:${row.id}`, payoutId: row.id };
+      const to: Bucket = result.ok ? 'paid' : 'available';
+      await repo.appendEntries(
+        trx,
+        [
+          { ...common, kind: result.ok ? 'payout_paid' : 'payout_failed', bucket: 'in_transit', amountMinor: -amount },
+          { ...common, kind: result.ok ? 'payout_paid' : 'payout_failed', bucket: to, amountMinor: amount },
+        ],
+        now,
+      );
+      const event = { payoutId: row.id, creatorId: row.creator_id, currency: row.currency, amountMinor: amount, provider: row.provider, trigger: row.trigger, at: now.toISOString() };
+      if (result.ok) await outbox.publish(trx, 'earnings.payout.sent', { ...event, providerRef: result.ref });
+      else await outbox.publish(trx, 'earnings.payout.failed', { ...event, failureCode: row.failure_code! });
+      return row;
+    });
+    if (!result.ok) log.warn({ payoutId: payout.id, message: result.message }, 'payout refused by the provider; the money is available again');
+    // another caller settled it first (sweep replay racing the original request): its answer stands
+    return settled ?? (await repo.findPayout(db, payout.id)) ?? payout;
+  }
+
+  async function transfer(payout: PayoutRow): Promise<PayoutRow> {
+    const result = await provider.transfer({
+      amountMinor: Number(payout.amount_minor),
+      currency: payout.currency,
+      destination: payout.destination,
+      // the payout id: a replay after a timeout or crash finds the first transfer, never makes a second
+      idempotencyKey: payout.id,
+      metadata: { payout_id: payout.id, creator_id: payout.creator_id },
+    });
+    return settle(payout, result);
+  }
+
+  /**
+   * Pays out the whole available balance of one currency: the amount moves available → in_transit in the transaction
+   * that creates the payout (so no concurrent payout can take it again), then the provider is called outside any
+   * transaction with the payout id as idempotency key, then the answer settles it.
+   */
+  async function payout(creatorId: string, currency: string, trigger: PayoutTrigger): Promise<Result<PayoutView>> {
+    await releaseDue(creatorId);
+    const account = await repo.getPayoutAccount(db, creatorId);
+    if (!account) return fail('payout_account_required');
+    const now = clock.now();
+    const notSince = trigger === 'scheduled' ? new Date(now.getTime() - config.payoutScheduleHours * HOUR) : null;
+    const started = await db.transaction().execute(async (trx) => {
+      const row = await repo.startPayout(
+        trx,
+        { id: newId('payout'), creatorId, currency, minimumMinor: config.payoutMinimumMinor, trigger, provider: provider.name, destination: account.account_ref, notSince },
+        now,
+      );
+      if (!row) return null;
+      const common = { creatorId, currency, kind: 'payout' as const, sourceKey: `payout:${row.id}`, payoutId: row.id };
+      await repo.appendEntries(
+        trx,
+        [
+          { ...common, bucket: 'available', amountMinor: -Number(row.amount_minor) },
+          { ...common, bucket: 'in_transit', amountMinor: Number(row.amount_minor) },
+        ],
+        now,
+      );
+      return row;
+    });
+    if (!started) {
+      if (await repo.inFlightPayout(db, creatorId, currency)) return fail('payout_in_progress');
+      return fail('payout_below_minimum', { availableMinor: await repo.availableSum(db, creatorId, currency), minimumMinor: config.payoutMinimumMinor });
+    }
+    return ok(payoutView(await transfer(started)));
+  }
+
+  async function balances(creatorId: string): Promise<Balance[]> {
+    await releaseDue(creatorId);
+    return toBalances(await repo.bucketSums(db, creatorId));
+  }
+
+  return {
+    /** Creator balances per currency, derived from the ledger (commissions whose hold elapsed are released first). */
+    balances,
+
+    /** The earnings overview: balances, when the schedule next considers this creator, and the payout minimum. */
+    async summary(creatorId: string): Promise<{ balances: Balance[]; nextPayoutAt: string; minimumPayoutMinor: number }> {
+      const current = await balances(creatorId);
+      const last = await repo.lastPayoutAt(db, creatorId);
+      const now = clock.now().getTime();
+      const next = last ? Math.max(now, new Date(last).getTime() + config.payoutScheduleHours * HOUR) : now;
+      return { balances: current, nextPayoutAt: new Date(next).toISOString(), minimumPayoutMinor: config.payoutMinimumMinor };
+    },
+
+    /** Handles one attribution or orders event; idempotent under at-least-once delivery in any order. */
+    async handle<N extends 'attribution.line.credited' | 'attribution.line.reversed' | 'orders.order.delivered'>(name: N, payload: EventMap[N]): Promise<void> {
+      if (name === 'attribution.line.credited') await onCredited(payload as EventMap['attribution.line.credited']);
+      else if (name === 'attribution.line.reversed') await onReversed(payload as EventMap['attribution.line.reversed']);
+      else {
+        const p = payload as EventMap['orders.order.delivered'];
+        await repo.recordDelivery(db, p.orderId, new Date(p.at));
+      }
+    },
+
+    releaseDue,
+
+    /** On-demand payout of one currency (the route wraps it in the request's Idempotency-Key). */
+    requestPayout: (creatorId: string, currency: string) => payout(creatorId, currency, 'on_demand'),
+
+    /**
+     * The periodic work: releases elapsed holds, replays in-flight payouts left untouched (crash or timeout; same
+     * idempotency key, so never a second transfer), and pays every creator due on the schedule.
+     */
+    async sweep(): Promise<void> {
+      await releaseDue();
+      const now = clock.now();
+      for (const stale of await repo.stalePayouts(db, new Date(now.getTime() - PAYOUT_RETRY_AFTER_MS))) await transfer(stale);
+      const due = await repo.duePayouts(db, config.payoutMinimumMinor, new Date(now.getTime() - config.payoutScheduleHours * HOUR));
+      for (const d of due) {
+        const r = await payout(d.creator_id, d.currency, 'scheduled');
+        if (!r.ok && r.code !== 'payout_in_progress' && r.code !== 'payout_below_minimum') log.warn({ creatorId: d.creator_id, code: r.code }, 'scheduled payout not made');
+      }
+    },
+
+    /** A keyset page of the creator's ledger, newest first. */
+    async ledger(creatorId: string, q: { cursor?: string | undefined; limit: number }): Promise<Result<Page<LedgerEntryView>>> {
+      const before = decodeCursor(q.cursor);
+      if (before === 'invalid') return fail('invalid_cursor');
+      const rows = await repo.ledgerPage(db, creatorId, before, q.limit);
+      const items = rows.slice(0, q.limit).map(entryView);
+      return ok({ items, nextCursor: rows.length > q.limit ? encodeCursor(items[items.length - 1]!.id) : null });
+    },
+
+    /** Payouts, newest first: one creator's, or (admin) everyone's. */
+    async payouts(f: { creatorId?: string | undefined; status?: PayoutStatus | undefined; cursor?: string | undefined; limit: number }): Promise<Result<Page<PayoutView>>> {
+      const before = decodeCursor(f.cursor);
+      if (before === 'invalid') return fail('invalid_cursor');
+      const rows = await repo.listPayouts(db, { creatorId: f.creatorId, status: f.status, beforeId: before, limit: f.limit });
+      const items = rows.slice(0, f.limit).map(payoutView);
+      return ok({ items, nextCursor: rows.length > f.limit ? encodeCursor(items[items.length - 1]!.id) : null });
+    },
+
+    async getPayout(id: string): Promise<PayoutView | null> {
+      const r = await repo.findPayout(db, id);
+      return r ? payoutView(r) : null;
+    },
+
+    /** Registers (or replaces) the creator's connected account after the provider confirmed it can receive transfers. */
+    async setPayoutAccount(creatorId: string, accountRef: string): Promise<Result<{ provider: 'simulated' | 'stripe'; accountId: string; updatedAt: string }>> {
+      const check = await provider.checkAccount(accountRef);
+      if (!check.ok) return fail(check.code === 'unavailable' ? 'payout_provider_unavailable' : 'payout_account_invalid', { message: check.message });
+      const now = clock.now();
+      await repo.upsertPayoutAccount(db, creatorId, provider.name, accountRef, now);
+      return ok({ provider: provider.name, accountId: accountRef, updatedAt: now.toISOString() });
+    },
+
+    async getPayoutAccount(creatorId: string): Promise<{ provider: 'simulated' | 'stripe'; accountId: string; updatedAt: string } | null> {
+      const a = await repo.getPayoutAccount(db, creatorId);
+      return a ? { provider: a.provider, accountId: a.account_ref, updatedAt: iso(a.updated_at) } : null;
+    },
+
+    /** Months (UTC) in which the creator's ledger has entries, newest first. */
+    async statementMonths(creatorId: string): Promise<Array<{ month: string; entries: number }>> {
+      return repo.statementMonths(db, creatorId);
+    },
+
+    /**
+     * One month's statement as CSV: per currency the opening balance of each bucket, every entry of the month in
+     * order, and the closing balances (opening + entries = closing, by construction from the same ledger).
+     */
+    async statementCsv(creatorId: string, month: string): Promise<Result<string>> {
+      const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(month);
+      if (!m) return fail('invalid_month');
+      const from = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1));
+      const to = new Date(Date.UTC(Number(m[1]), Number(m[2]), 1));
+      const [opening, entries, closing] = await Promise.all([repo.sumsBefore(db, creatorId, from), repo.entriesBetween(db, creatorId, from, to), repo.sumsBefore(db, creatorId, to)]);
+      const currencies = [...new Set(closing.map((r) => r.currency))].sort();
+      const sum = (rows: typeof opening, currency: string, bucket: Bucket) => Number(rows.find((r) => r.currency === currency && r.bucket === bucket)?.sum ?? 0);
+      const lines = ['row,date,entry_id,kind,bucket,currency,amount_minor,order_id,payout_id'];
+      const balanceRows = (label: string, rows: typeof opening, at: Date) =>
+        currencies.flatMap((c) => BUCKETS.map((b) => [label, at.toISOString(), '', '', b, c, sum(rows, c, b), '', ''].map(csvCell).join(',')));
+      lines.push(...balanceRows('opening', opening, from));
+      for (const e of entries) {
+        lines.push(['entry', iso(e.created_at), e.id, e.kind, e.bucket, e.currency, Number(e.amount_minor), e.order_id, e.payout_id].map(csvCell).join(','));
+      }
+      lines.push(...balanceRows('closing', closing, to));
+      return ok(`${lines.join('\r\n')}\r\n`);
+    },
+
+    /** The rules in force now for a merchant, and the platform default. */
+    commissionRules,
+
+    /**
+     * Sets (or with null removes) a merchant's rate, for all its products or for one of its own products, from now on:
+     * a new rule version, so commissions of earlier orders keep the rate they were computed with.
+     */
+    async setCommissionRule(merchantId: string, productId: string | null, rateBps: number | null): Promise<Result<CommissionRulesView>> {
+      if (productId !== null) {
+        const card = (await deps.catalog.getProductCards([productId])).get(productId);
+        if (!card || card.merchantId !== merchantId) return fail('product_not_found');
+      }
+      await repo.insertRule(db, merchantId, productId, rateBps, clock.now());
+      return ok(await commissionRules(merchantId));
+    },
+
+    /** Ledger vs commissions vs payouts; an empty list means every balance is explained to the minor unit. */
+    reconcile(creatorId?: string): Promise<repo.Discrepancy[]> {
+      return repo.discrepancies(db, creatorId);
+    },
+  };
+}
+
+export type EarningsServiceImpl = ReturnType<typeof createEarningsService>;

@@ -1,0 +1,666 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { commissionOf, reversedCommission } from '../src/contexts/earnings/earnings.service';
+import type { SimulatedPayoutProvider } from '../src/contexts/earnings';
+import type { Config } from '../src/config';
+import { DAY, HOUR, type ManualClock } from '../src/platform/clock';
+import type { EventMap, EventName } from '../src/platform/events';
+import { newId } from '../src/platform/ids';
+import { backends, startTestApp, type TestApp } from './support/harness';
+import { startStripeStandIn, type StripeStandIn } from './support/stripe-standin';
+
+const word = () => randomBytes(4).toString('hex');
+const HOLD_DAYS = 30;
+const MINIMUM = 1_000;
+
+/** A seeded PRNG (mulberry32): the randomized sequence is the same on every run and backend. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Line {
+  orderId: string;
+  lineId: string;
+  merchantId: string;
+  productId: string;
+  creatorId: string;
+  postId: string;
+  tagId: string;
+  currency: string;
+  basis: number;
+  orderedAt: string;
+}
+
+describe('commission arithmetic', () => {
+  it('rounds half to even and a full refund nets to exactly zero', () => {
+    assert.equal(commissionOf(12_345, 1_000), 1_234, '1234.5 → 1234 (even)');
+    assert.equal(commissionOf(12_355, 1_000), 1_236, '1235.5 → 1236 (even)');
+    assert.equal(commissionOf(4_999, 2_000), 1_000, '999.8 → 1000');
+    assert.equal(commissionOf(9_007_199_254_740, 9_999), 9_006_298_534_815, 'no precision lost on large amounts');
+    assert.equal(reversedCommission(1_000, 10_000, 3_333), 333);
+    assert.equal(reversedCommission(1_000, 10_000, 10_000), 1_000);
+    assert.equal(reversedCommission(7, 3, 3), 7);
+  });
+});
+
+for (const backend of backends()) {
+  describe(`earnings [${backend.name}]`, () => {
+    let t: TestApp;
+    let clock: ManualClock;
+    let sim: SimulatedPayoutProvider;
+    let admin: { token: string };
+    /** (Re)starts the app; the Stripe Connect suite at the end restarts it with the Stripe payout provider. */
+    async function boot(config: Partial<Config> = {}): Promise<void> {
+      t = await startTestApp(backend, {
+        config: { earningsHoldDays: HOLD_DAYS, payoutMinimumMinor: MINIMUM, defaultCommissionBps: 1_000, payoutScheduleHours: 24 * 7, sessionTtlHours: 24 * 365 * 20, ...config },
+      });
+      clock = t.clock as ManualClock;
+      sim = t.app.contexts.earnings.provider as SimulatedPayoutProvider;
+      admin = await t.signUp('admin');
+    }
+    before(() => boot());
+    after(() => t.close());
+
+    const earnings = () => t.app.contexts.earnings.service;
+
+    async function publish<N extends EventName>(name: N, payload: EventMap[N]): Promise<void> {
+      await t.app.db.transaction().execute((trx) => t.app.outbox.publish(trx, name, payload));
+    }
+    const drain = () => t.app.outbox.drain();
+
+    async function creator() {
+      const c = await t.signUp('creator');
+      const res = await t.request({ method: 'PUT', url: '/v1/creators/me', token: c.token, body: { handle: `c_${word()}`, displayName: 'Creator' } });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return { ...c, creatorId: res.body.id as string };
+    }
+    type Creator = Awaited<ReturnType<typeof creator>>;
+
+    async function merchant() {
+      const m = await t.signUp('merchant');
+      const res = await t.request({ method: 'PUT', url: '/v1/merchants/me', token: m.token, body: { name: `Shop ${word()}` } });
+      assert.equal(res.status, 201);
+      const merchantId = res.body.id as string;
+      const product = await t.app.contexts.catalog.service.createProduct(merchantId, {
+        name: `Scarf ${word()}`,
+        status: 'active',
+        currency: 'EUR',
+        variants: [{ title: 'One size', priceMinor: 5_000, stock: 100 }],
+      });
+      return { ...m, merchantId, productId: product.id };
+    }
+    type Merchant = Awaited<ReturnType<typeof merchant>>;
+
+    const line = (c: Pick<Creator, 'creatorId'>, m: Pick<Merchant, 'merchantId' | 'productId'>, basis: number, o: Partial<Line> = {}): Line => ({
+      orderId: newId('order'),
+      lineId: newId('orderLine'),
+      merchantId: m.merchantId,
+      productId: m.productId,
+      creatorId: c.creatorId,
+      postId: newId('post'),
+      tagId: newId('tag'),
+      currency: 'EUR',
+      basis,
+      orderedAt: clock.now().toISOString(),
+      ...o,
+    });
+    const facts = (l: Line) => ({ orderId: l.orderId, lineId: l.lineId, merchantId: l.merchantId, productId: l.productId, accountId: null, currency: l.currency, orderedAt: l.orderedAt });
+    const commissionable = (l: Line, amountMinor: number) => ({ creatorId: l.creatorId, postId: l.postId, tagId: l.tagId, amountMinor });
+
+    const credit = (l: Line) =>
+      publish('attribution.line.credited', { ...facts(l), quantity: 1, netAmountMinor: l.basis, credits: [], commissionable: commissionable(l, l.basis) });
+    const reverse = (l: Line, amount: number, refundId = newId('refund')) =>
+      publish('attribution.line.reversed', {
+        ...facts(l),
+        refundId,
+        at: clock.now().toISOString(),
+        quantity: -1,
+        netAmountMinor: -amount,
+        credits: [],
+        commissionable: commissionable(l, -amount),
+        originalCommissionable: commissionable(l, l.basis),
+      });
+    const deliver = (l: Pick<Line, 'orderId' | 'merchantId' | 'currency' | 'orderedAt'>) =>
+      publish('orders.order.delivered', {
+        orderId: l.orderId,
+        checkoutId: newId('checkout'),
+        merchantId: l.merchantId,
+        accountId: null,
+        deviceId: newId('device'),
+        paymentId: newId('payment'),
+        currency: l.currency,
+        subtotalMinor: 0,
+        taxMinor: 0,
+        totalMinor: 0,
+        refundedMinor: 0,
+        status: 'delivered',
+        fromStatus: 'shipped',
+        placedAt: l.orderedAt,
+        at: clock.now().toISOString(),
+        lines: [],
+      });
+
+    /** A credited line, delivered, with the clock moved past the hold: its commission is payable. */
+    const earned = async (c: Creator, m: Merchant, basis: number) => {
+      const l = line(c, m, basis);
+      await credit(l);
+      await deliver(l);
+      await drain();
+      clock.advance((HOLD_DAYS + 1) * DAY);
+      return l;
+    };
+    const payoutEvents = async (c: Creator) =>
+      (await sql<{ name: string }>`SELECT name FROM outbox.events WHERE payload->>'creatorId' = ${c.creatorId} AND name LIKE 'earnings.%' ORDER BY id`.execute(t.app.db)).rows.map((e) => e.name);
+    const balances = async (c: Creator) => {
+      const res = await t.request({ url: '/v1/creator/earnings', token: c.token });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return res.body as { balances: Array<{ currency: string; pendingMinor: number; availableMinor: number; inTransitMinor: number; paidMinor: number; negativeCarryMinor: number }>; nextPayoutAt: string; minimumPayoutMinor: number };
+    };
+    const eur = async (c: Creator) => {
+      const b = (await balances(c)).balances.find((x) => x.currency === 'EUR');
+      return b ? { pending: b.pendingMinor, available: b.availableMinor, inTransit: b.inTransitMinor, paid: b.paidMinor, carry: b.negativeCarryMinor } : null;
+    };
+    const ledger = async (c: Creator) => {
+      const items: any[] = [];
+      let cursor: string | null = null;
+      do {
+        const res: any = await t.request({ url: `/v1/creator/earnings/ledger?limit=7${cursor ? `&cursor=${cursor}` : ''}`, token: c.token });
+        assert.equal(res.status, 200);
+        items.push(...res.body.items);
+        cursor = res.body.nextCursor;
+      } while (cursor);
+      return items;
+    };
+    const registerAccount = async (c: Creator, accountId = `acct_${word()}`) => {
+      const res = await t.request({ method: 'PUT', url: '/v1/creator/payout-account', token: c.token, body: { accountId } });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+    };
+    const payOut = (c: Creator, key = word(), currency = 'EUR') =>
+      t.request({ method: 'POST', url: '/v1/creator/payouts', token: c.token, headers: { 'idempotency-key': key }, body: { currency } });
+    const reconcile = async () => {
+      const res = await t.request({ url: '/v1/admin/earnings/reconcile', token: admin.token });
+      assert.equal(res.status, 200);
+      return res.body.discrepancies as unknown[];
+    };
+
+    it('freezes the rate in force at order time: a rule changed later keeps old commissions at the old rate', async () => {
+      const c = await creator();
+      const m = await merchant();
+      let res = await t.request({ method: 'PUT', url: `/v1/merchant/commission-rules`, token: m.token, body: { rateBps: 1_500 } });
+      assert.equal(res.status, 200);
+      res = await t.request({ method: 'PUT', url: `/v1/merchant/commission-rules/products/${m.productId}`, token: m.token, body: { rateBps: 2_000 } });
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body.products.map((p: any) => [p.productId, p.rateBps]), [[m.productId, 2_000]]);
+      assert.equal(res.body.merchantRateBps, 1_500);
+
+      clock.advance(HOUR);
+      const early = line(c, m, 4_999); // ordered under the 20% product rule
+      await credit(early);
+      const lateDelivered = line(c, m, 10_000); // ordered now, but its event arrives after the rule changes
+      clock.advance(HOUR);
+      res = await t.request({ method: 'PUT', url: `/v1/merchant/commission-rules/products/${m.productId}`, token: m.token, body: { rateBps: 500 } });
+      assert.equal(res.status, 200);
+      await drain();
+      await credit(lateDelivered);
+      clock.advance(HOUR);
+      const afterChange = line(c, m, 10_000);
+      await credit(afterChange);
+      clock.advance(HOUR);
+      res = await t.request({ method: 'DELETE', url: `/v1/merchant/commission-rules/products/${m.productId}`, token: m.token });
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body.products, []);
+      const merchantDefault = line(c, m, 12_345); // merchant default 15%: 1851.75 → 1852
+      await credit(merchantDefault);
+      await drain();
+
+      const entries = await ledger(c);
+      const byOrder = new Map(entries.map((e) => [e.orderId, e.amountMinor]));
+      assert.equal(byOrder.get(early.orderId), 1_000, '20% of 49.99, rounded');
+      assert.equal(byOrder.get(lateDelivered.orderId), 2_000, 'ordered under 20%: the late event keeps it');
+      assert.equal(byOrder.get(afterChange.orderId), 500, '5% after the change');
+      assert.equal(byOrder.get(merchantDefault.orderId), 1_852, 'the merchant default once the product rule is removed');
+      assert.deepEqual(await eur(c), { pending: 5_352, available: 0, inTransit: 0, paid: 0, carry: 0 });
+
+      // a platform default applies where the merchant has no rule at all
+      const other = await merchant();
+      await credit(line(c, other, 12_345)); // 10% of 123.45 = 1234.5 → 1234 (half to even)
+      await drain();
+      assert.equal((await eur(c))!.pending, 5_352 + 1_234);
+    });
+
+    it('a merchant sets only its own rules', async () => {
+      const a = await merchant();
+      const b = await merchant();
+      let res = await t.request({ method: 'PUT', url: `/v1/merchant/commission-rules/products/${a.productId}`, token: b.token, body: { rateBps: 9_000 } });
+      assert.equal(res.status, 404);
+      assert.equal(res.body.error.code, 'product_not_found');
+      res = await t.request({ method: 'PUT', url: `/v1/merchant/commission-rules`, token: b.token, body: { rateBps: 10_001 } });
+      assert.equal(res.status, 400);
+      res = await t.request({ method: 'PUT', url: `/v1/merchant/commission-rules`, token: b.token, body: { rateBps: 300 } });
+      assert.equal(res.status, 200);
+      res = await t.request({ url: `/v1/merchant/commission-rules`, token: a.token });
+      assert.deepEqual([res.body.merchantRateBps, res.body.products, res.body.defaultBps], [null, [], 1_000], 'b changed nothing of a');
+      const noShop = await t.signUp('merchant');
+      res = await t.request({ url: `/v1/merchant/commission-rules`, token: noShop.token });
+      assert.equal(res.body.error.code, 'merchant_profile_required');
+    });
+
+    it('holds a commission until earningsHoldDays after delivery; an undelivered order stays pending', async () => {
+      const c = await creator();
+      const m = await merchant();
+      const delivered = line(c, m, 20_000);
+      const never = line(c, m, 30_000);
+      await credit(delivered);
+      await credit(never);
+      await drain();
+      assert.deepEqual(await eur(c), { pending: 5_000, available: 0, inTransit: 0, paid: 0, carry: 0 });
+      clock.advance(3 * DAY);
+      await deliver(delivered);
+      await drain();
+      clock.advance((HOLD_DAYS - 1) * DAY);
+      await t.app.sweep();
+      assert.deepEqual(await eur(c), { pending: 5_000, available: 0, inTransit: 0, paid: 0, carry: 0 }, 'not before delivery + hold');
+      clock.advance(DAY);
+      assert.deepEqual(await eur(c), { pending: 3_000, available: 2_000, inTransit: 0, paid: 0, carry: 0 }, 'available once the hold elapsed');
+      clock.advance(365 * DAY);
+      await t.app.sweep();
+      assert.equal((await eur(c))!.pending, 3_000, 'never delivered: never payable');
+      assert.deepEqual(await reconcile(), []);
+    });
+
+    it('a refund before payout reduces the commission pro rata; a full refund nets to exactly zero', async () => {
+      const c = await creator();
+      const m = await merchant();
+      const l = line(c, m, 10_000); // 1000 commission
+      await credit(l);
+      await drain();
+      await reverse(l, 3_333);
+      await drain();
+      assert.equal((await eur(c))!.pending, 667, '1000 − round(1000 × 3333 / 10000)');
+      const refundId = newId('refund');
+      await reverse(l, 6_667, refundId);
+      await reverse(l, 6_667, refundId); // redelivered: counted once
+      await drain();
+      assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 0, paid: 0, carry: 0 });
+
+      // released first, then refunded: the reduction comes out of available
+      const l2 = await earned(c, m, 8_000); // 800
+      await reverse(l2, 2_000);
+      await drain();
+      assert.deepEqual(await eur(c), { pending: 0, available: 600, inTransit: 0, paid: 0, carry: 0 });
+      assert.deepEqual(await reconcile(), []);
+    });
+
+    it('a reversal delivered before its credit, and duplicate events, are each counted once', async () => {
+      const c = await creator();
+      const m = await merchant();
+      const l = line(c, m, 10_000);
+      await reverse(l, 4_000);
+      await drain();
+      assert.equal((await eur(c))!.pending, 600, 'the reversal alone created the commission from originalCommissionable');
+      await credit(l);
+      await credit(l);
+      await deliver(l);
+      await deliver(l);
+      await drain();
+      assert.equal((await eur(c))!.pending, 600);
+      const rows = await sql<{ n: number }>`SELECT count(*)::int AS n FROM earnings.commissions WHERE line_id = ${l.lineId}`.execute(t.app.db);
+      assert.equal(rows.rows[0]!.n, 1);
+      assert.deepEqual(await reconcile(), []);
+    });
+
+    it('pays out on demand once per Idempotency-Key; refuses below the minimum; a refund after payout is netted from the next', async () => {
+      const c = await creator();
+      const m = await merchant();
+      let res = await payOut(c);
+      assert.equal(res.status, 409);
+      assert.equal(res.body.error.code, 'payout_account_required');
+      res = await t.request({ method: 'PUT', url: '/v1/creator/payout-account', token: c.token, body: { accountId: 'acct_invalid1' } });
+      assert.equal(res.status, 422);
+      assert.equal(res.body.error.code, 'payout_account_invalid');
+      await registerAccount(c);
+
+      await earned(c, m, 5_000); // 500 < minimum
+      res = await payOut(c);
+      assert.equal(res.status, 422);
+      assert.equal(res.body.error.code, 'payout_below_minimum');
+      assert.deepEqual(res.body.error.details, { availableMinor: 500, minimumMinor: MINIMUM });
+
+      const big = await earned(c, m, 15_000); // +1500
+      const before = (await sim.transfers()).length;
+      const key = word();
+      const first = await payOut(c, key);
+      assert.equal(first.status, 201, JSON.stringify(first.body));
+      assert.equal(first.body.amountMinor, 2_000);
+      assert.equal(first.body.status, 'sent');
+      const again = await payOut(c, key);
+      assert.equal(again.status, 201);
+      assert.equal(again.body.id, first.body.id, 'same key: the first payout, not a second');
+      const reused = await payOut(c, key, 'USD');
+      assert.equal(reused.status, 422);
+      assert.equal(reused.body.error.code, 'idempotency_key_reused');
+      assert.equal((await sim.transfers()).length, before + 1);
+      assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 0, paid: 2_000, carry: 0 });
+      res = await payOut(c);
+      assert.equal(res.body.error.code, 'payout_below_minimum', 'nothing left to pay');
+
+      // the big order is fully refunded after it was paid out: a negative carry
+      await reverse(big, 15_000);
+      await drain();
+      assert.deepEqual(await eur(c), { pending: 0, available: -1_500, inTransit: 0, paid: 2_000, carry: 1_500 });
+      await earned(c, m, 30_000); // +3000
+      res = await payOut(c);
+      assert.equal(res.status, 201);
+      assert.equal(res.body.amountMinor, 1_500, 'the next payout nets the refund');
+      assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 0, paid: 3_500, carry: 0 });
+      const list = await t.request({ url: '/v1/creator/payouts', token: c.token });
+      assert.deepEqual(list.body.items.map((p: any) => [p.amountMinor, p.status, p.trigger]), [[1_500, 'sent', 'on_demand'], [2_000, 'sent', 'on_demand']]);
+      assert.deepEqual(await payoutEvents(c), ['earnings.payout.sent', 'earnings.payout.sent']);
+      assert.deepEqual(await reconcile(), []);
+    });
+
+    it('a provider refusal leaves the money available; an unanswered transfer is settled by the sweep with the same key', async () => {
+      const c = await creator();
+      const m = await merchant();
+      await registerAccount(c);
+      await earned(c, m, 25_000); // 2500
+
+      sim.failNext('rejected');
+      let res = await payOut(c);
+      assert.equal(res.status, 502);
+      assert.equal(res.body.error.code, 'payout_failed');
+      assert.deepEqual(await eur(c), { pending: 0, available: 2_500, inTransit: 0, paid: 0, carry: 0 }, 'money stays available');
+      const failed = await t.app.contexts.earnings.service.getPayout(res.body.error.details.payoutId);
+      assert.equal(failed?.status, 'failed');
+
+      // the provider makes the transfer but we never hear back (timeout, or a crash before our commit)
+      const transfersBefore = (await sim.transfers()).length;
+      sim.failNext('unavailable_after_commit');
+      res = await payOut(c);
+      assert.equal(res.status, 202);
+      assert.equal(res.body.status, 'processing');
+      assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 2_500, paid: 0, carry: 0 });
+      res = await payOut(c);
+      assert.equal(res.body.error.code, 'payout_in_progress', 'the in-flight amount cannot be paid twice');
+      await t.app.sweep();
+      assert.equal((await eur(c))!.inTransit, 2_500, 'retried only once the attempt is stale');
+      clock.advance(2 * 60_000);
+      await t.app.sweep();
+      assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 0, paid: 2_500, carry: 0 });
+      assert.equal((await sim.transfers()).length, transfersBefore + 1, 'the replay found the first transfer');
+      assert.deepEqual(await payoutEvents(c), ['earnings.payout.failed', 'earnings.payout.sent']);
+      assert.deepEqual(await reconcile(), []);
+    });
+
+    it('two payout requests at once pay the balance once', async () => {
+      const c = await creator();
+      const m = await merchant();
+      await registerAccount(c);
+      await earned(c, m, 50_000);
+      const answers = await Promise.all([payOut(c), payOut(c), payOut(c)]);
+      const statuses = answers.map((r) => r.status).sort();
+      assert.equal(statuses.filter((s) => s === 201).length, 1, JSON.stringify(answers.map((r) => r.body)));
+      assert.ok(answers.every((r) => r.status === 201 || ['payout_in_progress', 'payout_below_minimum'].includes(r.body.error?.code)));
+      assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 0, paid: 5_000, carry: 0 });
+      assert.deepEqual(await reconcile(), []);
+    });
+
+    it('the sweep pays creators on the schedule, once per period', async () => {
+      const c = await creator();
+      const m = await merchant();
+      await registerAccount(c);
+      const first = line(c, m, 12_000);
+      const second = line(c, m, 12_000);
+      await credit(first);
+      await credit(second);
+      await deliver(first);
+      await drain();
+      clock.advance(3 * DAY);
+      await deliver(second);
+      await drain();
+      clock.advance((HOLD_DAYS - 3) * DAY + HOUR);
+      await t.app.sweep();
+      assert.deepEqual(await eur(c), { pending: 1_200, available: 0, inTransit: 0, paid: 1_200, carry: 0 }, 'the first is paid on schedule');
+      clock.advance(4 * DAY);
+      await t.app.sweep();
+      assert.deepEqual(await eur(c), { pending: 0, available: 1_200, inTransit: 0, paid: 1_200, carry: 0 }, 'released, but the last payout was 4 days ago');
+      const summary = await balances(c);
+      assert.equal(summary.minimumPayoutMinor, MINIMUM);
+      assert.equal(summary.nextPayoutAt, new Date(clock.now().getTime() + 3 * DAY).toISOString());
+      clock.advance(3 * DAY);
+      await t.app.sweep();
+      const paid = await t.request({ url: '/v1/creator/payouts', token: c.token });
+      assert.deepEqual(paid.body.items.map((p: any) => [p.amountMinor, p.trigger, p.status]), [[1_200, 'scheduled', 'sent'], [1_200, 'scheduled', 'sent']]);
+      const all = await t.request({ url: `/v1/admin/payouts?creatorId=${c.creatorId}`, token: admin.token });
+      assert.equal(all.body.items.length, 2);
+      assert.deepEqual(await reconcile(), []);
+    });
+
+    it('a creator reads only their own earnings, ledger and statements', async () => {
+      const a = await creator();
+      const b = await creator();
+      const m = await merchant();
+      await credit(line(a, m, 10_000));
+      await drain();
+      assert.equal((await eur(a))!.pending, 1_000);
+      assert.deepEqual((await balances(b)).balances, [], 'b sees none of a');
+      assert.deepEqual(await ledger(b), []);
+      const month = clock.now().toISOString().slice(0, 7);
+      const csv = await t.request({ url: `/v1/creator/statements/${month}`, token: b.token });
+      assert.equal(csv.status, 200);
+      assert.ok(!String(csv.body).includes('entry,'), 'b’s statement lists no entry of a');
+      const noProfile = await t.signUp('creator');
+      const res = await t.request({ url: '/v1/creator/earnings', token: noProfile.token });
+      assert.equal(res.status, 409);
+      assert.equal(res.body.error.code, 'creator_profile_required');
+      const shopper = await t.signUp('shopper');
+      assert.equal((await t.request({ url: '/v1/creator/earnings', token: shopper.token })).status, 403);
+      assert.equal((await t.request({ url: '/v1/admin/earnings/reconcile', token: a.token })).status, 403);
+      assert.equal((await t.request({ url: `/v1/admin/creators/${a.creatorId}/earnings`, token: b.token })).status, 403);
+      const support = await t.request({ url: `/v1/admin/creators/${a.creatorId}/earnings`, token: admin.token });
+      assert.equal(support.body.balances[0].pendingMinor, 1_000, 'an admin sees any creator');
+    });
+
+    it('a monthly statement is a CSV download: opening balances, the month’s entries, closing balances', async () => {
+      const c = await creator();
+      const m = await merchant();
+      await registerAccount(c);
+      const now = clock.now();
+      const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 10, 10));
+      clock.set(start);
+      const month1 = start.toISOString().slice(0, 7);
+      const month2 = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 15, 10)).toISOString().slice(0, 7);
+      const l = line(c, m, 20_000);
+      await credit(l);
+      await deliver(l);
+      await drain();
+      clock.set(`${month2}-15T10:00:00Z`); // hold elapsed
+      const res0 = await payOut(c);
+      assert.equal(res0.status, 201);
+      await reverse(l, 5_000); // −500 out of available after payout
+      await drain();
+
+      const list = await t.request({ url: '/v1/creator/statements', token: c.token });
+      assert.deepEqual(list.body.items.map((x: any) => x.month), [month2, month1]);
+      const res = await t.request({ url: `/v1/creator/statements/${month2}`, token: c.token });
+      assert.equal(res.status, 200);
+      assert.match(String(res.headers['content-type']), /^text\/csv/);
+      assert.match(String(res.headers['content-disposition']), new RegExp(`^attachment; filename=".*${month2}\\.csv"$`));
+      const rows = String(res.body).trim().split('\r\n').map((r) => r.split(','));
+      assert.deepEqual(rows[0], ['row', 'date', 'entry_id', 'kind', 'bucket', 'currency', 'amount_minor', 'order_id', 'payout_id']);
+      const balanceOf = (kind: string) => Object.fromEntries(rows.filter((r) => r[0] === kind).map((r) => [r[4], Number(r[6])]));
+      assert.deepEqual(balanceOf('opening'), { pending: 2_000, available: 0, in_transit: 0, paid: 0 });
+      assert.deepEqual(balanceOf('closing'), { pending: 0, available: -500, in_transit: 0, paid: 2_000 });
+      const entries = rows.filter((r) => r[0] === 'entry');
+      assert.deepEqual(
+        entries.map((r) => [r[3], r[4], Number(r[6])]),
+        [
+          ['release', 'pending', -2_000],
+          ['release', 'available', 2_000],
+          ['payout', 'available', -2_000],
+          ['payout', 'in_transit', 2_000],
+          ['payout_paid', 'in_transit', -2_000],
+          ['payout_paid', 'paid', 2_000],
+          ['reversal', 'available', -500],
+        ],
+      );
+      const march = await t.request({ url: `/v1/creator/statements/${month1}`, token: c.token });
+      assert.ok(String(march.body).includes(`entry,${start.toISOString()},`));
+      const bad = await t.request({ url: '/v1/creator/statements/2027-13', token: c.token });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.error.code, 'invalid_month');
+    });
+
+    it('the ledger is append-only: UPDATE and DELETE are refused by the database', async () => {
+      const c = await creator();
+      const m = await merchant();
+      await credit(line(c, m, 10_000));
+      await drain();
+      await assert.rejects(sql`UPDATE earnings.ledger_entries SET amount_minor = 1 WHERE creator_id = ${c.creatorId}`.execute(t.app.db), /append-only/);
+      await assert.rejects(sql`DELETE FROM earnings.ledger_entries WHERE creator_id = ${c.creatorId}`.execute(t.app.db), /append-only/);
+      assert.equal((await eur(c))!.pending, 1_000);
+    });
+
+    it('after a randomized sequence of credits, reversals, deliveries, clock moves and payouts the books always reconcile', async () => {
+      const rand = prng(20261124);
+      const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
+      const m = await merchant();
+      const creators = [await creator(), await creator(), await creator()];
+      for (const c of creators.slice(0, 2)) await registerAccount(c);
+      const lines: Array<Line & { reversed: number; delivered: boolean }> = [];
+      const paidByApi = new Map<string, number>();
+      for (let step = 0; step < 60; step++) {
+        const r = rand();
+        if (r < 0.3 || lines.length === 0) {
+          const l = { ...line(pick(creators), m, 100 + Math.floor(rand() * 40_000)), reversed: 0, delivered: false };
+          lines.push(l);
+          if (rand() < 0.2) await reverse(l, 0); // a zero reversal before the credit still creates the commission
+          await credit(l);
+          if (rand() < 0.2) await credit(l); // redelivery
+        } else if (r < 0.45) {
+          const l = pick(lines);
+          const left = l.basis - l.reversed;
+          if (left > 0) {
+            const amount = rand() < 0.3 ? left : 1 + Math.floor(rand() * left);
+            l.reversed += amount;
+            await reverse(l, amount);
+          }
+        } else if (r < 0.65) {
+          const l = pick(lines);
+          if (!l.delivered && rand() < 0.8) {
+            l.delivered = true;
+            await deliver(l);
+          }
+        } else if (r < 0.8) {
+          clock.advance(Math.floor(rand() * 20 * DAY));
+        } else if (r < 0.9) {
+          const c = pick(creators);
+          if (rand() < 0.25) sim.failNext(pick(['rejected', 'unavailable', 'unavailable_after_commit'] as const));
+          const res = await payOut(c);
+          assert.ok([201, 202, 409, 422, 502].includes(res.status), `${res.status} ${JSON.stringify(res.body)}`);
+        } else {
+          clock.advance(2 * 60_000);
+          await t.app.sweep();
+        }
+        if (step % 5 === 4) {
+          await drain();
+          assert.deepEqual(await reconcile(), [], `step ${step}`);
+        }
+      }
+      await drain();
+      clock.advance(400 * DAY);
+      for (let i = 0; i < 4; i++) {
+        // a queued simulated failure may hit a replay: each sweep after the retry delay tries again
+        clock.advance(2 * 60_000);
+        await t.app.sweep();
+      }
+      for (const c of creators) {
+        // the balances are the ledger's sums, and the total is what the model says the commissions are worth
+        const entries = await ledger(c);
+        const sums: Record<string, number> = { pending: 0, available: 0, in_transit: 0, paid: 0 };
+        for (const e of entries) sums[e.bucket]! += e.amountMinor;
+        const b = (await eur(c)) ?? { pending: 0, available: 0, inTransit: 0, paid: 0, carry: 0 };
+        assert.deepEqual([b.pending, b.available, b.inTransit, b.paid], [sums.pending, sums.available, sums.in_transit, sums.paid]);
+        const owed = lines
+          .filter((l) => l.creatorId === c.creatorId)
+          .reduce((s, l) => {
+            const amount = commissionOf(l.basis, 1_000);
+            return s + amount - reversedCommission(amount, l.basis, Math.min(l.reversed, l.basis));
+          }, 0);
+        assert.equal(b.pending + b.available + b.inTransit + b.paid, owed, 'ledger total = commissions net of refunds');
+        const payouts = (await t.request({ url: `/v1/admin/payouts?creatorId=${c.creatorId}&limit=100`, token: admin.token })).body.items as any[];
+        paidByApi.set(c.creatorId, payouts.filter((p) => p.status === 'sent').reduce((s, p) => s + p.amountMinor, 0));
+        assert.equal(b.paid, paidByApi.get(c.creatorId), 'paid = the sent payouts');
+        assert.equal(b.inTransit, 0, 'every in-flight payout was settled by the sweep');
+      }
+      assert.ok([...paidByApi.values()].some((v) => v > 0), 'the sequence made payouts');
+      assert.deepEqual(await reconcile(), []);
+      assert.deepEqual(await t.app.contexts.earnings.service.reconcile(creators[0]!.creatorId), []);
+    });
+
+    describe('through Stripe Connect (the local stand-in)', () => {
+      let standin: StripeStandIn;
+      before(async () => {
+        standin = await startStripeStandIn();
+        await t.close();
+        await boot({ payoutProvider: 'stripe', stripeSecretKey: standin.secretKey, stripeApiBase: standin.url });
+      });
+      after(() => standin.close());
+
+      it('registers a connected account only when Stripe says it can receive transfers', async () => {
+        const c = await creator();
+        for (const accountId of ['acct_doesnotexist', standin.createAccount({ transfers: 'inactive' })]) {
+          const res = await t.request({ method: 'PUT', url: '/v1/creator/payout-account', token: c.token, body: { accountId } });
+          assert.equal(res.status, 422, accountId);
+          assert.equal(res.body.error.code, 'payout_account_invalid');
+        }
+        const acct = standin.createAccount();
+        await registerAccount(c, acct);
+        const res = await t.request({ url: '/v1/creator/payout-account', token: c.token });
+        assert.deepEqual([res.body.provider, res.body.accountId], ['stripe', acct]);
+      });
+
+      it('pays out with a Transfer to the connected account, idempotent across a lost answer; a refusal keeps the money available', async () => {
+        const c = await creator();
+        const m = await merchant();
+        const acct = standin.createAccount();
+        await registerAccount(c, acct);
+        await earned(c, m, 40_000); // 4000
+
+        standin.setPlatformBalance('eur', 1_000);
+        let res = await payOut(c);
+        assert.equal(res.status, 502, JSON.stringify(res.body));
+        assert.equal(res.body.error.code, 'payout_failed');
+        assert.deepEqual(await eur(c), { pending: 0, available: 4_000, inTransit: 0, paid: 0, carry: 0 }, 'refused: still available');
+
+        standin.setPlatformBalance('eur', 1_000_000);
+        standin.loseNextResponse(2); // our call and the SDK's own replay
+        res = await payOut(c);
+        assert.equal(res.status, 202, 'the transfer was made but its answer was lost');
+        const payoutId = res.body.id as string;
+        assert.equal(standin.balanceOf(acct, 'EUR'), 4_000);
+        clock.advance(2 * 60_000);
+        await t.app.sweep();
+        const payout = await t.app.contexts.earnings.service.getPayout(payoutId);
+        assert.equal(payout?.status, 'sent');
+        assert.match(payout?.providerRef ?? '', /^tr_/);
+        const transfer = standin.transfers.get(payout!.providerRef!)!;
+        assert.deepEqual([transfer.amount, transfer.currency, transfer.destination, transfer.metadata.payout_id], [4_000, 'eur', acct, payoutId]);
+        assert.equal([...standin.transfers.values()].filter((x) => x.metadata.payout_id === payoutId).length, 1, 'the replay made no second transfer');
+        assert.equal(standin.balanceOf(acct, 'EUR'), 4_000, 'paid once');
+        assert.equal(standin.requests.filter((r) => r.path === '/v1/transfers' && r.idempotencyKey === payoutId).length, 3, 'every call carried the payout id as key');
+        assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 0, paid: 4_000, carry: 0 });
+        assert.deepEqual(await reconcile(), []);
+      });
+    });
+  });
+}
