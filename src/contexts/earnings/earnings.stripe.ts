@@ -1,5 +1,6 @@
 import Stripe from 'stripe';
 import type { AccountCheck, PayoutProvider, TransferRequest, TransferResult } from './earnings.payout-provider';
+import { createStripeClient } from '../../platform/stripe';
 
 export interface StripeConnectOptions {
   secretKey: string;
@@ -20,14 +21,7 @@ export class StripeConnectPayoutProvider implements PayoutProvider {
   readonly #stripe: Stripe;
 
   constructor(opts: StripeConnectOptions) {
-    const config: Record<string, unknown> = { maxNetworkRetries: 0, timeout: opts.timeoutMs, telemetry: false };
-    if (opts.apiBase) {
-      const url = new URL(opts.apiBase);
-      config.host = url.hostname;
-      config.port = url.port || (url.protocol === 'http:' ? '80' : '443');
-      config.protocol = url.protocol.replace(':', '');
-    }
-    this.#stripe = new Stripe(opts.secretKey, config as ConstructorParameters<typeof Stripe>[1]);
+    this.#stripe = createStripeClient(opts);
   }
 
   async checkAccount(accountRef: string): Promise<AccountCheck> {

@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import { createStripeClient } from '../../platform/stripe';
 import {
   headerValue,
   type AuthorizeRequest,
@@ -32,14 +33,7 @@ export class StripeProvider implements PaymentProvider {
   readonly #nowSeconds: () => number;
 
   constructor(opts: StripeAdapterOptions) {
-    const config: Record<string, unknown> = { maxNetworkRetries: 0, timeout: opts.timeoutMs, telemetry: false };
-    if (opts.apiBase) {
-      const url = new URL(opts.apiBase);
-      config.host = url.hostname;
-      config.port = url.port || (url.protocol === 'http:' ? '80' : '443');
-      config.protocol = url.protocol.replace(':', '');
-    }
-    this.#stripe = new Stripe(opts.secretKey, config as ConstructorParameters<typeof Stripe>[1]);
+    this.#stripe = createStripeClient(opts);
     this.#webhookSecret = opts.webhookSecret;
     this.#nowSeconds = opts.nowSeconds;
   }
