@@ -5,6 +5,9 @@ import type { AttributionService } from '../attribution';
 import type { CatalogService } from '../catalog';
 import type { SocialService } from '../social';
 import type { ReferralTokens } from '../social/referral-token';
+import { analyticsRoutes } from './analytics.routes';
+import { createAnalyticsService, FACT_EVENTS, type AnalyticsServiceImpl } from './analytics.service';
+import './analytics.errors';
 
 export interface AnalyticsDeps extends ContextDeps {
   attribution: AttributionService;
@@ -18,11 +21,22 @@ export interface AnalyticsService {
   flush(): Promise<void>;
 }
 
-export function createAnalyticsContext(deps: AnalyticsDeps): ContextModule<AnalyticsService> {
-  void deps;
+export type { AnalyticsServiceImpl } from './analytics.service';
+export type { Scope } from './analytics.reports';
+export { isBot } from './analytics.service';
+
+export function createAnalyticsContext(deps: AnalyticsDeps): ContextModule<AnalyticsServiceImpl> {
+  const service = createAnalyticsService(deps);
   return {
     name: 'analytics',
+    // the facts live in ClickHouse (analytics.clickhouse.ts); no PostgreSQL tables
     migrations: { schema: 'analytics', migrations: {} },
-    service: { flush: async () => undefined },
+    service,
+    routes: (app) => analyticsRoutes(app, service, deps.clock),
+    subscribe() {
+      // written synchronously, deduplicated by outbox event id: a redelivery or a retry after a failure adds nothing
+      deps.outbox.subscribe('analytics.facts', [...FACT_EVENTS], (event) => service.recordFacts(event));
+    },
+    close: () => service.close(),
   };
 }
