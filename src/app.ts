@@ -106,7 +106,7 @@ export async function createFeedshop(options: FeedshopOptions) {
     },
   });
   registerDemoMedia(http);
-  await registerWebApp(http, { config, log, inventory: inventory.service });
+  await registerWebApp(http, { config, log, inventory: inventory.service, catalog: catalog.service });
   const serve = new Set<string>(options.serve ?? CONTEXT_NAMES);
   for (const ctx of all) {
     if (ctx.routes && serve.has(ctx.name)) await http.register(async (scoped) => ctx.routes!(scoped as App), { prefix: '/v1' });

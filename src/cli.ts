@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { CONTEXT_NAMES, createFeedshop, type ContextName, type Feedshop } from './app';
+import { ensureWebBuilt } from './web';
 import { ConfigError, loadConfig, type Config } from './config';
 import { seedDemo, seedWorld, isEmpty, DEMO_LOGINS } from './demo/seed';
 
@@ -74,6 +75,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'start': {
+      // the quickstart serves the web app too: build it when web/dist is missing or older than its sources
+      const web = await ensureWebBuilt();
+      if (web.built) console.log('built the web app into web/dist');
       const app = await createFeedshop({ config });
       await app.migrate();
       if (await isEmpty(app)) {

@@ -12,7 +12,7 @@ export function registerDemoMedia(app: App): void {
       config: { auth: 'public' },
       schema: {
         hide: true,
-        params: { type: 'object', properties: { name: { type: 'string', pattern: '^[a-z0-9-]{1,80}\\.svg$' } }, required: ['name'] },
+        params: { type: 'object', properties: { name: { type: 'string', pattern: '^[a-z0-9_-]{1,80}\\.svg$' } }, required: ['name'] },
         querystring: { type: 'object', properties: { label: { type: 'string', maxLength: 60 } } },
       },
     },

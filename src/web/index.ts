@@ -3,6 +3,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config';
 import type { App } from '../platform/http';
+import type { CatalogService } from '../contexts/catalog';
 import type { InventoryService } from '../contexts/inventory';
 import { registerLiveAvailability } from './live';
 import { registerStatic } from './static';
@@ -13,6 +14,8 @@ export interface WebDeps {
   config: Config;
   log: FastifyBaseLogger;
   inventory: Pick<InventoryService, 'getStockLevels'>;
+  /** Lets the stream watch whole products (feed pins); without it only SKUs can be watched. */
+  catalog?: Pick<CatalogService, 'getProductCards'>;
 }
 
 /**
@@ -20,6 +23,6 @@ export interface WebDeps {
  * live availability stream; until the app is built, / says how to build it.
  */
 export async function registerWebApp(http: App, deps: WebDeps): Promise<void> {
-  registerLiveAvailability(http, { inventory: deps.inventory, log: deps.log });
+  registerLiveAvailability(http, { inventory: deps.inventory, log: deps.log, ...(deps.catalog ? { catalog: deps.catalog } : {}) });
   registerStatic(http);
 }

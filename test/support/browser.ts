@@ -1,0 +1,88 @@
+// End-to-end support: the real server (PGlite, demo world, built web app) on a free port and Debian Chromium driven
+// by playwright-core. One server and one browser per test file; each journey opens its own browser context.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { seedDemo, DEMO_PASSWORD } from '../../src/demo/seed';
+import { DEMO_CREATORS, DEMO_MERCHANTS, DEMO_SHOPPERS } from '../../src/demo/world';
+import { systemClock } from '../../src/platform/clock';
+import { ensureWebBuilt } from '../../src/web';
+import { backends, startTestApp, type TestApp } from './harness';
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const ARTIFACTS = join(process.cwd(), 'test-artifacts');
+
+/**
+ * Why the browser suite cannot run here, or null when it can. On CI a missing Chromium is a failure (thrown), never
+ * a skip; locally the suite skips with this reason.
+ */
+export function browserSkipReason(): string | null {
+  if (existsSync(CHROMIUM_PATH)) return null;
+  const reason = `Chromium not found at ${CHROMIUM_PATH} (set CHROMIUM_PATH or apt-get install chromium)`;
+  if (process.env.CI === 'true') throw new Error(`CI=true: ${reason}; the browser tests must run`);
+  return reason;
+}
+
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+export interface WebServer {
+  t: TestApp;
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/** The app as `npm start` runs it (demo world, outbox worker), on PGlite, listening on a free local port. */
+export async function startWebServer(): Promise<WebServer> {
+  await ensureWebBuilt();
+  const t = await startTestApp(backends()[0]!, { clock: systemClock });
+  await seedDemo(t.app);
+  void t.app.outbox.run(100);
+  await t.app.http.listen({ port: 0, host: '127.0.0.1' });
+  const address = t.app.http.server.address();
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return { t, baseUrl: `http://127.0.0.1:${address.port}`, close: () => t.close() };
+}
+
+export const DEMO = {
+  password: DEMO_PASSWORD,
+  shopper: DEMO_SHOPPERS[0]!.email,
+  shopper2: DEMO_SHOPPERS[1]!.email,
+  creator: DEMO_CREATORS[0]!.email,
+  merchant: DEMO_MERCHANTS[0]!.email,
+};
+
+/** A phone-sized browser context (the shopper app is mobile-first). */
+export function newPhoneContext(browser: Browser, baseUrl: string): Promise<BrowserContext> {
+  return browser.newContext({ baseURL: baseUrl, viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, hasTouch: true, isMobile: true });
+}
+
+/** Signs in through the UI. */
+export async function signIn(page: Page, email: string, password = DEMO_PASSWORD): Promise<void> {
+  await page.goto('/login');
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: false });
+}
+
+/** Runs axe-core in the page; returns the serious and critical violations. */
+export async function axeViolations(page: Page): Promise<{ id: string; impact: string; help: string; nodes: string[] }[]> {
+  await page.addScriptTag({ path: join(process.cwd(), 'node_modules/axe-core/axe.min.js') });
+  const result = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    return axe.run(document, { resultTypes: ['violations'] });
+  });
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+}

@@ -1,0 +1,134 @@
+import { useState } from 'react';
+import { formatDate, type AttributionFlags } from '../api';
+import { ModelSwitch, TopTable, useRange, usePolledReport } from '../reports';
+import { hasRole, useSession } from '../session';
+import { Empty, ErrorNote, PageTitle, Spinner, useApi } from '../ui';
+import type { AttributionModel } from '../api';
+
+interface AccountRow {
+  id: string;
+  email: string;
+  displayName: string;
+  roles: string[];
+  createdAt: string;
+}
+
+/** Platform operations: accounts, flagged attribution, platform-wide reports. */
+export default function AdminArea() {
+  const { account, loading } = useSession();
+  const [role, setRole] = useState('');
+  const [model, setModel] = useState<AttributionModel>('last_click');
+  const { from, to } = useRange(30);
+  const accounts = useApi<{ items: AccountRow[] }>(hasRole(account, 'admin') ? `/v1/admin/accounts?limit=50${role ? `&role=${role}` : ''}` : null);
+  const invalid = useApi<{ byReason: Record<string, number> }>(hasRole(account, 'admin') ? '/v1/admin/attribution/invalid-tokens' : null);
+  const flags = usePolledReport<AttributionFlags>('/v1/admin/attribution/flags');
+  if (loading) return <Spinner />;
+  if (!hasRole(account, 'admin')) return <ErrorNote>Sign in with an admin account to see this page.</ErrorNote>;
+  return (
+    <section>
+      <PageTitle>Admin</PageTitle>
+      <div className="grid">
+        <section className="report">
+          <h2>Accounts</h2>
+          <label className="inline">
+            Role{' '}
+            <select value={role} onChange={(e) => setRole(e.target.value)}>
+              {['', 'shopper', 'creator', 'merchant', 'admin'].map((r) => (
+                <option key={r} value={r}>
+                  {r || 'All'}
+                </option>
+              ))}
+            </select>
+          </label>
+          {accounts.loading && <Spinner />}
+          {accounts.error && <ErrorNote>{accounts.error.message}</ErrorNote>}
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">E-mail</th>
+                <th scope="col">Roles</th>
+                <th scope="col">Since</th>
+              </tr>
+            </thead>
+            <tbody>
+              {accounts.data?.items.map((a) => (
+                <tr key={a.id}>
+                  <td>{a.displayName}</td>
+                  <td>{a.email}</td>
+                  <td>{a.roles.join(', ')}</td>
+                  <td>{formatDate(a.createdAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+        <section className="report">
+          <h2>Invalid referral tokens</h2>
+          {invalid.error && <ErrorNote>{invalid.error.message}</ErrorNote>}
+          {invalid.data && Object.keys(invalid.data.byReason).length === 0 && <Empty>None seen.</Empty>}
+          <ul>
+            {Object.entries(invalid.data?.byReason ?? {}).map(([reason, n]) => (
+              <li key={reason}>
+                {reason}: {n}
+              </li>
+            ))}
+          </ul>
+          <h2>Flagged attribution</h2>
+          {flags.unavailable && <p className="empty">Attribution flags are not available on this server yet.</p>}
+          {flags.error && !flags.unavailable && <ErrorNote>{flags.error.message}</ErrorNote>}
+          {flags.data && <FlagsView flags={flags.data} />}
+        </section>
+      </div>
+      <ModelSwitch value={model} onChange={setModel} />
+      <div className="grid">
+        <TopTable title="Top creators" url={`/v1/reports/top?dimension=creator&model=${model}&from=${from}&to=${to}`} />
+        <TopTable title="Top posts" url={`/v1/reports/top?dimension=post&model=${model}&from=${from}&to=${to}`} />
+      </div>
+    </section>
+  );
+}
+
+function FlagsView({ flags }: { flags: AttributionFlags }) {
+  const byReason = new Map<string, number>();
+  for (const c of flags.counts) byReason.set(c.reason, (byReason.get(c.reason) ?? 0) + c.count);
+  return (
+    <>
+      {byReason.size === 0 ? (
+        <Empty>Nothing flagged in the last 30 days.</Empty>
+      ) : (
+        <ul aria-label="Flagged touches by reason, last 30 days">
+          {[...byReason].map(([reason, n]) => (
+            <li key={reason}>
+              {reason}: {n}
+            </li>
+          ))}
+        </ul>
+      )}
+      {flags.floodedDevices.length > 0 && (
+        <>
+          <h3>Flooding devices</h3>
+          <ul>
+            {flags.floodedDevices.slice(0, 20).map((d) => (
+              <li key={`${d.deviceId}-${d.minute}`}>
+                <code>{d.deviceId}</code> · {formatDate(d.minute)} · {d.touches} touches
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      {flags.flaggedLines.length > 0 && (
+        <>
+          <h3>Order lines with touches left out</h3>
+          <ul>
+            {flags.flaggedLines.slice(0, 20).map((l) => (
+              <li key={l.lineId}>
+                <code>{l.orderId}</code> · {formatDate(l.orderedAt)} · {Object.entries(l.reasons).map(([r, n]) => `${r} ${n}`).join(', ')}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </>
+  );
+}

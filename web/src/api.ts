@@ -1,0 +1,143 @@
+// The client's view of the API. Types come from the server's TypeBox schemas as type-only imports (erased at build
+// time, so no server code reaches the bundle): a schema change that breaks the app breaks `tsc -p web`.
+import type { Static } from 'typebox';
+import type { FeedPage, StoriesPage, PostView, TagView, FollowingPage, CreatorView, CreatePostInput } from '../../src/contexts/social/social.schemas';
+import type { ProductDetailView, ReviewInput, NewProduct, VariantView, ProductCardPage, StockView } from '../../src/contexts/catalog/catalog.schemas';
+import type { CartView, CheckoutView, CartLineView } from '../../src/contexts/checkout/checkout.schemas';
+import type { OrderPage, OrderView, OrderSummaryView } from '../../src/contexts/orders/orders.schemas';
+import type { MODELS, TopReport, FunnelReport, TimeseriesReport } from '../../src/contexts/analytics/analytics.schemas';
+import type { EarningsView, PayoutPage, StatementList } from '../../src/contexts/earnings/earnings.schemas';
+
+export type { FeedPage, StoriesPage, PostView, TagView, ProductDetailView, ReviewInput, CartView, CheckoutView, CartLineView, OrderPage, OrderView, OrderSummaryView, VariantView, CreatorView, CreatePostInput, NewProduct };
+export type FollowingPageT = Static<typeof FollowingPage>;
+export type ProductCardPageT = Static<typeof ProductCardPage>;
+export type StockViewT = Static<typeof StockView>;
+export type ProductCard = TagView['product'];
+export type Availability = ProductCard['availability'];
+
+export interface Account {
+  id: string;
+  email: string;
+  displayName: string;
+  roles: ('shopper' | 'creator' | 'merchant' | 'admin')[];
+  createdAt: string;
+}
+
+// Reports and earnings: the analytics and earnings contexts' schemas, type-only like the rest.
+export type AttributionModel = (typeof MODELS)[number];
+export type TopReportT = Static<typeof TopReport>;
+export type TopItem = TopReportT['items'][number];
+export type FunnelReportT = Static<typeof FunnelReport>;
+export type FunnelItem = FunnelReportT['items'][number];
+export type TimeseriesReportT = Static<typeof TimeseriesReport>;
+export type TimePoint = TimeseriesReportT['points'][number];
+export type Earnings = Static<typeof EarningsView>;
+export type PayoutPageT = Static<typeof PayoutPage>;
+export type StatementListT = Static<typeof StatementList>;
+/**
+ * GET /v1/admin/attribution/flags, mirrored by hand: attribution.schemas.ts imports the context's index, which would
+ * pull the whole server (and its event map) into the web type program.
+ */
+export interface AttributionFlags {
+  counts: { day: string; reason: string; count: number }[];
+  floodedDevices: { deviceId: string; minute: string; touches: number }[];
+  flaggedLines: { orderId: string; lineId: string; orderedAt: string; reasons: Record<string, number> }[];
+}
+
+/** An API failure: the stable code decides what the app says (see messageFor). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+const MESSAGES: Record<string, string> = {
+  unauthenticated: 'Please sign in to continue.',
+  invalid_credentials: 'That e-mail and password do not match. Check them and try again.',
+  email_taken: 'An account with this e-mail already exists. Sign in instead.',
+  forbidden: 'Your account is not allowed to do this.',
+  rate_limited: 'Too many attempts. Wait a minute and try again.',
+  sold_out: 'Sold out: someone just bought the last one. Nothing was charged.',
+  product_unavailable: 'This product is not for sale right now.',
+  payment_declined: 'Your card was declined. Nothing was charged; try another card.',
+  card_declined: 'Your card was declined. Nothing was charged; try another card.',
+  insufficient_funds: 'The card has insufficient funds. Nothing was charged; try another card.',
+  payment_unavailable: 'The payment provider did not answer. Nothing was charged; try again in a moment.',
+  capture_refused: 'The payment could not be taken. Nothing was charged; try another card.',
+  price_changed: 'The price changed since you saw it. Review the new total and pay again.',
+  cart_empty: 'Your cart is empty.',
+  mixed_currency: 'Your cart mixes currencies; check out one currency at a time.',
+  review_exists: 'You already reviewed this product.',
+  idempotency_in_progress: 'Your payment is still being processed. Wait a moment, then check your orders.',
+  validation_failed: 'Some fields are not valid. Check the form and try again.',
+  network: 'No connection to feedshop. Check your network and try again.',
+  invalid_transition: 'The order is no longer in a state that allows this. Reload to see its status.',
+  refund_exceeds_remaining: 'That is more than is left to refund on this order.',
+  insufficient_stock: 'You cannot remove more units than are unreserved.',
+  payout_below_minimum: 'Your available balance is below the payout minimum.',
+};
+
+/** A sentence for a person: what happened and what to do. */
+export function messageFor(err: unknown): string {
+  if (err instanceof ApiError) return MESSAGES[err.code] ?? err.message;
+  return 'Something went wrong. Try again.';
+}
+
+export interface RequestOptions {
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  body?: unknown;
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+}
+
+/** JSON request to the same origin (the session travels in the HTTP-only cookie). */
+export async function api<T>(url: string, opts: RequestOptions = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: opts.method ?? 'GET',
+      headers,
+      credentials: 'same-origin',
+      ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') throw e;
+    throw new ApiError(0, 'network', 'network error');
+  }
+  if (res.status === 204) return undefined as T;
+  const type = res.headers.get('content-type') ?? '';
+  const body: unknown = type.includes('json') ? await res.json() : await res.text();
+  if (!res.ok) {
+    const e = (body as { error?: { code: string; message: string; details?: unknown } }).error;
+    throw new ApiError(res.status, e?.code ?? 'http_error', e?.message ?? `HTTP ${res.status}`, e?.details);
+  }
+  return body as T;
+}
+
+/** A fresh key per attempt: a retry of the same attempt reuses it, so a payment never runs twice. */
+export function newIdempotencyKey(): string {
+  return crypto.randomUUID();
+}
+
+export function formatMoney(minor: number, currency: string): string {
+  try {
+    return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(minor / 100);
+  } catch {
+    return `${(minor / 100).toFixed(2)} ${currency}`;
+  }
+}
+
+export const AVAILABILITY_TEXT: Record<Availability, string> = { in_stock: 'In stock', low: 'Only a few left', sold_out: 'Sold out' };
+
+export function formatDate(iso: string): string {
+  return new Date(iso).toLocaleString('en-US', { dateStyle: 'medium', timeStyle: 'short' });
+}

@@ -1,0 +1,79 @@
+import { useState } from 'react';
+import { api, AVAILABILITY_TEXT, formatMoney, messageFor, type CartView, type CheckoutView } from '../api';
+import { navigate } from '../router';
+import { useSession } from '../session';
+import { Empty, ErrorNote, PageTitle, Spinner, useApi } from '../ui';
+import { paidSentence, PayForm, type PayDetails } from './PayForm';
+
+/** The cart, priced by the server now, and its checkout. */
+export function CartPage() {
+  const { announce } = useSession();
+  const { data: cart, error, loading, setData } = useApi<CartView>('/v1/cart');
+  const [lineError, setLineError] = useState<string | null>(null);
+  const change = async (lineId: string, quantity: number) => {
+    try {
+      const next =
+        quantity === 0
+          ? await api<CartView>(`/v1/cart/lines/${lineId}`, { method: 'DELETE' })
+          : await api<CartView>(`/v1/cart/lines/${lineId}`, { method: 'PATCH', body: { quantity } });
+      setData(next);
+      setLineError(null);
+    } catch (e) {
+      setLineError(messageFor(e));
+    }
+  };
+  const total = cart?.totals[0];
+  const pay = (details: PayDetails, key: string) =>
+    api<CheckoutView>('/v1/checkout', { method: 'POST', idempotencyKey: key, body: { ...details, ...(total ? { expectedTotalMinor: total.totalMinor } : {}) } });
+  const paid = (r: CheckoutView) => {
+    announce(paidSentence(r));
+    navigate(`/orders/${r.orders[0]!.id}?placed=1`);
+  };
+  return (
+    <section className="narrow">
+      <PageTitle>Your cart</PageTitle>
+      {loading && !cart && <Spinner />}
+      {error && <ErrorNote>{error.message}</ErrorNote>}
+      {cart && cart.lines.length === 0 && <Empty>Your cart is empty. Tap a product in the feed to add it.</Empty>}
+      {cart && cart.lines.length > 0 && (
+        <>
+          <ul className="lines">
+            {cart.lines.map((l) => (
+              <li key={l.id}>
+                <div>
+                  <strong>{l.productName}</strong> <span className="muted">{l.variantTitle}</span>
+                  <div>
+                    {formatMoney(l.unitPriceMinor, l.currency)} × {l.quantity}
+                    {!l.purchasable && <span className="badge"> {AVAILABILITY_TEXT[l.availability]}</span>}
+                  </div>
+                </div>
+                <label className="qty">
+                  <span className="visually-hidden">Quantity of {l.productName}</span>
+                  <select value={l.quantity} onChange={(e) => void change(l.id, Number(e.target.value))}>
+                    {Array.from({ length: Math.max(10, l.quantity) + 1 }, (_, i) => (
+                      <option key={i} value={i}>
+                        {i === 0 ? 'Remove' : i}
+                      </option>
+                    ))}
+                  </select>
+                </label>
+              </li>
+            ))}
+          </ul>
+          {lineError && <ErrorNote>{lineError}</ErrorNote>}
+          {cart.totals.map((t) => (
+            <p key={t.currency} className="total">
+              Total {formatMoney(t.totalMinor, t.currency)} <span className="muted">(incl. {formatMoney(t.taxMinor, t.currency)} tax)</span>
+            </p>
+          ))}
+          <PayForm
+            totalLabel={total ? formatMoney(total.totalMinor, total.currency) : ''}
+            pay={pay}
+            onPaid={paid}
+            subjects={cart.lines.flatMap((l) => (l.referral ? [{ postId: l.referral.postId, productId: l.productId }] : []))}
+          />
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,110 @@
+import { useRef, useState, type FormEvent } from 'react';
+import { ApiError, formatMoney, messageFor, newIdempotencyKey, type CheckoutView } from '../api';
+import { track } from '../events';
+import { ErrorNote } from '../ui';
+
+/** Failures after which the same attempt may be retried with the same key (the first may still complete). */
+const RETRY_SAME_KEY = new Set(['network', 'payment_unavailable', 'idempotency_in_progress']);
+
+export interface PayDetails {
+  paymentMethod: string;
+  shipping: { name: string; line1: string; city: string; postalCode: string; country: string };
+}
+
+/**
+ * Card and address, then one money-moving call under an Idempotency-Key. A double click or a retry after a dropped
+ * connection reuses the key, so the shopper is never charged twice.
+ */
+/** What a checkout_started event says a line came from (the funnel counts checkouts per post and creator). */
+export type CheckoutSubject = { postId?: string; productId?: string; referralToken?: string };
+
+export function PayForm({
+  totalLabel,
+  pay,
+  onPaid,
+  subjects = [],
+}: {
+  totalLabel?: string;
+  pay(details: PayDetails, key: string): Promise<CheckoutView>;
+  onPaid(r: CheckoutView): void;
+  /** The referred lines being paid for: one checkout_started each (one plain event when none was referred). */
+  subjects?: CheckoutSubject[];
+}) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const key = useRef<{ key: string; body: string } | null>(null);
+  const submit = async (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    if (busy) return;
+    const f = new FormData(e.currentTarget);
+    const get = (n: string) => String(f.get(n) ?? '').trim();
+    const details: PayDetails = {
+      paymentMethod: get('card').replace(/\s+/g, ''),
+      shipping: { name: get('name'), line1: get('line1'), city: get('city'), postalCode: get('postalCode'), country: get('country').toUpperCase() },
+    };
+    // the same key only for the same attempt: a changed card or address is a new attempt (the server refuses a
+    // reused key with a different body)
+    const body = JSON.stringify(details);
+    if (!key.current || key.current.body !== body) key.current = { key: newIdempotencyKey(), body };
+    setBusy(true);
+    setError(null);
+    if (subjects.length === 0) track('checkout_started');
+    for (const subject of subjects) track('checkout_started', subject);
+    try {
+      const result = await pay(details, key.current.key);
+      key.current = null;
+      onPaid(result);
+    } catch (err) {
+      if (!(err instanceof ApiError && RETRY_SAME_KEY.has(err.code))) key.current = null;
+      setError(messageFor(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="pay" onSubmit={(e) => void submit(e)} aria-busy={busy}>
+      <fieldset disabled={busy}>
+        <legend>Payment and delivery</legend>
+        <label>
+          Card number
+          <input name="card" inputMode="numeric" autoComplete="cc-number" required minLength={12} defaultValue="" aria-describedby="card-hint" />
+        </label>
+        <p id="card-hint" className="hint">
+          Test cards: 4242 4242 4242 4242 succeeds, 4000 0000 0000 0002 is declined.
+        </p>
+        <label>
+          Full name
+          <input name="name" autoComplete="name" required defaultValue="" />
+        </label>
+        <label>
+          Address
+          <input name="line1" autoComplete="address-line1" required />
+        </label>
+        <div className="row">
+          <label>
+            City
+            <input name="city" autoComplete="address-level2" required />
+          </label>
+          <label>
+            Postal code
+            <input name="postalCode" autoComplete="postal-code" required />
+          </label>
+          <label>
+            Country
+            <input name="country" autoComplete="country" required defaultValue="US" pattern="[A-Za-z]{2}" maxLength={2} size={3} />
+          </label>
+        </div>
+      </fieldset>
+      {error && <ErrorNote>{error}</ErrorNote>}
+      <button type="submit" className="primary" disabled={busy}>
+        {busy ? 'Paying…' : `Pay${totalLabel ? ` ${totalLabel}` : ''}`}
+      </button>
+    </form>
+  );
+}
+
+export function paidSentence(r: CheckoutView): string {
+  return `Payment accepted: ${formatMoney(r.totalMinor, r.currency)}. Order ${r.orders.map((o) => o.id).join(', ')} placed.`;
+}
+
+export { messageFor };
