@@ -154,9 +154,10 @@ function printWelcome(app: Feedshop): void {
   const url = `http://${app.config.host === '0.0.0.0' ? 'localhost' : app.config.host}:${app.config.port}`;
   const lines = [
     '',
-    `feedshop is running at ${url}`,
+    `feedshop is running: open ${url}/ in a browser`,
     `  API reference: ${url}/docs   OpenAPI: ${url}/openapi.json   metrics: ${url}/metrics`,
     `  store: ${app.database.engine === 'pglite' ? `embedded PGlite in ${app.config.dataDir}` : 'PostgreSQL (DATABASE_URL)'}`,
+    `  analytics: ${app.config.clickhouseUrl ? 'ClickHouse server (CLICKHOUSE_URL)' : `embedded chDB in ${app.config.dataDir}/analytics`}`,
     '  demo log-ins (password for all: ' + DEMO_LOGINS.password + '):',
     ...DEMO_LOGINS.accounts.map((a) => `    ${a.role.padEnd(9)} ${a.email}`),
     '',
