@@ -306,7 +306,7 @@ for (const backend of backends()) {
        * Starts an attempt the way the flow does, then stops: the process "died" right after `until`. Each of
        * `merchants` sells 2 units of its own product (of 4 in stock), so `ordered` places one order per merchant.
        */
-      const crashedAttempt = async (until: 'started' | 'reserved' | 'authorize-called' | 'authorized' | 'committed' | 'ordered', merchants = 1) => {
+      const crashedAttempt = async (until: 'started' | 'reserved' | 'authorize-called' | 'authorized' | 'committed' | 'ordered', merchants = 1, fromCart = false) => {
         const shopper = await t.signUp('shopper');
         const lines: PricedLine[] = [];
         for (let i = 0; i < merchants; i++) {
@@ -315,6 +315,13 @@ for (const backend of backends()) {
           lines.push({ lineId: null, skuId: p.skuId, quantity: 2, claims: null, productId: v.productId, merchantId: v.merchantId, productName: v.productName, variantTitle: v.variantTitle, currency: 'EUR', unitPriceMinor: 2000, netAmountMinor: 4000, taxMinor: taxOf(4000) });
         }
         const skuIds = lines.map((l) => l.skuId);
+        let cartId: string | null = null;
+        if (fromCart) {
+          for (const l of lines) assert.equal((await t.request({ method: 'POST', url: '/v1/cart/lines', token: shopper.token, body: { skuId: l.skuId, quantity: 2 } })).status, 201);
+          const cart = (await t.request({ url: '/v1/cart', token: shopper.token })).body;
+          cartId = cart.id;
+          for (const l of lines) l.lineId = cart.lines.find((c: { skuId: string }) => c.skuId === l.skuId).id;
+        }
         const [subtotal, tax] = [4000 * merchants, taxOf(4000) * merchants];
         const repo = checkout().repo;
         const id = newId('checkout');
@@ -327,8 +334,8 @@ for (const backend of backends()) {
             idempotency_key: key,
             account_id: shopper.accountId,
             device_id: 'dev_recovery',
-            source: 'buy_now',
-            cart_id: null,
+            source: fromCart ? 'cart' : 'buy_now',
+            cart_id: cartId,
             status: 'started',
             lines,
             shipping: null,
@@ -369,6 +376,8 @@ for (const backend of backends()) {
           });
           assert.equal(placed.length, merchants);
           await move('committed', { status: 'ordered', order_ids: placed.map((o) => o.id) });
+          // as the flow does at this step: the bought lines leave the cart
+          if (cartId) await repo.db.transaction().execute((trx) => repo.deleteLines(trx, cartId, lines.map((l) => l.lineId!)));
         }
         return { id, skuId: skuIds[0]!, skuIds, key, shopper, paymentId };
       };
@@ -448,6 +457,18 @@ for (const backend of backends()) {
         await settle(); // a second sweep changes nothing
         await assertCaptureRefusedUndone(id, skuIds, shopper.token);
         assert.deepEqual(await eventsOf(id), ['failed']); // the crashed steps before it were written without events
+      });
+
+      it('a cart checkout whose capture is refused gives the shopper their cart lines back, once', async () => {
+        const { id, skuIds, shopper, paymentId } = await crashedAttempt('ordered', 2, true);
+        const cartLines = async () => (await t.request({ url: '/v1/cart', token: shopper.token })).body.lines.map((l: any) => [l.skuId, l.quantity]).sort();
+        assert.deepEqual(await cartLines(), [], 'the lines left the cart when the orders were placed');
+        assert.ok((await payments().void(paymentId!)).ok);
+        await settle();
+        await assertCaptureRefusedUndone(id, skuIds, shopper.token);
+        assert.deepEqual(await cartLines(), skuIds.map((s) => [s, 2]).sort(), 'nothing was paid, so the cart is as it was');
+        await settle();
+        assert.deepEqual(await cartLines(), skuIds.map((s) => [s, 2]).sort());
       });
 
       it('a capture refused in the live request answers 402 capture_refused, leaves nothing behind, and replays', async () => {

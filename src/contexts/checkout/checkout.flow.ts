@@ -163,7 +163,9 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       const r = await deps.payments.refund(p.id, p.capturedMinor - p.refundedMinor, `${a.id}:undo`, 'checkout undone');
       if (!r.ok) throw new Error(`refund of ${p.id} failed: ${r.code}`);
     }
-    return move(a, ['failed'], { undone: true });
+    // the shopper paid nothing for lines their cart gave up: they go back to the cart with the undo
+    const restoreCart = a.cart_id && a.order_ids.length > 0 ? (trx: Parameters<CheckoutRepository['restoreLines']>[0]) => repo.restoreLines(trx, a.cart_id!, a.lines, now()) : undefined;
+    return move(a, ['failed'], { undone: true }, undefined, restoreCart);
   }
 
   /** Runs one step from the attempt's status. `paymentMethod` is known only to the live request. */

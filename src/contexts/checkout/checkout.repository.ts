@@ -143,6 +143,21 @@ export class CheckoutRepository {
   }
 
   /**
+   * Puts back the lines of a checkout that ended without taking money (its orders were cancelled), under their old
+   * ids; a SKU the shopper has added again since keeps the newer line. Idempotent.
+   */
+  async restoreLines(exec: Trx, cartId: string, lines: readonly PricedLine[], now: Date): Promise<void> {
+    for (const l of lines) {
+      if (!l.lineId) continue;
+      await sql`
+        INSERT INTO checkout.cart_lines (id, cart_id, sku_id, quantity, referral, created_at, updated_at)
+        VALUES (${l.lineId}, ${cartId}, ${l.skuId}, ${l.quantity}, ${l.claims ? JSON.stringify(l.claims) : null}::jsonb, ${now}, ${now})
+        ON CONFLICT DO NOTHING
+      `.execute(exec);
+    }
+  }
+
+  /**
    * Moves a device's anonymous cart into the account's cart, summing equal SKUs (capped at the line limit).
    * Idempotent: the device cart is marked merged first, so a second run finds nothing to merge.
    */
