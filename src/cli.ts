@@ -3,6 +3,7 @@ import { CONTEXT_NAMES, createFeedshop, type ContextName, type Feedshop } from '
 import { ensureWebBuilt } from './web';
 import { ConfigError, loadConfig, type Config } from './config';
 import { seedDemo, seedWorld, isEmpty, DEMO_LOGINS } from './demo/seed';
+import { seedDemoSales } from './demo/sales';
 
 const USAGE = `feedshop <command> [options]
 
@@ -83,6 +84,8 @@ async function main(argv: string[]): Promise<void> {
       if (await isEmpty(app)) {
         app.log.info('empty store: seeding the demo world');
         await seedDemo(app);
+        const sales = await seedDemoSales(app);
+        app.log.info(sales, 'demo sales placed through the API');
       }
       void app.outbox.run();
       app.startTimers();

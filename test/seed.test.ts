@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { seedDemoSales } from '../src/demo/sales';
 import { isEmpty, seedDemo, seedWorld } from '../src/demo/seed';
 import { backends, startTestApp, type TestApp } from './support/harness';
 
@@ -31,6 +32,32 @@ for (const backend of backends()) {
         const r = await t.request({ method: 'POST', url: '/v1/auth/login', body: { email, password: 'feedshop-demo' } });
         assert.equal(r.status, 200, email);
       }
+    });
+
+    it('demo sales go through the real flow: orders to follow, credited posts on dashboards, pending earnings', async () => {
+      const sales = await seedDemoSales(t.app);
+      assert.equal(sales.orders, 12, 'two purchases per demo shopper');
+      assert.ok(sales.shipped > 0 && sales.delivered > 0);
+      const logIn = async (email: string) => (await t.request({ method: 'POST', url: '/v1/auth/login', body: { email, password: 'feedshop-demo' } })).body.token as string;
+      const shopper = await logIn('shopper@feedshop.dev');
+      const orders = await t.request({ url: '/v1/orders', token: shopper });
+      assert.equal(orders.body.items.length, 2);
+      assert.ok(orders.body.items.every((o: { status: string }) => ['paid', 'shipped', 'delivered'].includes(o.status)));
+      // every sale came from a tag, so every order line is credited and the admin's top posts add up to the orders
+      const admin = await logIn('admin@feedshop.dev');
+      const top = await t.request({ url: '/v1/reports/top?dimension=creator&metric=revenue&limit=20', token: admin });
+      assert.equal(top.status, 200);
+      assert.equal(top.body.items.reduce((n: number, i: { orders: number }) => n + i.orders, 0), 12);
+      const creators = new Set(top.body.items.map((i: { id: string }) => i.id));
+      assert.ok(creators.size >= 2, 'the sales spread over several creators');
+      // and every credited creator has commissions pending (nothing is released before delivery plus the hold)
+      for (const creatorId of creators) {
+        const earnings = await t.request({ url: `/v1/admin/creators/${creatorId}/earnings`, token: admin });
+        assert.ok(earnings.body.balances.some((b: { pendingMinor: number }) => b.pendingMinor > 0), `creator ${creatorId} earned nothing`);
+      }
+      const again = await seedDemoSales(t.app);
+      assert.equal(again.orders, 12, 'the same idempotency keys replay the same orders');
+      assert.equal((await t.request({ url: '/v1/orders', token: shopper })).body.items.length, 2, 'nothing bought twice');
     });
 
     it('a generated world has the asked size, and its shoppers can log in and read a full feed', async () => {
