@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { browserSkipReason, DEMO, launchBrowser, newPhoneContext, screenshot, signIn, startWebServer, type WebServer } from './support/browser';
+import { apiLogin, browserSkipReason, DEMO, launchBrowser, newPhoneContext, screenshot, signIn, startWebServer, type WebServer } from './support/browser';
 
 /**
  * The back-office areas in a real browser. (2) The creator whose tag sold the product sees that sale credited on the
@@ -60,29 +60,116 @@ describe('web app: creator, merchant and admin areas', { skip: skip ?? false }, 
     await page.context().close();
   });
 
-  it('a creator publishes a post and tags a product where they click on the media', async () => {
+  it('a creator publishes a post and a story, each tagged where they click on the media; a follower sees both', async () => {
     const page = await (await newPhoneContext(browser, server.baseUrl)).newPage();
     await signIn(page, DEMO.creator);
-    await page.goto('/creator/new');
-    await page.getByLabel('Media URL').fill('/media/demo/new-look.svg?label=New%20look');
-    const media = page.getByRole('img', { name: /click to place a product tag/ });
-    await media.waitFor();
-    await page.waitForFunction(() => (document.querySelector('.tagger img') as HTMLImageElement | null)?.complete === true);
-    const box = (await media.boundingBox())!;
-    await media.click({ position: { x: box.width * 0.25, y: box.height * 0.5 } });
-    await page.getByLabel('Find a product').fill('Linen');
-    await page.getByRole('button', { name: 'Search' }).click();
-    await page.getByRole('button', { name: /^Everyday Linen Shirt/ }).click();
-    await page.getByLabel('Caption').fill('Fresh look');
-    await screenshot(page, 'creator-02-tagging');
-    await page.getByRole('button', { name: 'Publish' }).click();
-    const done = page.getByRole('status').filter({ hasText: /Published post pst_\w+ with 1 tag/ });
-    await done.waitFor();
-    const postId = /pst_\w+/.exec((await done.textContent())!)![0];
-    const post = await server.t.request<{ tags: { x: number; y: number; product: { name: string } }[] }>({ url: `/v1/posts/${postId}` });
-    assert.equal(post.body.tags.length, 1);
-    assert.equal(post.body.tags[0]!.product.name, 'Everyday Linen Shirt');
-    assert.ok(Math.abs(post.body.tags[0]!.x - 0.25) < 0.02 && Math.abs(post.body.tags[0]!.y - 0.5) < 0.02, JSON.stringify(post.body.tags[0]));
+    const publish = async (kind: 'Post' | 'Story (24 h)', caption: string, at: { x: number; y: number }): Promise<string> => {
+      await page.goto('/creator/new');
+      await page.getByRole('radio', { name: kind }).check();
+      await page.getByLabel('Media URL').fill(`/media/demo/${caption.toLowerCase().replace(/\W+/g, '-')}.svg?label=${encodeURIComponent(caption)}`);
+      const media = page.getByRole('img', { name: /click to place a product tag/ });
+      await media.waitFor();
+      await page.waitForFunction(() => (document.querySelector('.tagger img') as HTMLImageElement | null)?.complete === true);
+      const box = (await media.boundingBox())!;
+      await media.click({ position: { x: box.width * at.x, y: box.height * at.y } });
+      await page.getByLabel('Find a product').fill('Linen');
+      await page.getByRole('button', { name: 'Search' }).click();
+      await page.getByRole('button', { name: /^Everyday Linen Shirt/ }).click();
+      await page.getByLabel('Caption').fill(caption);
+      await screenshot(page, `creator-02-tagging-${kind === 'Post' ? 'post' : 'story'}`);
+      await page.getByRole('button', { name: 'Publish' }).click();
+      const done = page.getByRole('status').filter({ hasText: /Published (post|story) pst_\w+ with 1 tag/ });
+      await done.waitFor();
+      const id = /pst_\w+/.exec((await done.textContent())!)![0];
+      const post = await server.t.request<{ kind: string; tags: { x: number; y: number; product: { name: string } }[] }>({ url: `/v1/posts/${id}` });
+      assert.equal(post.body.kind, kind === 'Post' ? 'post' : 'story');
+      assert.equal(post.body.tags.length, 1);
+      assert.equal(post.body.tags[0]!.product.name, 'Everyday Linen Shirt');
+      assert.ok(Math.abs(post.body.tags[0]!.x - at.x) < 0.02 && Math.abs(post.body.tags[0]!.y - at.y) < 0.02, JSON.stringify(post.body.tags[0]));
+      return id;
+    };
+    await publish('Post', 'Fresh look', { x: 0.25, y: 0.5 });
+    await publish('Story (24 h)', 'Behind the scenes', { x: 0.7, y: 0.3 });
+    await page.context().close();
+
+    // a follower sees the post in the feed (followed creators first, newest first) and the story in the tray
+    const creator = (await server.t.request<{ id: string; handle: string }>({ url: '/v1/creators/me', token: await apiLogin(server.t, DEMO.creator) })).body;
+    const follow = await server.t.request({ method: 'PUT', url: `/v1/creators/${creator.id}/follow`, token: await apiLogin(server.t, DEMO.shopper2) });
+    assert.equal(follow.status, 200);
+    const shopper = await (await newPhoneContext(browser, server.baseUrl)).newPage();
+    await signIn(shopper, DEMO.shopper2);
+    await shopper.goto('/');
+    const post = shopper.locator('article').filter({ hasText: 'Fresh look' });
+    await post.waitFor();
+    await post.getByRole('button', { name: /Everyday Linen Shirt/ }).first().waitFor();
+    await screenshot(shopper, 'shopper-11-feed-new-post');
+    await shopper.getByRole('region', { name: 'Stories' }).getByRole('button', { name: creator.handle }).click();
+    const story = shopper.getByRole('dialog').locator('article').filter({ hasText: 'Behind the scenes' });
+    await story.waitFor();
+    await story.getByRole('button', { name: /Everyday Linen Shirt/ }).first().waitFor();
+    await screenshot(shopper, 'shopper-12-story');
+    await shopper.context().close();
+  });
+
+  it('the model switch re-ranks: tapped post A then post B, then bought — last click credits B, first click A, linear splits', async () => {
+    const { t } = server;
+    const [merchantToken, creatorToken, shopperToken] = await Promise.all([apiLogin(t, DEMO.merchant), apiLogin(t, DEMO.creator), apiLogin(t, DEMO.shopper2)]);
+    // a fresh product: no earlier touches of this shopper on it can take part in the split
+    const product = await t.request<{ id: string; variants: { id: string }[] }>({
+      method: 'POST',
+      url: '/v1/merchant/products',
+      token: merchantToken,
+      body: { name: 'Model Switch Cap', status: 'active', currency: 'USD', variants: [{ title: 'One size', priceMinor: 3000, stock: 20 }] },
+    });
+    assert.equal(product.status, 201, JSON.stringify(product.body));
+    const makePost = async (caption: string) => {
+      const r = await t.request<{ id: string; tags: { referralToken: string }[] }>({
+        method: 'POST',
+        url: '/v1/posts',
+        token: creatorToken,
+        body: { kind: 'post', mediaType: 'photo', mediaUrl: '/media/demo/cap.svg?label=Cap', caption, tags: [{ productId: product.body.id, x: 0.5, y: 0.5 }] },
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      return r.body.tags[0]!.referralToken;
+    };
+    const [tokenA, tokenB] = [await makePost('Cap look A'), await makePost('Cap look B')];
+    const tap = (token: string) => t.request({ url: `/v1/products/${product.body.id}?ref=${encodeURIComponent(token)}`, token: shopperToken });
+    await tap(tokenA);
+    // touches are stored to the second: B's tap must be in a later second than A's for "first" and "last" to differ
+    const second = Math.floor(Date.now() / 1000);
+    while (Math.floor(Date.now() / 1000) === second) await new Promise((r) => setTimeout(r, 20));
+    await tap(tokenB);
+    const bought = await t.request({
+      method: 'POST',
+      url: '/v1/checkout/buy-now',
+      token: shopperToken,
+      headers: { 'idempotency-key': `web-models-${Date.now()}` },
+      body: { skuId: product.body.variants[0]!.id, quantity: 1, referralToken: tokenB, paymentMethod: '4242424242424242' },
+    });
+    assert.equal(bought.status, 201, JSON.stringify(bought.body));
+
+    const page = await (await newPhoneContext(browser, server.baseUrl)).newPage();
+    await page.setViewportSize({ width: 1100, height: 900 });
+    await signIn(page, DEMO.creator);
+    await page.goto('/creator');
+    const top = page.getByTestId('top-posts');
+    const rowOf = (caption: string) => top.getByRole('row').filter({ hasText: caption });
+    const revenueOf = async (caption: string) => (await rowOf(caption).getByRole('cell').nth(2).textContent())!;
+
+    await rowOf('Cap look B').waitFor({ timeout: 20_000 });
+    assert.equal(await revenueOf('Cap look B'), '$30.00');
+    assert.equal(await rowOf('Cap look A').count(), 0, 'last click: A gets nothing');
+
+    await page.getByLabel('Attribution model').selectOption('first_click');
+    await rowOf('Cap look A').waitFor();
+    assert.equal(await revenueOf('Cap look A'), '$30.00');
+    assert.equal(await rowOf('Cap look B').count(), 0, 'first click: B gets nothing');
+
+    await page.getByLabel('Attribution model').selectOption('linear');
+    await rowOf('Cap look B').waitFor();
+    assert.equal(await revenueOf('Cap look A'), '$15.00');
+    assert.equal(await revenueOf('Cap look B'), '$15.00');
+    await screenshot(page, 'creator-05-model-linear');
     await page.context().close();
   });
 
@@ -103,9 +190,19 @@ describe('web app: creator, merchant and admin areas', { skip: skip ?? false }, 
     await screenshot(page, 'merchant-02-stock');
     await page.getByRole('button', { name: 'Sign out' }).click();
 
+    // a shopper opens a product with a tampered referral token: the purchase path ignores it, the admin sees it counted
+    const feed = await server.t.request<{ posts: { tags: { referralToken: string; product: { id: string } }[] }[] }>({ url: '/v1/feed?limit=5' });
+    const tag = feed.body.posts.flatMap((p) => p.tags)[0]!;
+    const forged = `${tag.referralToken.slice(0, -2)}${tag.referralToken.endsWith('AA') ? 'BB' : 'AA'}`;
+    const opened = await server.t.request({ url: `/v1/products/${tag.product.id}?ref=${encodeURIComponent(forged)}` });
+    assert.equal(opened.status, 200, 'a bad token never blocks the shopper');
+
     await signIn(page, 'admin@feedshop.dev');
     await page.goto('/admin');
     await page.getByRole('cell', { name: DEMO.shopper }).waitFor();
+    const flagged = page.getByRole('table', { name: 'Flagged touches by reason, last 30 days' }).getByRole('row').filter({ hasText: 'Forged or tampered token' });
+    await flagged.waitFor();
+    assert.ok(Number(await flagged.getByRole('cell').nth(1).textContent()) >= 1);
     await screenshot(page, 'admin-01-accounts');
     await page.context().close();
   });

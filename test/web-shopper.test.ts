@@ -68,7 +68,9 @@ describe('web app: shopper journeys', { skip: skip ?? false }, () => {
     await page.goto('/');
     await page.locator('button.pin').first().waitFor();
     const wall = Date.now() - started;
-    const mark = await page.evaluate(() => performance.getEntriesByName('feed-rendered')[0]?.startTime ?? -1);
+    // the app marks the frame *after* the posts are in the DOM (requestAnimationFrame), so the pin can be seen before
+    // the mark exists: wait for the mark itself rather than reading it once
+    const mark = await (await page.waitForFunction(() => performance.getEntriesByName('feed-rendered')[0]?.startTime ?? 0)).jsonValue();
     await screenshot(page, 'shopper-01-feed');
     const html = readFileSync(join(WEB_DIST, 'index.html'), 'utf8');
     const entry = [...html.matchAll(/(?:src|href)="\/(assets\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]!);
@@ -224,14 +226,31 @@ describe('web app: shopper journeys', { skip: skip ?? false }, () => {
       await sheet.getByRole('button', { name: 'Buy now' }).click();
       await fillPayment(p, '4242424242424242');
     }
+    // the winner's answer is held until its own sheet reads "Sold out" (its reservation took the last unit and the
+    // stream said so): the case that used to swap its pay form for "Sold out… nothing was charged" mid-payment
+    const winnerSawSoldOutMidPayment: boolean[] = [];
+    for (const p of [a, b]) {
+      await p.route('**/v1/checkout/buy-now', async (route) => {
+        const response = await route.fetch();
+        if (response.status() === 201) {
+          const sheet = p.getByRole('dialog', { name });
+          await sheet.getByTestId('sheet-availability').filter({ hasText: 'Sold out' }).waitFor({ timeout: 5000 });
+          winnerSawSoldOutMidPayment.push((await sheet.getByRole('alert').count()) === 0 && (await sheet.getByRole('button', { name: /^Pay/ }).count()) === 1);
+        }
+        await route.fulfill({ response });
+      });
+    }
     await Promise.all([a, b].map((p) => p.getByRole('dialog', { name }).getByRole('button', { name: /^Pay/ }).click()));
     const outcome = async (p: Page) =>
       Promise.race([
         p.getByRole('heading', { name: 'Thank you, your order is placed' }).waitFor().then(() => 'won' as const),
-        p.getByRole('dialog', { name }).getByText(/sold out/i).first().waitFor().then(() => 'lost' as const),
+        // the refusal itself (an alert), not the live availability label, which reads "Sold out" for the winner too
+        // as soon as its own reservation takes the last unit
+        p.getByRole('dialog', { name }).getByRole('alert').filter({ hasText: /sold out/i }).first().waitFor().then(() => 'lost' as const),
       ]);
     const results = await Promise.all([outcome(a), outcome(b)]);
     assert.deepEqual([...results].sort(), ['lost', 'won'], `outcomes: ${results.join(', ')}`);
+    assert.deepEqual(winnerSawSoldOutMidPayment, [true], 'while its payment ran, the winner kept its pay form and saw no refusal');
     const loser = results[0] === 'lost' ? a : b;
     // the stream pushes the level: the open sheet says sold out with no reload
     await loser.getByRole('dialog', { name }).getByTestId('sheet-availability').filter({ hasText: 'Sold out' }).waitFor({ timeout: 5000 });

@@ -1,11 +1,12 @@
 // End-to-end support: the real server (PGlite, demo world, built web app) on a free port and Debian Chromium driven
 // by playwright-core. One server and one browser per test file; each journey opens its own browser context.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { seedDemo, DEMO_PASSWORD } from '../../src/demo/seed';
 import { DEMO_CREATORS, DEMO_MERCHANTS, DEMO_SHOPPERS } from '../../src/demo/world';
 import { systemClock } from '../../src/platform/clock';
+import type { Config } from '../../src/config';
 import { ensureWebBuilt } from '../../src/web';
 import { backends, startTestApp, type TestApp } from './harness';
 
@@ -36,10 +37,13 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
-/** The app as `npm start` runs it (demo world, outbox worker), on PGlite, listening on a free local port. */
-export async function startWebServer(): Promise<WebServer> {
+/**
+ * The app as `npm start` runs it (demo world, outbox worker), on PGlite, listening on a free local port. `config`
+ * overrides settings the way environment variables would (e.g. `earningsHoldDays: 0` = EARNINGS_HOLD_DAYS=0).
+ */
+export async function startWebServer(config: Partial<Config> = {}): Promise<WebServer> {
   await ensureWebBuilt();
-  const t = await startTestApp(backends()[0]!, { clock: systemClock });
+  const t = await startTestApp(backends()[0]!, { clock: systemClock, config });
   await seedDemo(t.app);
   void t.app.outbox.run(100);
   await t.app.http.listen({ port: 0, host: '127.0.0.1' });
@@ -85,4 +89,18 @@ export async function axeViolations(page: Page): Promise<{ id: string; impact: s
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+}
+
+/** Logs in through the API (setup steps that are not what a test is about) and returns the bearer token. */
+export async function apiLogin(t: TestApp, email: string): Promise<string> {
+  const res = await t.request<{ token: string }>({ method: 'POST', url: '/v1/auth/login', body: { email, password: DEMO_PASSWORD } });
+  if (res.status !== 200) throw new Error(`login ${email}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.token;
+}
+
+/** Text of a file the page downloaded (a CSV export) after `click()`. */
+export async function downloadedText(page: Page, click: () => Promise<void>): Promise<{ name: string; text: string }> {
+  const [download] = await Promise.all([page.waitForEvent('download'), click()]);
+  const path = await download.path();
+  return { name: download.suggestedFilename(), text: readFileSync(path, 'utf8') };
 }

@@ -6,7 +6,7 @@ import type { ProductDetailView, ReviewInput, NewProduct, VariantView, ProductCa
 import type { CartView, CheckoutView, CartLineView } from '../../src/contexts/checkout/checkout.schemas';
 import type { OrderPage, OrderView, OrderSummaryView } from '../../src/contexts/orders/orders.schemas';
 import type { MODELS, TopReport, FunnelReport, TimeseriesReport } from '../../src/contexts/analytics/analytics.schemas';
-import type { EarningsView, PayoutPage, StatementList } from '../../src/contexts/earnings/earnings.schemas';
+import type { EarningsView, PayoutPage, StatementList, PayoutAccountView as PayoutAccountSchema } from '../../src/contexts/earnings/earnings.schemas';
 
 export type { FeedPage, StoriesPage, PostView, TagView, ProductDetailView, ReviewInput, CartView, CheckoutView, CartLineView, OrderPage, OrderView, OrderSummaryView, VariantView, CreatorView, CreatePostInput, NewProduct };
 export type FollowingPageT = Static<typeof FollowingPage>;
@@ -34,6 +34,7 @@ export type TimePoint = TimeseriesReportT['points'][number];
 export type Earnings = Static<typeof EarningsView>;
 export type PayoutPageT = Static<typeof PayoutPage>;
 export type StatementListT = Static<typeof StatementList>;
+export type PayoutAccountView = Static<typeof PayoutAccountSchema>;
 /**
  * GET /v1/admin/attribution/flags, mirrored by hand: attribution.schemas.ts imports the context's index, which would
  * pull the whole server (and its event map) into the web type program.
@@ -79,7 +80,16 @@ const MESSAGES: Record<string, string> = {
   invalid_transition: 'The order is no longer in a state that allows this. Reload to see its status.',
   refund_exceeds_remaining: 'That is more than is left to refund on this order.',
   insufficient_stock: 'You cannot remove more units than are unreserved.',
-  payout_below_minimum: 'Your available balance is below the payout minimum.',
+  payout_below_minimum: 'Your available balance is below the payout minimum. Wait for more sales to clear the hold.',
+  payout_account_required: 'Add your payout account first (below), then request the payout again.',
+  payout_account_invalid: 'The payout provider does not know this account or it cannot receive money yet. Check the id.',
+  payout_in_progress: 'A payout in this currency is already on its way. Wait for it to arrive before requesting another.',
+  payout_failed: 'The payout provider refused the payout. The money is still available; check your payout account.',
+  payout_provider_unavailable: 'The payout provider did not answer. We retry automatically; nothing is paid twice.',
+  creator_profile_required: 'Set up your creator profile first.',
+  invalid_range: 'That period is not valid: pick a start before the end, at most a year apart.',
+  invalid_month: 'That statement month does not exist.',
+  not_found: 'This was not found. It may have been removed; reload the page.',
 };
 
 /** A sentence for a person: what happened and what to do. */
@@ -114,13 +124,18 @@ export async function api<T>(url: string, opts: RequestOptions = {}): Promise<T>
     throw new ApiError(0, 'network', 'network error');
   }
   if (res.status === 204) return undefined as T;
-  const type = res.headers.get('content-type') ?? '';
-  const body: unknown = type.includes('json') ? await res.json() : await res.text();
-  if (!res.ok) {
-    const e = (body as { error?: { code: string; message: string; details?: unknown } }).error;
-    throw new ApiError(res.status, e?.code ?? 'http_error', e?.message ?? `HTTP ${res.status}`, e?.details);
-  }
+  const body = await readBody(res);
+  if (!res.ok) throw errorOf(res, body);
   return body as T;
+}
+
+export async function readBody(res: Response): Promise<unknown> {
+  return (res.headers.get('content-type') ?? '').includes('json') ? res.json() : res.text();
+}
+
+export function errorOf(res: Response, body: unknown): ApiError {
+  const e = (body as { error?: { code: string; message: string; details?: unknown } } | null)?.error;
+  return new ApiError(res.status, e?.code ?? 'http_error', e?.message ?? `HTTP ${res.status}`, e?.details);
 }
 
 /** A fresh key per attempt: a retry of the same attempt reuses it, so a payment never runs twice. */

@@ -1,6 +1,7 @@
 // Report widgets shared by the creator, merchant and admin areas (lazy chunks only: never in the shopper's bundle).
-import { useState } from 'react';
-import { formatMoney, type AttributionModel, type FunnelReportT, type TimeseriesReportT, type TopReportT } from './api';
+import { useEffect, useState } from 'react';
+import { api, formatMoney, type AttributionModel, type FunnelReportT, type PostView, type TimeseriesReportT, type TopReportT } from './api';
+import { DownloadButton } from './actions';
 import { ErrorNote, Spinner, useApi, useInterval } from './ui';
 
 export const MODELS: { id: AttributionModel; label: string }[] = [
@@ -54,48 +55,91 @@ function ReportState({ loading, error, unavailable, hasData }: { loading: boolea
   return null;
 }
 
-export function TopTable({ title, url, label, testId }: { title: string; url: string; label?(id: string): string; testId?: string }) {
+/**
+ * Readable names for report ids (a post's caption and author, a creator's display name), fetched once per id from the
+ * public social routes; an id shows as itself until (or unless) its name arrives.
+ */
+const names = new Map<string, Promise<string>>();
+function nameOf(id: string): Promise<string> {
+  let p = names.get(id);
+  if (!p) {
+    p = id.startsWith('pst_')
+      ? api<PostView>(`/v1/posts/${id}`).then((post) => `${post.caption || 'Untitled post'} · @${post.creator.handle}`)
+      : id.startsWith('cre_')
+        ? api<{ posts: PostView[] }>(`/v1/creators/${id}/posts?limit=1`).then((r) => (r.posts[0] ? `${r.posts[0].creator.displayName} (@${r.posts[0].creator.handle})` : id))
+        : Promise.resolve(id);
+    p = p.catch(() => id);
+    names.set(id, p);
+  }
+  return p;
+}
+
+function useNames(ids: string[], given?: (id: string) => string | undefined): (id: string) => string {
+  const [resolved, setResolved] = useState<Record<string, string>>({});
+  const key = ids.join(',');
+  useEffect(() => {
+    let live = true;
+    for (const id of ids) void nameOf(id).then((n) => live && setResolved((r) => (r[id] === n ? r : { ...r, [id]: n })));
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [key]);
+  return (id) => given?.(id) ?? resolved[id] ?? id;
+}
+
+export function TopTable({ title, url, label, testId, csvName }: { title: string; url: string; label?(id: string): string | undefined; testId?: string; csvName: string }) {
   const r = usePolledReport<TopReportT>(url);
+  const name = useNames((r.data?.items ?? []).map((it) => it.id), label);
   return (
     <section className="report" data-testid={testId}>
-      <h2>{title}</h2>
+      <div className="report-head">
+        <h2>{title}</h2>
+        <DownloadButton url={`${url}${url.includes('?') ? '&' : '?'}format=csv`} filename={`${csvName}.csv`}>
+          Download CSV
+        </DownloadButton>
+      </div>
       <ReportState loading={r.loading} error={r.error} unavailable={r.unavailable} hasData={!!r.data} />
-      {r.data && r.data.items.length === 0 && <p className="empty">No attributed sales in this period yet.</p>}
+      {r.data && r.data.items.length === 0 && <p className="empty">No attributed sales in this period yet. Sales through your tags appear here within seconds.</p>}
       {r.data && r.data.items.length > 0 && (
         <table>
           <thead>
             <tr>
               <th scope="col">#</th>
               <th scope="col">Item</th>
-              <th scope="col">Revenue</th>
-              <th scope="col">Orders</th>
-              <th scope="col">Units</th>
+              <th scope="col" className="num">
+                Revenue
+              </th>
+              <th scope="col" className="num">
+                Orders
+              </th>
+              <th scope="col" className="num">
+                Units
+              </th>
             </tr>
           </thead>
           <tbody>
             {r.data.items.map((it, i) => (
               <tr key={`${it.id}-${it.currency}`}>
                 <td>{i + 1}</td>
-                <td>{label?.(it.id) ?? it.id}</td>
-                <td>{formatMoney(it.revenueMinor, it.currency)}</td>
-                <td>{it.orders}</td>
-                <td>{it.units}</td>
+                <td>{name(it.id)}</td>
+                <td className="num">{formatMoney(it.revenueMinor, it.currency)}</td>
+                <td className="num">{it.orders}</td>
+                <td className="num">{Math.round(it.units * 100) / 100}</td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
-      <a className="csv" href={`${url}${url.includes('?') ? '&' : '?'}format=csv`} download>
-        Download CSV
-      </a>
     </section>
   );
 }
 
 const FUNNEL_STEPS: ('impressions' | 'taps' | 'views' | 'carts' | 'checkouts' | 'purchases')[] = ['impressions', 'taps', 'views', 'carts', 'checkouts', 'purchases'];
 
-export function FunnelReport({ url, label }: { url: string; label?(id: string): string }) {
+export function FunnelReport({ url, label }: { url: string; label?(id: string): string | undefined }) {
   const r = usePolledReport<FunnelReportT>(url);
+  const name = useNames((r.data?.items ?? []).map((it) => it.id), label);
   const totals = r.data?.totals;
   const max = totals ? Math.max(1, ...FUNNEL_STEPS.map((s) => totals[s])) : 1;
   return (
@@ -128,7 +172,7 @@ export function FunnelReport({ url, label }: { url: string; label?(id: string): 
           <tbody>
             {r.data.items.map((it) => (
               <tr key={it.id}>
-                <td>{label?.(it.id) ?? it.id}</td>
+                <td>{name(it.id)}</td>
                 {FUNNEL_STEPS.map((s) => (
                   <td key={s}>{it[s]}</td>
                 ))}
@@ -141,36 +185,62 @@ export function FunnelReport({ url, label }: { url: string; label?(id: string): 
   );
 }
 
-/** Revenue over time as a hand-rolled SVG line chart (one line per currency). */
+/** A round step for `max` split in about `n` ticks (1, 2 or 5 × a power of ten). */
+function niceStep(max: number, n: number): number {
+  const raw = max / n;
+  const pow = 10 ** Math.floor(Math.log10(raw));
+  return ([1, 2, 5, 10].find((m) => m * pow >= raw) ?? 10) * pow;
+}
+
+const shortDay = (iso: string) => new Date(iso).toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
+
+/** Revenue over time as a hand-rolled SVG line chart (one line per currency) with labelled axes and gridlines. */
 export function RevenueChart({ url }: { url: string }) {
   const r = usePolledReport<TimeseriesReportT>(url);
   const points = r.data?.points ?? [];
   const currencies = [...new Set(points.map((p) => p.currency))];
-  const W = 600;
-  const H = 200;
-  const P = 30;
+  // drawn at about the size a report card shows it, so 12-unit text stays ~12 px
+  const W = 360;
+  const H = 220;
+  const L = 52; // room for the money labels
+  const R = 12;
+  const T = 12;
+  const B = 40; // room for the dates and the axis title
   const times = [...new Set(points.map((p) => p.t))].sort();
-  const max = Math.max(1, ...points.map((p) => p.revenueMinor));
-  const x = (t: string) => P + (times.length <= 1 ? (W - 2 * P) / 2 : ((W - 2 * P) * times.indexOf(t)) / (times.length - 1));
-  const y = (v: number) => H - P - ((H - 2 * P) * v) / max;
+  const step = niceStep(Math.max(100, ...points.map((p) => p.revenueMinor)), 4);
+  const top = step * Math.ceil(Math.max(1, ...points.map((p) => p.revenueMinor)) / step);
+  const ticks = Array.from({ length: Math.round(top / step) + 1 }, (_, i) => i * step);
+  const x = (t: string) => L + (times.length <= 1 ? (W - L - R) / 2 : ((W - L - R) * times.indexOf(t)) / (times.length - 1));
+  const y = (v: number) => H - B - ((H - B - T) * v) / top;
+  const xLabels = times.length <= 3 ? times : [times[0]!, times[Math.floor((times.length - 1) / 2)]!, times[times.length - 1]!];
+  const currency = currencies[0] ?? 'USD';
   const total = currencies.map((c) => formatMoney(points.filter((p) => p.currency === c).reduce((s, p) => s + p.revenueMinor, 0), c)).join(', ');
   return (
     <section className="report">
-      <h2>Revenue over time</h2>
+      <div className="report-head">
+        <h2>Revenue over time</h2>
+        {points.length > 0 && <p className="figure">{total}</p>}
+      </div>
       <ReportState loading={r.loading} error={r.error} unavailable={r.unavailable} hasData={!!r.data} />
-      {r.data && points.length === 0 && <p className="empty">No revenue in this period yet.</p>}
+      {r.data && points.length === 0 && <p className="empty">No revenue in the last 30 days yet. Each day with sales becomes a point here.</p>}
       {points.length > 0 && (
-        <svg viewBox={`0 0 ${W} ${H}`} className="chart" role="img" aria-label={`Revenue over ${times.length} days: ${total}`}>
-          <line x1={P} y1={H - P} x2={W - P} y2={H - P} className="axis" />
-          <line x1={P} y1={P} x2={P} y2={H - P} className="axis" />
-          <text x={P} y={P - 8} className="tick">
-            {formatMoney(max, currencies[0] ?? 'USD')}
-          </text>
-          <text x={P} y={H - 8} className="tick">
-            {times[0]?.slice(0, 10)}
-          </text>
-          <text x={W - P} y={H - 8} className="tick" textAnchor="end">
-            {times[times.length - 1]?.slice(0, 10)}
+        <svg viewBox={`0 0 ${W} ${H}`} className="chart" role="img" aria-label={`Revenue per day over the last 30 days: ${total} in total`}>
+          {ticks.map((v) => (
+            <g key={v}>
+              <line x1={L} x2={W - R} y1={y(v)} y2={y(v)} className={v === 0 ? 'axis' : 'grid'} />
+              <text x={L - 8} y={y(v) + 4} className="tick" textAnchor="end">
+                {formatMoney(v, currency).replace(/\.00$/, '')}
+              </text>
+            </g>
+          ))}
+          <line x1={L} y1={T} x2={L} y2={H - B} className="axis" />
+          {xLabels.map((t) => (
+            <text key={t} x={x(t)} y={H - B + 18} className="tick" textAnchor="middle">
+              {shortDay(t)}
+            </text>
+          ))}
+          <text x={(L + W - R) / 2} y={H - 4} className="axis-title" textAnchor="middle">
+            Day (UTC)
           </text>
           {currencies.map((c, i) => {
             const series = points.filter((p) => p.currency === c).sort((a, b) => a.t.localeCompare(b.t));
@@ -178,9 +248,9 @@ export function RevenueChart({ url }: { url: string }) {
               <g key={c} className={`series s${i}`}>
                 <polyline fill="none" points={series.map((p) => `${x(p.t)},${y(p.revenueMinor)}`).join(' ')} />
                 {series.map((p) => (
-                  <circle key={p.t} cx={x(p.t)} cy={y(p.revenueMinor)} r={3}>
+                  <circle key={p.t} cx={x(p.t)} cy={y(p.revenueMinor)} r={4}>
                     <title>
-                      {p.t.slice(0, 10)}: {formatMoney(p.revenueMinor, p.currency)}, {p.orders} orders
+                      {shortDay(p.t)}: {formatMoney(p.revenueMinor, p.currency)}, {p.orders} orders
                     </title>
                   </circle>
                 ))}

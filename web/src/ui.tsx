@@ -73,3 +73,4 @@ export function PageTitle({ children }: { children: ReactNode }) {
     </h1>
   );
 }
+

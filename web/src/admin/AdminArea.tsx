@@ -57,7 +57,7 @@ export default function AdminArea() {
                   <td>{a.displayName}</td>
                   <td>{a.email}</td>
                   <td>{a.roles.join(', ')}</td>
-                  <td>{formatDate(a.createdAt)}</td>
+                  <td className="num">{new Date(a.createdAt).toLocaleDateString('en-US', { dateStyle: 'medium' })}</td>
                 </tr>
               ))}
             </tbody>
@@ -67,10 +67,10 @@ export default function AdminArea() {
           <h2>Invalid referral tokens</h2>
           {invalid.error && <ErrorNote>{invalid.error.message}</ErrorNote>}
           {invalid.data && Object.keys(invalid.data.byReason).length === 0 && <Empty>None seen.</Empty>}
-          <ul>
+          <ul className="plain">
             {Object.entries(invalid.data?.byReason ?? {}).map(([reason, n]) => (
               <li key={reason}>
-                {reason}: {n}
+                {REASON_TEXT[`invalid_token:${reason}`] ?? reason}: <strong>{n}</strong>
               </li>
             ))}
           </ul>
@@ -82,12 +82,26 @@ export default function AdminArea() {
       </div>
       <ModelSwitch value={model} onChange={setModel} />
       <div className="grid">
-        <TopTable title="Top creators" url={`/v1/reports/top?dimension=creator&model=${model}&from=${from}&to=${to}`} />
-        <TopTable title="Top posts" url={`/v1/reports/top?dimension=post&model=${model}&from=${from}&to=${to}`} />
+        <TopTable title="Top creators" url={`/v1/reports/top?dimension=creator&model=${model}&from=${from}&to=${to}`} csvName="top-creators" />
+        <TopTable title="Top posts" url={`/v1/reports/top?dimension=post&model=${model}&from=${from}&to=${to}`} csvName="top-posts" />
       </div>
     </section>
   );
 }
+
+/** What each guard means, for people; an unknown reason shows as its code. */
+const REASON_TEXT: Record<string, string> = {
+  bot: 'Bot traffic',
+  flood: 'Device flooding taps',
+  self_referral: 'Creator buying through own tag',
+  expired_token: 'Token of a removed tag',
+  inactive_tag: 'Tag deactivated before the sale',
+  'invalid_token:malformed': 'Malformed token',
+  'invalid_token:bad_signature': 'Forged or tampered token',
+  'invalid_token:unknown_key': 'Token signed with an unknown key',
+  'invalid_token:unsupported_version': 'Token of an unsupported version',
+  'invalid_token:product_mismatch': 'Token used on another product',
+};
 
 function FlagsView({ flags }: { flags: AttributionFlags }) {
   const byReason = new Map<string, number>();
@@ -97,13 +111,26 @@ function FlagsView({ flags }: { flags: AttributionFlags }) {
       {byReason.size === 0 ? (
         <Empty>Nothing flagged in the last 30 days.</Empty>
       ) : (
-        <ul aria-label="Flagged touches by reason, last 30 days">
-          {[...byReason].map(([reason, n]) => (
-            <li key={reason}>
-              {reason}: {n}
-            </li>
-          ))}
-        </ul>
+        <table aria-label="Flagged touches by reason, last 30 days">
+          <thead>
+            <tr>
+              <th scope="col">Reason</th>
+              <th scope="col" className="num">
+                Last 30 days
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {[...byReason].map(([reason, n]) => (
+              <tr key={reason}>
+                <td>
+                  {REASON_TEXT[reason] ?? reason} <code className="muted">{reason}</code>
+                </td>
+                <td className="num">{n}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       )}
       {flags.floodedDevices.length > 0 && (
         <>

@@ -1,8 +1,9 @@
 import { useMemo, useRef, useState, type FormEvent, type MouseEvent } from 'react';
-import { api, formatDate, formatMoney, messageFor, newIdempotencyKey, type AttributionModel, type CreatePostInput, type CreatorView, type Earnings, type PayoutPageT, type PostView, type StatementListT, type ProductCardPageT } from '../api';
+import { api, formatDate, formatMoney, messageFor, newIdempotencyKey, type AttributionModel, type CreatePostInput, type CreatorView, type Earnings, type PayoutPageT, type PostView, type StatementListT, type ProductCardPageT, type PayoutAccountView } from '../api';
 import { FunnelReport, ModelSwitch, POLL_MS, RevenueChart, TopTable, useRange } from '../reports';
 import { Link, useLocation } from '../router';
 import { hasRole, useSession } from '../session';
+import { BusyButton, DownloadButton } from '../actions';
 import { Empty, ErrorNote, PageTitle, Spinner, useApi, useInterval } from '../ui';
 
 /** The creator's area: dashboard (attributed sales, funnel, revenue, earnings, payouts, statements) and posting. */
@@ -37,7 +38,7 @@ function Dashboard() {
   const { from, to } = useRange(30);
   const { me, posts } = useMyPosts();
   const captions = useMemo(() => new Map((posts.data?.posts ?? []).map((p) => [p.id, p.caption || p.id])), [posts.data]);
-  const label = (id: string) => captions.get(id) ?? id;
+  const label = (id: string) => captions.get(id);
   return (
     <>
       <PageTitle>Creator dashboard</PageTitle>
@@ -48,7 +49,7 @@ function Dashboard() {
       )}
       <ModelSwitch value={model} onChange={setModel} />
       <div className="grid">
-        <TopTable title="Posts by attributed revenue" url={`/v1/reports/top?dimension=post&model=${model}&from=${from}&to=${to}`} label={label} testId="top-posts" />
+        <TopTable title="Posts by attributed revenue" url={`/v1/reports/top?dimension=post&model=${model}&from=${from}&to=${to}`} label={label} testId="top-posts" csvName="top-posts" />
         <RevenueChart url={`/v1/reports/timeseries?granularity=day&model=${model}&from=${from}&to=${to}`} />
         <FunnelReport url={`/v1/reports/funnel?by=post&from=${from}&to=${to}`} label={label} />
         <EarningsPanel />
@@ -61,74 +62,139 @@ function EarningsPanel() {
   const earnings = useApi<Earnings>('/v1/creator/earnings');
   const payouts = useApi<PayoutPageT>('/v1/creator/payouts');
   const statements = useApi<StatementListT>('/v1/creator/statements');
+  const account = useApi<PayoutAccountView>('/v1/creator/payout-account');
   useInterval(earnings.reload, POLL_MS);
-  const [busy, setBusy] = useState(false);
-  const [note, setNote] = useState<string | null>(null);
+  useInterval(statements.reload, POLL_MS);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
   const request = async (currency: string) => {
-    setBusy(true);
+    setBusy(currency);
     setNote(null);
     try {
-      await api('/v1/creator/payouts', { method: 'POST', idempotencyKey: newIdempotencyKey(), body: { currency } });
-      setNote('Payout requested. It will appear below once it is sent.');
+      const p = await api<{ amountMinor: number; currency: string; status: string }>('/v1/creator/payouts', { method: 'POST', idempotencyKey: newIdempotencyKey(), body: { currency } });
+      setNote({ ok: true, text: `Payout of ${formatMoney(p.amountMinor, p.currency)} ${p.status === 'sent' ? 'sent' : 'requested; it is on its way'}.` });
       earnings.reload();
       payouts.reload();
     } catch (e) {
-      setNote(messageFor(e));
+      setNote({ ok: false, text: messageFor(e) });
     } finally {
-      setBusy(false);
+      setBusy(null);
     }
   };
-  if (earnings.error?.status === 404) return <section className="report"><h2>Earnings</h2><p className="empty">Earnings are not available on this server yet.</p></section>;
+  if (earnings.error?.status === 404)
+    return (
+      <section className="report">
+        <h2>Earnings</h2>
+        <p className="empty">Earnings are not available on this server yet.</p>
+      </section>
+    );
+  const minimum = earnings.data?.minimumPayoutMinor ?? 0;
   return (
-    <section className="report">
+    <section className="report" data-testid="earnings">
       <h2>Earnings</h2>
       {earnings.loading && !earnings.data && <Spinner />}
       {earnings.error && <ErrorNote>{earnings.error.message}</ErrorNote>}
-      {earnings.data && earnings.data.balances.length === 0 && <Empty>No earnings yet.</Empty>}
+      {earnings.data && earnings.data.balances.length === 0 && <Empty>No earnings yet. Your commission on each sale through your tags shows here.</Empty>}
       {earnings.data?.balances.map((b) => (
-        <dl key={b.currency} className="balances">
-          <dt>Pending</dt>
-          <dd>{formatMoney(b.pendingMinor, b.currency)}</dd>
-          <dt>Available</dt>
-          <dd>{formatMoney(b.availableMinor, b.currency)}</dd>
-          {b.inTransitMinor > 0 && (
-            <>
+        <div key={b.currency} className="balance-card">
+          <dl className="balances">
+            <div>
+              <dt>Pending</dt>
+              <dd>{formatMoney(b.pendingMinor, b.currency)}</dd>
+            </div>
+            <div>
+              <dt>Available</dt>
+              <dd data-testid={`available-${b.currency}`}>{formatMoney(b.availableMinor, b.currency)}</dd>
+            </div>
+            <div>
               <dt>In transit</dt>
               <dd>{formatMoney(b.inTransitMinor, b.currency)}</dd>
-            </>
-          )}
-          <dt>Paid</dt>
-          <dd>{formatMoney(b.paidMinor, b.currency)}</dd>
-          <dd>
-            <button type="button" disabled={busy || b.availableMinor < (earnings.data?.minimumPayoutMinor ?? 0)} onClick={() => void request(b.currency)}>
-              {busy ? 'Requesting…' : `Request payout (${b.currency})`}
-            </button>
-          </dd>
-        </dl>
+            </div>
+            <div>
+              <dt>Paid</dt>
+              <dd>{formatMoney(b.paidMinor, b.currency)}</dd>
+            </div>
+          </dl>
+          <BusyButton type="button" className="primary" busy={busy === b.currency} busyText="Requesting payout…" disabled={busy !== null || b.availableMinor < minimum} onClick={() => void request(b.currency)}>
+            Request payout ({b.currency})
+          </BusyButton>
+          {b.availableMinor < minimum && <p className="hint">Payouts start at {formatMoney(minimum, b.currency)} available. Commissions become available after the return window.</p>}
+        </div>
       ))}
       {earnings.data?.nextPayoutAt && <p className="muted">Next scheduled payout {formatDate(earnings.data.nextPayoutAt)}.</p>}
-      {note && <p role="status">{note}</p>}
+      {note && (note.ok ? <p role="status" className="success">{note.text}</p> : <ErrorNote>{note.text}</ErrorNote>)}
+      <PayoutAccountForm current={account.data ?? null} onSaved={(a) => account.setData(a)} />
       <h3>Payouts</h3>
       {payouts.data && payouts.data.items.length === 0 && <Empty>No payouts yet.</Empty>}
-      <ul>
-        {payouts.data?.items.map((p) => (
-          <li key={p.id}>
-            {formatDate(p.createdAt)} · {formatMoney(p.amountMinor, p.currency)} · {p.status}
-          </li>
-        ))}
-      </ul>
+      {payouts.data && payouts.data.items.length > 0 && (
+        <table data-testid="payouts">
+          <thead>
+            <tr>
+              <th scope="col">Requested</th>
+              <th scope="col" className="num">
+                Amount
+              </th>
+              <th scope="col">Status</th>
+            </tr>
+          </thead>
+          <tbody>
+            {payouts.data.items.map((p) => (
+              <tr key={p.id}>
+                <td>{formatDate(p.createdAt)}</td>
+                <td className="num">{formatMoney(p.amountMinor, p.currency)}</td>
+                <td>
+                  <span className={`pill ${p.status}`}>{PAYOUT_STATUS[p.status]}</span>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
       <h3>Statements</h3>
-      {statements.data && statements.data.items.length === 0 && <Empty>No statements yet.</Empty>}
-      <ul>
+      {statements.data && statements.data.items.length === 0 && <Empty>No statements yet. A statement appears for each month with activity.</Empty>}
+      <ul className="plain">
         {statements.data?.items.map((s) => (
           <li key={s.month}>
-            <a href={s.url} download={`statement-${s.month}.csv`}>
-              {s.month} (CSV, {s.entries} entries)
-            </a>
+            <DownloadButton url={s.url} filename={`statement-${s.month}.csv`}>
+              Statement {s.month} (CSV, {s.entries} entries)
+            </DownloadButton>
           </li>
         ))}
       </ul>
     </section>
+  );
+}
+
+const PAYOUT_STATUS: Record<PayoutPageT['items'][number]['status'], string> = { processing: 'On its way', sent: 'Sent', failed: 'Refused' };
+
+function PayoutAccountForm({ current, onSaved }: { current: PayoutAccountView | null; onSaved(a: PayoutAccountView): void }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const save = async (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const accountId = String(new FormData(e.currentTarget).get('accountId')).trim();
+    setBusy(true);
+    setError(null);
+    try {
+      onSaved(await api<PayoutAccountView>('/v1/creator/payout-account', { method: 'PUT', body: { accountId } }));
+    } catch (err) {
+      setError(messageFor(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="row payout-account" onSubmit={(e) => void save(e)}>
+      <label>
+        Payout account
+        <input name="accountId" defaultValue={current?.accountId ?? ''} key={current?.accountId ?? ''} required pattern="acct_[A-Za-z0-9]{1,64}" placeholder="acct_…" />
+      </label>
+      <BusyButton type="submit" busy={busy} busyText="Checking account…">
+        {current ? 'Change account' : 'Save account'}
+      </BusyButton>
+      {current && <p className="hint">Payouts go to {current.accountId}.</p>}
+      {error && <ErrorNote>{error}</ErrorNote>}
+    </form>
   );
 }
 
@@ -257,9 +323,9 @@ function NewPost() {
         </label>
         {error && <ErrorNote>{error}</ErrorNote>}
         {done && <p role="status" className="success">{done}</p>}
-        <button type="submit" className="primary" disabled={busy || !mediaUrl}>
-          {busy ? 'Publishing…' : 'Publish'}
-        </button>
+        <BusyButton type="submit" className="primary" busy={busy} busyText="Publishing…" disabled={!mediaUrl}>
+          Publish
+        </BusyButton>
       </form>
     </>
   );

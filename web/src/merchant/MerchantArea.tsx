@@ -1,9 +1,10 @@
 import { useState, type FormEvent } from 'react';
-import { api, AVAILABILITY_TEXT, formatDate, formatMoney, messageFor, newIdempotencyKey, type NewProduct, type OrderPage, type OrderView, type ProductCardPageT, type ProductDetailView, type StockViewT } from '../api';
-import { TopTable, useRange } from '../reports';
+import { api, AVAILABILITY_TEXT, formatDate, formatMoney, messageFor, newIdempotencyKey, type NewProduct, type OrderPage, type OrderView, type ProductCardPageT, type ProductDetailView, type StockViewT, type AttributionModel } from '../api';
+import { ModelSwitch, TopTable, useRange } from '../reports';
 import { Link, useLocation } from '../router';
 import { hasRole, useSession } from '../session';
 import { OrderLines } from '../shopper/Orders';
+import { BusyButton } from '../actions';
 import { Empty, ErrorNote, PageTitle, Spinner, useApi } from '../ui';
 
 /** The merchant's back office: products and stock, orders and fulfilment, and which creators sell for them. */
@@ -84,10 +85,11 @@ function Orders() {
 
 function MerchantOrder({ id }: { id: string }) {
   const { data: o, error, loading, setData } = useApi<OrderView>(`/v1/merchant/orders/${id}`);
-  const [busy, setBusy] = useState(false);
+  // which action is running ('ship', 'deliver', 'cancel', 'refund'): its button says so, the others wait
+  const [busy, setBusy] = useState<string | null>(null);
   const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
-  const run = async (what: string, call: () => Promise<OrderView | unknown>) => {
-    setBusy(true);
+  const run = async (action: string, what: string, call: () => Promise<OrderView | unknown>) => {
+    setBusy(action);
     setNote(null);
     try {
       await call();
@@ -96,26 +98,26 @@ function MerchantOrder({ id }: { id: string }) {
     } catch (e) {
       setNote({ ok: false, text: messageFor(e) });
     } finally {
-      setBusy(false);
+      setBusy(null);
     }
   };
   const ship = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
     const body = { carrier: String(f.get('carrier')).trim(), trackingNumber: String(f.get('trackingNumber')).trim() };
-    void run('Marked as shipped.', () => api(`/v1/merchant/orders/${id}/ship`, { method: 'POST', body }));
+    void run('ship', 'Marked as shipped.', () => api(`/v1/merchant/orders/${id}/ship`, { method: 'POST', body }));
   };
   const cancel = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const reason = String(new FormData(e.currentTarget).get('reason')).trim();
-    void run('Order cancelled; the payment is refunded or voided.', () => api(`/v1/merchant/orders/${id}/cancel`, { method: 'POST', idempotencyKey: newIdempotencyKey(), body: { reason } }));
+    void run('cancel', 'Order cancelled; the payment is refunded or voided.', () => api(`/v1/merchant/orders/${id}/cancel`, { method: 'POST', idempotencyKey: newIdempotencyKey(), body: { reason } }));
   };
   const refund = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
     const lines = (o?.lines ?? []).map((l) => ({ lineId: l.id, quantity: Number(f.get(`q-${l.id}`) || 0) })).filter((l) => l.quantity > 0);
     if (lines.length === 0) return setNote({ ok: false, text: 'Choose at least one unit to refund.' });
-    void run('Refund issued.', () => api(`/v1/merchant/orders/${id}/refunds`, { method: 'POST', idempotencyKey: newIdempotencyKey(), body: { lines, reason: String(f.get('reason')).trim() } }));
+    void run('refund', 'Refund issued.', () => api(`/v1/merchant/orders/${id}/refunds`, { method: 'POST', idempotencyKey: newIdempotencyKey(), body: { lines, reason: String(f.get('reason')).trim() } }));
   };
   return (
     <>
@@ -139,52 +141,63 @@ function MerchantOrder({ id }: { id: string }) {
           )}
           <OrderLines order={o} />
           {note && (note.ok ? <p role="status" className="success">{note.text}</p> : <ErrorNote>{note.text}</ErrorNote>)}
-          {(o.status === 'paid' || o.status === 'fulfilling') && (
-            <form onSubmit={ship} className="action-form" aria-busy={busy}>
-              <h2>Ship</h2>
-              <label>
-                Carrier
-                <input name="carrier" required maxLength={100} />
-              </label>
-              <label>
-                Tracking number
-                <input name="trackingNumber" required maxLength={200} />
-              </label>
-              <button type="submit" className="primary" disabled={busy}>
-                Mark as shipped
-              </button>
-            </form>
-          )}
-          {['placed', 'paid', 'fulfilling'].includes(o.status) && (
-            <form onSubmit={cancel} className="action-form">
-              <h2>Cancel</h2>
-              <label>
-                Reason
-                <input name="reason" required maxLength={500} />
-              </label>
-              <button type="submit" disabled={busy}>
-                Cancel order
-              </button>
-            </form>
-          )}
-          {['paid', 'fulfilling', 'shipped', 'delivered'].includes(o.status) && (
-            <form onSubmit={refund} className="action-form">
-              <h2>Refund</h2>
-              {o.lines.map((l) => (
-                <label key={l.id}>
-                  Units of {l.productName} to refund
-                  <input name={`q-${l.id}`} type="number" min={0} max={l.quantity} defaultValue={0} />
+          <div className="grid actions-grid">
+            {(o.status === 'paid' || o.status === 'fulfilling') && (
+              <form onSubmit={ship} className="action-form">
+                <h2>Ship</h2>
+                <label>
+                  Carrier
+                  <input name="carrier" required maxLength={100} />
                 </label>
-              ))}
-              <label>
-                Reason
-                <input name="reason" required maxLength={500} />
-              </label>
-              <button type="submit" disabled={busy}>
-                Refund
-              </button>
-            </form>
-          )}
+                <label>
+                  Tracking number
+                  <input name="trackingNumber" required maxLength={200} />
+                </label>
+                <BusyButton type="submit" className="primary" busy={busy === 'ship'} busyText="Marking as shipped…" disabled={busy !== null}>
+                  Mark as shipped
+                </BusyButton>
+              </form>
+            )}
+            {o.status === 'shipped' && (
+              <div className="action-form">
+                <h2>Delivery</h2>
+                <p className="hint">Normally the carrier tells us; mark it yourself when you know it arrived.</p>
+                <BusyButton type="button" busy={busy === 'deliver'} busyText="Marking as delivered…" disabled={busy !== null} onClick={() => void run('deliver', 'Marked as delivered.', () => api(`/v1/merchant/orders/${id}/deliver`, { method: 'POST' }))}>
+                  Mark as delivered
+                </BusyButton>
+              </div>
+            )}
+            {['placed', 'paid', 'fulfilling'].includes(o.status) && (
+              <form onSubmit={cancel} className="action-form">
+                <h2>Cancel</h2>
+                <label>
+                  Reason
+                  <input name="reason" required maxLength={500} />
+                </label>
+                <BusyButton type="submit" className="danger" busy={busy === 'cancel'} busyText="Cancelling and refunding…" disabled={busy !== null}>
+                  Cancel order
+                </BusyButton>
+              </form>
+            )}
+            {['paid', 'fulfilling', 'shipped', 'delivered'].includes(o.status) && (
+              <form onSubmit={refund} className="action-form">
+                <h2>Refund</h2>
+                {o.lines.map((l) => (
+                  <label key={l.id}>
+                    Units of {l.productName} to refund
+                    <input name={`q-${l.id}`} type="number" min={0} max={l.quantity} defaultValue={0} />
+                  </label>
+                ))}
+                <label>
+                  Reason
+                  <input name="reason" required maxLength={500} />
+                </label>
+                <BusyButton type="submit" busy={busy === 'refund'} busyText="Refunding…" disabled={busy !== null}>
+                  Refund
+                </BusyButton>
+              </form>
+            )}
+          </div>
         </div>
       )}
     </>
@@ -194,8 +207,10 @@ function MerchantOrder({ id }: { id: string }) {
 function Products() {
   const { data, error, loading, reload } = useApi<ProductCardPageT>('/v1/merchant/products?limit=50');
   const [note, setNote] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
   const create = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
+    const form = e.currentTarget;
     const f = new FormData(e.currentTarget);
     const image = String(f.get('image') ?? '').trim();
     const body: NewProduct = {
@@ -206,13 +221,16 @@ function Products() {
       media: image ? [{ kind: 'image', url: image, alt: String(f.get('name')) }] : [],
       variants: [{ title: String(f.get('variant') || 'Standard'), priceMinor: Math.round(Number(f.get('price')) * 100), stock: Number(f.get('stock') || 0) }],
     };
+    setBusy(true);
     try {
       await api('/v1/merchant/products', { method: 'POST', body });
       setNote(`Created ${body.name}.`);
-      e.currentTarget?.reset();
+      form.reset();
       reload();
     } catch (err) {
       setNote(messageFor(err));
+    } finally {
+      setBusy(false);
     }
   };
   return (
@@ -261,9 +279,9 @@ function Products() {
           </label>
         </div>
         {note && <p role="status">{note}</p>}
-        <button type="submit" className="primary">
+        <BusyButton type="submit" className="primary" busy={busy} busyText="Creating product…">
           Create product
-        </button>
+        </BusyButton>
       </form>
     </>
   );
@@ -284,15 +302,19 @@ function ProductStock({ id }: { id: string }) {
 function VariantStock({ skuId, title }: { skuId: string; title: string }) {
   const { data, error, setData } = useApi<StockViewT>(`/v1/merchant/variants/${skuId}/stock`);
   const [note, setNote] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
   const adjust = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
+    setBusy(true);
     try {
       await api(`/v1/merchant/variants/${skuId}/stock-adjustments`, { method: 'POST', body: { delta: Number(f.get('delta')), reason: String(f.get('reason')).trim() } });
       setData(await api<StockViewT>(`/v1/merchant/variants/${skuId}/stock`));
       setNote('Stock updated.');
     } catch (err) {
       setNote(messageFor(err));
+    } finally {
+      setBusy(false);
     }
   };
   return (
@@ -313,7 +335,9 @@ function VariantStock({ skuId, title }: { skuId: string; title: string }) {
           Reason
           <input name="reason" required defaultValue="restock" />
         </label>
-        <button type="submit">Adjust</button>
+        <BusyButton type="submit" busy={busy} busyText="Adjusting…">
+          Adjust
+        </BusyButton>
       </form>
       {note && <p role="status">{note}</p>}
       {data && data.adjustments.length > 0 && (
@@ -332,12 +356,14 @@ function VariantStock({ skuId, title }: { skuId: string; title: string }) {
 
 function Sales() {
   const { from, to } = useRange(30);
+  const [model, setModel] = useState<AttributionModel>('last_click');
   return (
     <>
       <PageTitle>Creators and posts selling your products</PageTitle>
+      <ModelSwitch value={model} onChange={setModel} />
       <div className="grid">
-        <TopTable title="Top creators" url={`/v1/reports/top?dimension=creator&model=last_click&from=${from}&to=${to}`} />
-        <TopTable title="Top posts" url={`/v1/reports/top?dimension=post&model=last_click&from=${from}&to=${to}`} />
+        <TopTable title="Top creators" url={`/v1/reports/top?dimension=creator&model=${model}&from=${from}&to=${to}`} csvName="top-creators" />
+        <TopTable title="Top posts" url={`/v1/reports/top?dimension=post&model=${model}&from=${from}&to=${to}`} csvName="top-posts" testId="merchant-top-posts" />
       </div>
     </>
   );

@@ -96,7 +96,7 @@ export function PayForm({
         </div>
       </fieldset>
       {error && <ErrorNote>{error}</ErrorNote>}
-      <button type="submit" className="primary" disabled={busy}>
+      <button type="submit" className="primary" disabled={busy} aria-busy={busy}>
         {busy ? 'Paying…' : `Pay${totalLabel ? ` ${totalLabel}` : ''}`}
       </button>
     </form>

@@ -72,12 +72,23 @@ export function ProductSheet({ target, onClose, onVariants }: { target: SheetTar
     }
   };
 
-  const buyNow = (details: PayDetails, key: string) =>
-    api<CheckoutView>('/v1/checkout/buy-now', {
-      method: 'POST',
-      idempotencyKey: key,
-      body: { skuId: variant!.id, quantity: 1, referralToken: tag.referralToken, ...details },
-    });
+  // While our own payment runs, the live level can already read "sold out" because of our own reservation of the
+  // last unit: the form must stay (and its answer decide), never be swapped for "Sold out… nothing was charged".
+  // On success it stays set until onPaid navigates away.
+  const [paying, setPaying] = useState(false);
+  const buyNow = async (details: PayDetails, key: string) => {
+    setPaying(true);
+    try {
+      return await api<CheckoutView>('/v1/checkout/buy-now', {
+        method: 'POST',
+        idempotencyKey: key,
+        body: { skuId: variant!.id, quantity: 1, referralToken: tag.referralToken, ...details },
+      });
+    } catch (e) {
+      setPaying(false);
+      throw e;
+    }
+  };
 
   const paid = (r: CheckoutView) => {
     announce(paidSentence(r));
@@ -145,7 +156,7 @@ export function ProductSheet({ target, onClose, onVariants }: { target: SheetTar
                 Buy now
               </button>
             </div>
-          ) : soldOut ? (
+          ) : soldOut && !paying ? (
             <ErrorNote>Sold out: the last one just went. Nothing was charged.</ErrorNote>
           ) : (
             <PayForm totalLabel={price} pay={buyNow} onPaid={paid} subjects={[{ postId: target.postId, productId: card.id, referralToken: tag.referralToken }]} />
