@@ -114,13 +114,14 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     });
   }
 
-  function fail(a: AttemptRow, code: string, details?: unknown, extra?: { declined?: string }): Promise<AttemptRow | null> {
+  /** Fails the attempt; `nothingToUndo` (no hold, no payment, nothing committed) also marks it undone, in the same transaction. */
+  function fail(a: AttemptRow, code: string, details?: unknown, extra?: { declined?: string; nothingToUndo?: boolean }): Promise<AttemptRow | null> {
     return repo.db.transaction().execute(async (trx) => {
       const moved = await repo.transition(
         trx,
         a.id,
         [a.status],
-        { status: 'failed', failure_code: code, failure_details: details ?? null, finished_at: now() },
+        { status: 'failed', failure_code: code, failure_details: details ?? null, finished_at: now(), ...(extra?.nothingToUndo ? { undone: true } : {}) },
         now(),
         ATTEMPT_LOCK_MS,
       );
@@ -174,7 +175,9 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       case 'started': {
         if (paymentMethod === null) return fail(a, 'abandoned'); // crashed before authorizing: undo releases any hold
         const r = await deps.inventory.reserve(a.holder_id, reservationLines(a));
-        if (!r.ok) return fail(a, 'sold_out', { skuId: r.skuId, available: r.available });
+        // a refused reservation holds nothing (all or nothing per holder) and no payment exists yet: the flash-sale
+        // loser's path ends here in one transaction, with no undo round trips
+        if (!r.ok) return fail(a, 'sold_out', { skuId: r.skuId, available: r.available }, { nothingToUndo: true });
         const moved = await move(a, ['started'], { status: 'reserved' }, { name: 'checkout.checkout.stock_reserved', payload: eventBase });
         crashPoint('reserved');
         return moved;
