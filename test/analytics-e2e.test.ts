@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { ManualClock } from '../src/platform/clock';
-import { backends, startTestApp, type TestApp } from './support/harness';
+import { activeProduct, backends, shopOwner, startTestApp, type TestApp } from './support/harness';
 
 // A real purchase through the API, from a tag tap sent to POST /v1/events to the reports a creator and a merchant see.
 const word = () => `w${randomBytes(4).toString('hex')}`;
@@ -23,17 +23,8 @@ for (const backend of backends()) {
     };
 
     it('turns a tap and a purchase into the creator’s and the merchant’s figures, and a refund takes revenue back', async () => {
-      const m = await t.signUp('merchant');
-      await t.request({ method: 'PUT', url: '/v1/merchants/me', token: m.token, body: { name: `Shop ${word()}` } });
-      const created = await t.request({
-        method: 'POST',
-        url: '/v1/merchant/products',
-        token: m.token,
-        body: { name: `Thing ${word()}`, status: 'active', currency: 'EUR', variants: [{ title: 'One', priceMinor: 1999, stock: 100 }] },
-      });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
-      const productId = created.body.id as string;
-      const skuId = (await t.request({ url: `/v1/products/${productId}` })).body.variants[0].id as string;
+      const m = await shopOwner(t);
+      const { productId, skuId } = await activeProduct(t, m, { priceMinor: 1999, stock: 100 });
       const c = await creator();
       const post = await t.request({ method: 'POST', url: '/v1/posts', token: c.token, body: { mediaType: 'photo', mediaUrl: '/media/demo/a.svg', tags: [{ productId, x: 0.5, y: 0.5 }] } });
       assert.equal(post.status, 201, JSON.stringify(post.body));

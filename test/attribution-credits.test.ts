@@ -5,9 +5,8 @@ import { sql } from 'kysely';
 import type { ManualClock } from '../src/platform/clock';
 import { newId } from '../src/platform/ids';
 import { PAID_GRACE_MS } from '../src/contexts/attribution';
-import { backends, startTestApp, type TestApp } from './support/harness';
+import { activeProduct, backends, shopOwner, startTestApp, type TestApp } from './support/harness';
 
-const word = () => `w${randomBytes(4).toString('hex')}`;
 const SHIPPING = { name: 'Ada Shopper', line1: '1 Feed Street', city: 'Berlin', postalCode: '10115', country: 'DE' };
 const DAY = 86_400_000;
 const FLOOD_LIMIT = 5;
@@ -23,22 +22,6 @@ for (const backend of backends()) {
     const attribution = () => t.app.contexts.attribution.service;
     const clock = () => t.clock as ManualClock;
 
-    const merchant = async () => {
-      const m = await t.signUp('merchant');
-      await t.request({ method: 'PUT', url: '/v1/merchants/me', token: m.token, body: { name: `Shop ${word()}` } });
-      return m;
-    };
-    const product = async (m: { token: string }, priceMinor: number) => {
-      const res = await t.request({
-        method: 'POST',
-        url: '/v1/merchant/products',
-        token: m.token,
-        body: { name: `Thing ${word()}`, status: 'active', currency: 'EUR', variants: [{ title: 'One', priceMinor, stock: 100 }] },
-      });
-      assert.equal(res.status, 201, JSON.stringify(res.body));
-      const detail = await t.request({ url: `/v1/products/${res.body.id}` });
-      return { productId: res.body.id as string, skuId: detail.body.variants[0].id as string };
-    };
     /** A creator's post tagging `productId`: the tag and its signed referral token. */
     const tagOf = async (productId: string, creator?: { token: string }) => {
       const c = creator ?? (await t.signUp('creator'));
@@ -79,8 +62,8 @@ for (const backend of backends()) {
       t.request({ method: 'POST', url: `/v1/merchant/orders/${orderId}/refunds`, token: m.token, headers: { 'idempotency-key': randomUUID() }, body: { lines: [{ lineId, quantity }], reason: 'damaged' } });
 
     it('credits a purchase after a tap under every model, publishes attribution.line.credited once, and ignores a redelivery', async () => {
-      const m = await merchant();
-      const p = await product(m, 1999);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1999, stock: 100 });
       const tag = await tagOf(p.productId);
       const shopper = await t.signUp('shopper');
       assert.equal((await tap(p.productId, tag.token, shopper)).status, 200);
@@ -109,8 +92,8 @@ for (const backend of backends()) {
     });
 
     it('two deliveries of the paid event racing credit the line once', async () => {
-      const m = await merchant();
-      const p = await product(m, 450);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 450, stock: 100 });
       const tag = await tagOf(p.productId);
       const shopper = await t.signUp('shopper');
       await tap(p.productId, tag.token, shopper);
@@ -124,8 +107,8 @@ for (const backend of backends()) {
     });
 
     it('the referral token stamped on the line counts as a tap at the purchase, and wins last click over older taps', async () => {
-      const m = await merchant();
-      const p = await product(m, 600);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 600, stock: 100 });
       const [older, stamped] = [await tagOf(p.productId), await tagOf(p.productId)];
       const shopper = await t.signUp('shopper');
       await tap(p.productId, older.token, shopper);
@@ -140,8 +123,8 @@ for (const backend of backends()) {
     });
 
     it('two posts a few days apart: last click pays the later, first click the earlier, the others share to the cent', async () => {
-      const m = await merchant();
-      const p = await product(m, 1001);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1001, stock: 100 });
       const [a, b] = [await tagOf(p.productId), await tagOf(p.productId)];
       const shopper = await t.signUp('shopper');
       await tap(p.productId, a.token, shopper);
@@ -162,8 +145,8 @@ for (const backend of backends()) {
     });
 
     it('a refund of part of a line reverses every credit pro rata; the rest of it brings them to exactly 0', async () => {
-      const m = await merchant();
-      const p = await product(m, 1000);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1000, stock: 100 });
       const [a, b] = [await tagOf(p.productId), await tagOf(p.productId)];
       const shopper = await t.signUp('shopper');
       await tap(p.productId, a.token, shopper);
@@ -207,8 +190,8 @@ for (const backend of backends()) {
     });
 
     it('a cancel of a paid order reverses once; a refund handled before the paid event credits first from its payload', async () => {
-      const m = await merchant();
-      const p = await product(m, 700);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 700, stock: 100 });
       const tag = await tagOf(p.productId);
       const shopper = await t.signUp('shopper');
       await tap(p.productId, tag.token, shopper);
@@ -238,8 +221,8 @@ for (const backend of backends()) {
     });
 
     it('a refund overtaking its paid event (whose handler is backing off) waits a grace period, then credits and reverses once', async () => {
-      const m = await merchant();
-      const p = await product(m, 500);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 500, stock: 100 });
       const tag = await tagOf(p.productId);
       const shopper = await t.signUp('shopper');
       await tap(p.productId, tag.token, shopper);
@@ -264,8 +247,8 @@ for (const backend of backends()) {
     });
 
     it('anonymous taps before sign-in count once the shopper signs in on that device', async () => {
-      const m = await merchant();
-      const p = await product(m, 2500);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 2500, stock: 100 });
       const tag = await tagOf(p.productId);
       const device = `dev_${newId('device').slice(4)}`;
       assert.equal((await tap(p.productId, tag.token, { device })).status, 200);
@@ -280,8 +263,8 @@ for (const backend of backends()) {
     });
 
     it('self-referral, bot and flood touches are never credited, and admins see them counted', async () => {
-      const m = await merchant();
-      const p = await product(m, 900);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 900, stock: 100 });
       const own = await tagOf(p.productId);
       const botTag = await tagOf(p.productId);
       const floodTag = await tagOf(p.productId);
@@ -335,8 +318,8 @@ for (const backend of backends()) {
     });
 
     it('a tag removed before the purchase earns nothing, whether tapped before (inactive) or after its removal (expired)', async () => {
-      const m = await merchant();
-      const p = await product(m, 800);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 800, stock: 100 });
       const tag = await tagOf(p.productId);
       const shopper = await t.signUp('shopper');
       await tap(p.productId, tag.token, shopper);
@@ -353,8 +336,8 @@ for (const backend of backends()) {
     });
 
     it('recompute under a wider view window changes the analytics credits, publishes old negated plus new, never the commissionable', async () => {
-      const m = await merchant();
-      const p = await product(m, 1200);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1200, stock: 100 });
       const [seen, tapped] = [await tagOf(p.productId), await tagOf(p.productId)];
       const shopper = await t.signUp('shopper');
       const start = t.clock.now();

@@ -6,7 +6,7 @@ import type { ManualClock } from '../src/platform/clock';
 import { newId } from '../src/platform/ids';
 import { ATTEMPT_LOCK_MS } from '../src/contexts/checkout';
 import { ordersOf, type PricedLine } from '../src/contexts/checkout/checkout.pricing';
-import { backends, startTestApp, type TestApp } from './support/harness';
+import { activeProduct, backends, shopOwner, startTestApp, type TestApp } from './support/harness';
 
 const word = () => `w${randomBytes(4).toString('hex')}`;
 const CARD = { ok: '4242424242424242', declined: '4000000000000002', noFunds: '4000000000009995', slow: '4000000000000259', error: '4000000000000119' };
@@ -27,23 +27,6 @@ for (const backend of backends()) {
     const orders = () => t.app.contexts.orders.service;
     const checkout = () => t.app.contexts.checkout.service;
 
-    const merchant = async () => {
-      const m = await t.signUp('merchant');
-      const res = await t.request({ method: 'PUT', url: '/v1/merchants/me', token: m.token, body: { name: `Shop ${word()}` } });
-      return { token: m.token, merchantId: res.body.id as string };
-    };
-    /** An active product of `m` with one variant at `priceMinor` and `stock` units; returns its product and SKU ids. */
-    const product = async (m: { token: string }, priceMinor: number, stock: number, currency = 'EUR') => {
-      const res = await t.request({
-        method: 'POST',
-        url: '/v1/merchant/products',
-        token: m.token,
-        body: { name: `Thing ${word()}`, status: 'active', currency, variants: [{ title: 'One', priceMinor, stock }] },
-      });
-      assert.equal(res.status, 201, JSON.stringify(res.body));
-      const detail = await t.request({ url: `/v1/products/${res.body.id}`, token: m.token });
-      return { productId: res.body.id as string, skuId: detail.body.variants[0].id as string };
-    };
     /** The analytics events a checkout published, in order (the step name after `checkout.checkout.`). */
     const eventsOf = async (checkoutId: string) => {
       const r = await sql<{ name: string }>`SELECT name FROM outbox.events WHERE name LIKE 'checkout.%' AND payload->>'checkoutId' = ${checkoutId} ORDER BY id`.execute(t.app.db);
@@ -62,9 +45,9 @@ for (const backend of backends()) {
     const attemptOf = async (scope: string, key: string) => (await checkout().repo.findAttemptByKey(scope, key))!;
 
     it('buys now at server prices with tax, captures, and leaves the cart alone', async () => {
-      const m = await merchant();
-      const p = await product(m, 1899, 10);
-      const other = await product(m, 500, 10);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1899, stock: 10 });
+      const other = await activeProduct(t, m, { priceMinor: 500, stock: 10 });
       const shopper = await t.signUp('shopper');
       await t.request({ method: 'POST', url: '/v1/cart/lines', token: shopper.token, body: { skuId: other.skuId, quantity: 2 } });
       const token = t.app.referrals.sign({ tagId: newId('tag'), postId: newId('post'), creatorId: newId('creator'), productId: p.productId, tagCreatedAt: new Date('2026-01-10T10:00:00Z') });
@@ -99,8 +82,8 @@ for (const backend of backends()) {
     });
 
     it('refuses price fields and a stale expected total; the order always carries the server price', async () => {
-      const m = await merchant();
-      const p = await product(m, 1000, 5);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1000, stock: 5 });
       const shopper = await t.signUp('shopper');
       for (const extra of [{ priceMinor: 1 }, { unitPriceMinor: 1 }, { totalMinor: 1 }]) {
         const res = await buyNow(shopper.token, { skuId: p.skuId, quantity: 1, ...extra });
@@ -120,9 +103,9 @@ for (const backend of backends()) {
     });
 
     it('checks out a cart of two merchants as one order per merchant under one payment, then empties it', async () => {
-      const [a, b] = [await merchant(), await merchant()];
-      const pa = await product(a, 1200, 5);
-      const pb = await product(b, 3000, 5);
+      const [a, b] = [await shopOwner(t), await shopOwner(t)];
+      const pa = await activeProduct(t, a, { priceMinor: 1200, stock: 5 });
+      const pb = await activeProduct(t, b, { priceMinor: 3000, stock: 5 });
       const shopper = await t.signUp('shopper');
       for (const [skuId, quantity] of [[pa.skuId, 2], [pb.skuId, 1]] as const) {
         assert.equal((await t.request({ method: 'POST', url: '/v1/cart/lines', token: shopper.token, body: { skuId, quantity } })).status, 201);
@@ -152,9 +135,9 @@ for (const backend of backends()) {
     });
 
     it('refuses a cart mixing currencies (400) and products taken off sale (409)', async () => {
-      const m = await merchant();
-      const eur = await product(m, 1000, 5, 'EUR');
-      const usd = await product(m, 1000, 5, 'USD');
+      const m = await shopOwner(t);
+      const eur = await activeProduct(t, m, { priceMinor: 1000, stock: 5, currency: 'EUR' });
+      const usd = await activeProduct(t, m, { priceMinor: 1000, stock: 5, currency: 'USD' });
       const shopper = await t.signUp('shopper');
       for (const skuId of [eur.skuId, usd.skuId]) await t.request({ method: 'POST', url: '/v1/cart/lines', token: shopper.token, body: { skuId, quantity: 1 } });
       const mixed = await t.request({ method: 'POST', url: '/v1/checkout', token: shopper.token, headers: { 'idempotency-key': randomUUID() }, body: { paymentMethod: CARD.ok } });
@@ -169,8 +152,8 @@ for (const backend of backends()) {
     });
 
     it('refuses zero, negative, fractional, too large and huge quantities', async () => {
-      const m = await merchant();
-      const p = await product(m, 1000, 5);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1000, stock: 5 });
       for (const quantity of [0, -1, 1.5, 100, 1e9]) {
         const res = await buyNow(undefined, { skuId: p.skuId, quantity });
         assert.equal(res.status, 400, `quantity ${quantity}`);
@@ -179,8 +162,8 @@ for (const backend of backends()) {
     });
 
     it('needs an Idempotency-Key; replays the first answer; refuses the key with another body', async () => {
-      const m = await merchant();
-      const p = await product(m, 700, 10);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 700, stock: 10 });
       const shopper = await t.signUp('shopper');
       const missing = await buyNow(shopper.token, { skuId: p.skuId, quantity: 1 }, null);
       assert.equal(missing.status, 400);
@@ -207,8 +190,8 @@ for (const backend of backends()) {
     });
 
     it('runs concurrent requests with one key once', async () => {
-      const m = await merchant();
-      const p = await product(m, 700, 10);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 700, stock: 10 });
       const shopper = await t.signUp('shopper');
       const key = randomUUID();
       const answers = await Promise.all(Array.from({ length: 6 }, () => buyNow(shopper.token, { skuId: p.skuId, quantity: 1 }, key)));
@@ -218,8 +201,8 @@ for (const backend of backends()) {
     });
 
     it('sells exactly the last units to concurrent buyers; the others get 409 sold_out; stock is conserved', async () => {
-      const m = await merchant();
-      const p = await product(m, 2500, 5);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 2500, stock: 5 });
       const answers = await Promise.all(
         Array.from({ length: 20 }, (_, i) => buyNow(undefined, { skuId: p.skuId, quantity: 1 }, randomUUID(), { 'x-device-id': `dev_race${i}_${word()}` })),
       );
@@ -241,8 +224,8 @@ for (const backend of backends()) {
       [CARD.noFunds, 'insufficient_funds'],
     ] as const) {
       it(`answers a ${reason} decline with 402 and leaves no order, no hold, no authorization`, async () => {
-        const m = await merchant();
-        const p = await product(m, 1500, 3);
+        const m = await shopOwner(t);
+        const p = await activeProduct(t, m, { priceMinor: 1500, stock: 3 });
         const shopper = await t.signUp('shopper');
         const key = randomUUID();
         const res = await buyNow(shopper.token, { skuId: p.skuId, quantity: 2, paymentMethod: card }, key);
@@ -260,8 +243,8 @@ for (const backend of backends()) {
     }
 
     it('answers a provider error with 503 and leaves nothing behind', async () => {
-      const m = await merchant();
-      const p = await product(m, 1500, 3);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1500, stock: 3 });
       const shopper = await t.signUp('shopper');
       const key = randomUUID();
       const res = await buyNow(shopper.token, { skuId: p.skuId, quantity: 1, paymentMethod: CARD.error }, key);
@@ -275,8 +258,8 @@ for (const backend of backends()) {
     });
 
     it('a timed-out authorization ends completed with its order or undone, never money without an order', async () => {
-      const m = await merchant();
-      const p = await product(m, 1500, 3);
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1500, stock: 3 });
       const shopper = await t.signUp('shopper');
       const key = randomUUID();
       const res = await buyNow(shopper.token, { skuId: p.skuId, quantity: 1, paymentMethod: CARD.slow }, key);
@@ -310,7 +293,7 @@ for (const backend of backends()) {
         const shopper = await t.signUp('shopper');
         const lines: PricedLine[] = [];
         for (let i = 0; i < merchants; i++) {
-          const p = await product(await merchant(), 2000, 4);
+          const p = await activeProduct(t, await shopOwner(t), { priceMinor: 2000, stock: 4 });
           const v = (await t.app.contexts.catalog.service.getVariantsForSale([p.skuId])).get(p.skuId)!;
           lines.push({ lineId: null, skuId: p.skuId, quantity: 2, claims: null, productId: v.productId, merchantId: v.merchantId, productName: v.productName, variantTitle: v.variantTitle, currency: 'EUR', unitPriceMinor: 2000, netAmountMinor: 4000, taxMinor: taxOf(4000) });
         }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DAY, type ManualClock } from '../src/platform/clock';
-import { backends, startTestApp, type TestApp } from './support/harness';
+import { activeProduct, backends, shopOwner, startTestApp, type TestApp } from './support/harness';
 
 const word = () => randomBytes(4).toString('hex');
 const SHIPPING = { name: 'Ada Shopper', line1: '1 Feed Street', city: 'Berlin', postalCode: '10115', country: 'DE' };
@@ -20,17 +20,8 @@ for (const backend of backends()) {
     it('a referred purchase earns the creator the merchant’s rate, payable after delivery + hold, reduced by a refund', async () => {
       const clock = t.clock as ManualClock;
       const drain = () => t.app.outbox.drain();
-      const m = await t.signUp('merchant');
-      await t.request({ method: 'PUT', url: '/v1/merchants/me', token: m.token, body: { name: `Shop ${word()}` } });
-      const created = await t.request({
-        method: 'POST',
-        url: '/v1/merchant/products',
-        token: m.token,
-        body: { name: `Tote ${word()}`, status: 'active', currency: 'EUR', variants: [{ title: 'One', priceMinor: 1_999, stock: 10 }] },
-      });
-      assert.equal(created.status, 201);
-      const productId = created.body.id as string;
-      const skuId = (await t.request({ url: `/v1/products/${productId}` })).body.variants[0].id as string;
+      const m = await shopOwner(t);
+      const { productId, skuId } = await activeProduct(t, m, { priceMinor: 1_999, stock: 10 });
       const rule = await t.request({ method: 'PUT', url: `/v1/merchant/commission-rules/products/${productId}`, token: m.token, body: { rateBps: 1_500 } });
       assert.equal(rule.status, 200);
 

@@ -151,3 +151,41 @@ export async function startTestApp(
     },
   };
 }
+
+/** A merchant account with its merchant profile: the seller most tests need. */
+export interface ShopOwner {
+  token: string;
+  accountId: string;
+  email: string;
+  merchantId: string;
+}
+
+const uniq = () => randomBytes(4).toString('hex');
+
+/** Signs up a merchant and creates its merchant profile through the API; returns its bearer token, account and merchant ids. */
+export async function shopOwner(t: TestApp): Promise<ShopOwner> {
+  const account = await t.signUp('merchant');
+  const res = await t.request<{ id: string }>({ method: 'PUT', url: '/v1/merchants/me', token: account.token, body: { name: `Shop ${uniq()}` } });
+  if (res.status !== 201) throw new Error(`merchant profile failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { ...account, merchantId: res.body.id };
+}
+
+/**
+ * Creates, through the API, an active product of `owner` with one variant at `priceMinor` and `stock` units on hand
+ * (currency EUR unless given); returns its product and SKU ids.
+ */
+export async function activeProduct(
+  t: TestApp,
+  owner: { token: string },
+  opts: { priceMinor: number; stock: number; currency?: string },
+): Promise<{ productId: string; skuId: string }> {
+  const res = await t.request<{ id: string }>({
+    method: 'POST',
+    url: '/v1/merchant/products',
+    token: owner.token,
+    body: { name: `Thing ${uniq()}`, status: 'active', currency: opts.currency ?? 'EUR', variants: [{ title: 'One', priceMinor: opts.priceMinor, stock: opts.stock }] },
+  });
+  if (res.status !== 201) throw new Error(`product creation failed: ${res.status} ${JSON.stringify(res.body)}`);
+  const detail = await t.request<{ variants: { id: string }[] }>({ url: `/v1/products/${res.body.id}`, token: owner.token });
+  return { productId: res.body.id, skuId: detail.body.variants[0]!.id };
+}
