@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from './clock';
+import { Batcher } from './batcher';
 import type { AnyDb } from './db';
 import { AppError, registerErrorCodes } from './errors';
 import { sqlMigration, type ContextMigrations } from './migrations';
@@ -165,13 +166,8 @@ export async function withIdempotency(
   for (let pause = 25; ; pause = Math.min(pause * 2, 250)) {
     const now = clock.now();
     const lockedUntil = new Date(now.getTime() + lockMs);
-    const claimed = await sql<{ owner: string }>`
-      INSERT INTO idempotency.keys (scope, key, request_hash, status, owner, created_at, locked_until)
-      VALUES (${req.scope}, ${req.key}, ${hash}, 'running', ${owner}, ${now}, ${lockedUntil})
-      ON CONFLICT (scope, key) DO NOTHING
-      RETURNING owner
-    `.execute(db);
-    if (claimed.rows.length === 1) return { ...(await runClaimed(deps, req, owner, run)), replayed: false };
+    const claimed = await batchersOf(db).claim.submit({ scope: req.scope, key: req.key, request_hash: hash, owner, created_at: now, locked_until: lockedUntil });
+    if (claimed) return { ...(await runClaimed(deps, req, owner, run)), replayed: false };
 
     const existing = await sql<KeyRow>`
       SELECT request_hash, status, owner, response_status, response_body, locked_until
@@ -227,12 +223,72 @@ async function runClaimed(
 }
 
 async function store(deps: IdempotencyDeps, req: IdempotencyRequest, owner: string, answer: { status: number; body: unknown }): Promise<void> {
-  await sql`
-    UPDATE idempotency.keys
-    SET status = 'done', response_status = ${answer.status}, response_body = ${JSON.stringify(answer.body ?? null)}::jsonb,
-        finished_at = ${deps.clock.now()}
-    WHERE scope = ${req.scope} AND key = ${req.key} AND owner = ${owner} AND status = 'running'
-  `.execute(deps.db);
+  await batchersOf(deps.db).store.submit({
+    scope: req.scope,
+    key: req.key,
+    owner,
+    response_status: answer.status,
+    response_body: answer.body ?? null,
+    finished_at: deps.clock.now(),
+  });
+}
+
+interface ClaimRow {
+  scope: string;
+  key: string;
+  request_hash: string;
+  owner: string;
+  created_at: Date;
+  locked_until: Date;
+}
+
+interface StoreRow {
+  scope: string;
+  key: string;
+  owner: string;
+  response_status: number;
+  response_body: unknown;
+  finished_at: Date;
+}
+
+/**
+ * The two writes every idempotent request makes, group-committed (src/platform/batcher.ts): a flash sale's 10,000
+ * claims are a few multi-row INSERTs, not 10,000 commits. One pair per database handle.
+ */
+const batchers = new WeakMap<AnyDb, { claim: Batcher<ClaimRow, boolean>; store: Batcher<StoreRow, void> }>();
+
+function batchersOf(db: AnyDb) {
+  let b = batchers.get(db);
+  if (!b) {
+    b = {
+      // a claim is won by the row whose owner comes back (a key twice in one batch: the first wins, the other waits)
+      claim: new Batcher(async (rows) => {
+        const r = await sql<{ owner: string }>`
+          INSERT INTO idempotency.keys (scope, key, request_hash, status, owner, created_at, locked_until)
+          SELECT x.scope, x.key, x.request_hash, 'running', x.owner, x.created_at, x.locked_until
+          FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+            AS x(scope text, key text, request_hash text, owner text, created_at timestamptz, locked_until timestamptz)
+          ON CONFLICT (scope, key) DO NOTHING
+          RETURNING owner
+        `.execute(db);
+        const won = new Set(r.rows.map((row) => row.owner));
+        return rows.map((row) => won.has(row.owner));
+      }),
+      // only the claim's current owner may store its answer (a takeover changes the owner)
+      store: new Batcher(async (rows) => {
+        await sql`
+          UPDATE idempotency.keys k
+          SET status = 'done', response_status = x.response_status, response_body = COALESCE(x.response_body, 'null'::jsonb), finished_at = x.finished_at
+          FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+            AS x(scope text, key text, owner text, response_status integer, response_body jsonb, finished_at timestamptz)
+          WHERE k.scope = x.scope AND k.key = x.key AND k.owner = x.owner AND k.status = 'running'
+        `.execute(db);
+        return rows.map(() => undefined);
+      }),
+    };
+    batchers.set(db, b);
+  }
+  return b;
 }
 
 /** Forgets answers older than `maxAgeMs` (Stripe keeps keys 24 hours); running claims are kept. */

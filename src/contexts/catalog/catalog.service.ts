@@ -1,5 +1,6 @@
 import { Value } from 'typebox/value';
 import type { Principal } from '../../platform/auth';
+import { Batcher } from '../../platform/batcher';
 import { newId } from '../../platform/ids';
 import type { StockLevel } from '../inventory';
 import type { CatalogDeps, CatalogService, ProductCard, VariantForSale } from './index';
@@ -93,6 +94,21 @@ export type CatalogServiceImpl = ReturnType<typeof createCatalogService>;
 
 export function createCatalogService(deps: CatalogDeps) {
   const repo = new CatalogRepository(deps.db);
+
+  /**
+   * Concurrent price look-ups (a flash sale's checkouts) are read in one query per batch; every caller gets only its
+   * SKUs, read from the database now: batching changes the round trips, never the freshness.
+   */
+  const variantsForSale = new Batcher<readonly string[], Map<string, VariantForSale>>(async (asks) => {
+    const rows = await repo.findVariantsForSale([...new Set(asks.flat())]);
+    const all = new Map<string, VariantForSale>(
+      rows.map((r) => [
+        r.id,
+        { skuId: r.id, productId: r.product_id, merchantId: r.merchant_id, productName: r.name, variantTitle: r.title, priceMinor: r.price_minor, currency: r.currency, productStatus: r.status },
+      ]),
+    );
+    return asks.map((ids) => new Map(ids.flatMap((id) => (all.has(id) ? [[id, all.get(id)!] as const] : []))));
+  });
   const { inventory, outbox, clock } = deps;
 
   const merchantView = (m: { id: string; name: string; description: string; created_at: Date }): MerchantView => ({
@@ -171,13 +187,7 @@ export function createCatalogService(deps: CatalogDeps) {
 
     /** Current price and owner of many SKUs in one query: checkout prices every line from here, never from the client. */
     async getVariantsForSale(skuIds: readonly string[]): Promise<Map<string, VariantForSale>> {
-      const rows = await repo.findVariantsForSale([...new Set(skuIds)]);
-      return new Map(
-        rows.map((r) => [
-          r.id,
-          { skuId: r.id, productId: r.product_id, merchantId: r.merchant_id, productName: r.name, variantTitle: r.title, priceMinor: r.price_minor, currency: r.currency, productStatus: r.status },
-        ]),
-      );
+      return variantsForSale.submit(skuIds);
     },
 
     /** The merchant owned by an account, if any. */

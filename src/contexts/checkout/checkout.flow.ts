@@ -22,7 +22,7 @@
 // has an undo in the contracts, and an order never exists whose units are merely held (a merchant cancel restocks
 // sold units, which must therefore already be sold). No database transaction is open across any provider call:
 // each step's outcome is recorded in its own short transaction, with its analytics event (outbox).
-import type { AttemptRow, AttemptStatus, CheckoutRepository, Shopper } from './checkout.repository';
+import type { AttemptPatch, AttemptRow, AttemptStatus, CheckoutRepository, NewAttempt, Shopper, TransitionItem, Trx } from './checkout.repository';
 import type { CheckoutDeps } from './index';
 import type { CheckoutEventBase } from './checkout.events';
 import type { CheckoutFailure } from './checkout.errors';
@@ -30,7 +30,8 @@ import type { CheckoutView } from './checkout.schemas';
 import { ordersOf, type PricedCheckout } from './checkout.pricing';
 import type { PaymentView } from '../payments';
 import type { ShippingAddress } from '../orders';
-import type { EventMap } from '../../platform/events';
+import { Batcher } from '../../platform/batcher';
+import type { EventMap, OutboxEvent } from '../../platform/events';
 import { newId } from '../../platform/ids';
 import './checkout.events';
 
@@ -50,6 +51,13 @@ export interface StartInput {
   shipping: ShippingAddress | null;
   paymentMethod: string;
   idempotency: { scope: string; key: string };
+  /** The attempt an earlier request with this key started, when the caller already looked (null: none). */
+  resumed?: AttemptRow | null;
+}
+
+interface MoveItem extends TransitionItem {
+  events?: (moved: AttemptRow) => OutboxEvent[];
+  also?: (trx: Trx) => Promise<void>;
 }
 
 /** What `drive` returns for a step: the attempt as it now stands, 'stay' (nothing more to do now) or null (lost a race). */
@@ -97,38 +105,62 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     return [a.id, ...Array.from({ length: n - 1 }, (_, i) => `${a.id}.r${i + 2}`)];
   };
 
-  /** Records a step's outcome, and its analytics event, in one short transaction. */
-  async function move<N extends keyof EventMap & `checkout.${string}`>(
+  /**
+   * Step outcomes are group-committed (src/platform/batcher.ts): the transitions that concurrent checkouts make at the
+   * same moment go in one transaction (one UPDATE, one outbox INSERT), each still conditional on its own `from`. An
+   * attempt appears at most once per batch (the batcher runs a batch with a repeat one item at a time).
+   */
+  const moves = new Batcher<MoveItem, AttemptRow | null>(
+    (items) => {
+      if (new Set(items.map((i) => i.id)).size !== items.length) throw new Error('an attempt twice in one batch');
+      return repo.db.transaction().execute(async (trx) => {
+        const moved = await repo.transitionMany(trx, items, now(), ATTEMPT_LOCK_MS);
+        await deps.outbox.publishMany(
+          trx,
+          moved.flatMap((m, i) => (m && items[i]!.events ? items[i]!.events!(m) : [])),
+        );
+        for (const [i, m] of moved.entries()) if (m) await items[i]!.also?.(trx);
+        return moved;
+      });
+    },
+  );
+
+  /** New attempts with their `started` event, group-committed the same way. */
+  const starts = new Batcher<NewAttempt, AttemptRow>((rows) =>
+    repo.db.transaction().execute(async (trx) => {
+      const inserted = await repo.insertAttempts(trx, rows);
+      await deps.outbox.publishMany(trx, inserted.map((row) => ({ name: 'checkout.checkout.started', payload: eventBase(row) }) as const));
+      return inserted;
+    }),
+  );
+
+  /** Records a step's outcome, and its analytics event, in one short transaction (shared with concurrent checkouts). */
+  function move<N extends keyof EventMap & `checkout.${string}`>(
     a: AttemptRow,
     from: readonly AttemptStatus[],
-    patch: Parameters<CheckoutRepository['transition']>[3],
+    patch: AttemptPatch,
     event?: { name: N; payload: (a: AttemptRow) => EventMap[N] },
-    alsoInTransaction?: (trx: Parameters<CheckoutRepository['deleteLines']>[0]) => Promise<void>,
+    alsoInTransaction?: (trx: Trx) => Promise<void>,
   ): Promise<AttemptRow | null> {
-    return repo.db.transaction().execute(async (trx) => {
-      const moved = await repo.transition(trx, a.id, from, patch, now(), ATTEMPT_LOCK_MS);
-      if (!moved) return null;
-      if (event) await deps.outbox.publish(trx, event.name, event.payload(moved));
-      await alsoInTransaction?.(trx);
-      return moved;
+    return moves.submit({
+      id: a.id,
+      from,
+      patch,
+      ...(event ? { events: (m: AttemptRow) => [{ name: event.name, payload: event.payload(m) } as OutboxEvent] } : {}),
+      ...(alsoInTransaction ? { also: alsoInTransaction } : {}),
     });
   }
 
   /** Fails the attempt; `nothingToUndo` (no hold, no payment, nothing committed) also marks it undone, in the same transaction. */
   function fail(a: AttemptRow, code: string, details?: unknown, extra?: { declined?: string; nothingToUndo?: boolean }): Promise<AttemptRow | null> {
-    return repo.db.transaction().execute(async (trx) => {
-      const moved = await repo.transition(
-        trx,
-        a.id,
-        [a.status],
-        { status: 'failed', failure_code: code, failure_details: details ?? null, finished_at: now(), ...(extra?.nothingToUndo ? { undone: true } : {}) },
-        now(),
-        ATTEMPT_LOCK_MS,
-      );
-      if (!moved) return null;
-      if (extra?.declined) await deps.outbox.publish(trx, 'checkout.checkout.payment_declined', { ...eventBase(moved), reason: extra.declined });
-      await deps.outbox.publish(trx, 'checkout.checkout.failed', { ...eventBase(moved), reason: code });
-      return moved;
+    return moves.submit({
+      id: a.id,
+      from: [a.status],
+      patch: { status: 'failed', failure_code: code, failure_details: details ?? null, finished_at: now(), ...(extra?.nothingToUndo ? { undone: true } : {}) },
+      events: (m) => [
+        ...(extra?.declined ? [{ name: 'checkout.checkout.payment_declined', payload: { ...eventBase(m), reason: extra.declined } } as const] : []),
+        { name: 'checkout.checkout.failed', payload: { ...eventBase(m), reason: code } } as const,
+      ],
     });
   }
 
@@ -332,12 +364,11 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
      * with the same idempotency scope and key resumes the attempt it started instead of starting another.
      */
     async run(input: StartInput): Promise<FlowResult> {
-      let a = await repo.findAttemptByKey(input.idempotency.scope, input.idempotency.key);
+      let a = input.resumed !== undefined ? input.resumed : await repo.findAttemptByKey(input.idempotency.scope, input.idempotency.key);
       if (!a) {
         const t = now();
         const id = newId('checkout');
-        a = await repo.db.transaction().execute(async (trx) => {
-          const row = await repo.insertAttempt(trx, {
+        a = await starts.submit({
             id,
             idempotency_scope: input.idempotency.scope,
             idempotency_key: input.idempotency.key,
@@ -356,9 +387,6 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
             locked_until: new Date(t.getTime() + ATTEMPT_LOCK_MS),
             created_at: t,
             updated_at: t,
-          });
-          await deps.outbox.publish(trx, 'checkout.checkout.started', eventBase(row));
-          return row;
         });
         crashPoint('started');
       }

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { Batcher } from '../../platform/batcher';
 import type { AnyDb } from '../../platform/db';
 import { newId } from '../../platform/ids';
 import type { PricedLine, StoredClaims } from './checkout.pricing';
@@ -67,6 +68,18 @@ export interface Shopper {
 }
 
 export const MAX_LINE_QUANTITY = 99;
+
+export type NewAttempt = Omit<AttemptRow, 'failure_code' | 'failure_details' | 'undone' | 'committed' | 'payment_id' | 'order_ids' | 'finished_at'>;
+
+export type AttemptPatch = Partial<Pick<AttemptRow, 'status' | 'failure_code' | 'undone' | 'committed' | 'holder_id' | 'payment_id' | 'order_ids' | 'finished_at'>> & {
+  failure_details?: unknown;
+};
+
+export interface TransitionItem {
+  id: string;
+  from: readonly AttemptStatus[];
+  patch: AttemptPatch;
+}
 
 /** All SQL of the checkout context. */
 export class CheckoutRepository {
@@ -190,7 +203,7 @@ export class CheckoutRepository {
 
   // ---- attempts
 
-  async insertAttempt(trx: Trx, row: Omit<AttemptRow, 'failure_code' | 'failure_details' | 'undone' | 'committed' | 'payment_id' | 'order_ids' | 'finished_at'>): Promise<AttemptRow> {
+  async insertAttempt(trx: Trx, row: NewAttempt): Promise<AttemptRow> {
     return trx
       .insertInto('checkout.attempts')
       .values({
@@ -209,11 +222,39 @@ export class CheckoutRepository {
       .executeTakeFirstOrThrow();
   }
 
+  /** Many new attempts in one statement (the group-committed start of concurrent checkouts); rows in input order. */
+  async insertAttempts(trx: Trx, rows: readonly NewAttempt[]): Promise<AttemptRow[]> {
+    const r = await sql<AttemptRow>`
+      INSERT INTO checkout.attempts (id, idempotency_scope, idempotency_key, account_id, device_id, source, cart_id, status, lines,
+        shipping, currency, subtotal_minor, tax_minor, total_minor, holder_id, locked_until, created_at, updated_at)
+      SELECT x.id, x.idempotency_scope, x.idempotency_key, x.account_id, x.device_id, x.source, x.cart_id, x.status, x.lines,
+        x.shipping, x.currency, x.subtotal_minor, x.tax_minor, x.total_minor, x.holder_id, x.locked_until, x.created_at, x.updated_at
+      FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(id text, idempotency_scope text, idempotency_key text,
+        account_id text, device_id text, source text, cart_id text, status text, lines jsonb, shipping jsonb, currency text,
+        subtotal_minor bigint, tax_minor bigint, total_minor bigint, holder_id text, locked_until timestamptz,
+        created_at timestamptz, updated_at timestamptz)
+      RETURNING *
+    `.execute(trx);
+    const byId = new Map(r.rows.map((row) => [row.id, row]));
+    return rows.map((row) => byId.get(row.id)!);
+  }
+
+  /** The attempts of many (scope, key) pairs in one query; null where a pair has none. */
+  async findAttemptsByKeys(pairs: ReadonlyArray<{ scope: string; key: string }>): Promise<Array<AttemptRow | null>> {
+    const r = await sql<AttemptRow>`
+      SELECT a.* FROM checkout.attempts a
+      JOIN jsonb_to_recordset(${JSON.stringify(pairs)}::jsonb) AS x(scope text, key text)
+        ON a.idempotency_scope = x.scope AND a.idempotency_key = x.key
+    `.execute(this.db);
+    const byKey = new Map(r.rows.map((row) => [`${row.idempotency_scope}\n${row.idempotency_key}`, row]));
+    return pairs.map((p) => byKey.get(`${p.scope}\n${p.key}`) ?? null);
+  }
+
+  /** Concurrent look-ups (every checkout asks first whether its key already started one) share one query per batch. */
+  readonly #byKey = new Batcher<{ scope: string; key: string }, AttemptRow | null>((pairs) => this.findAttemptsByKeys(pairs));
+
   async findAttemptByKey(scope: string, key: string): Promise<AttemptRow | null> {
-    return (
-      (await this.db.selectFrom('checkout.attempts').selectAll().where('idempotency_scope', '=', scope).where('idempotency_key', '=', key).executeTakeFirst()) ??
-      null
-    );
+    return this.#byKey.submit({ scope, key });
   }
 
   async getAttempt(id: string): Promise<AttemptRow | null> {
@@ -228,9 +269,7 @@ export class CheckoutRepository {
     trx: Db | Trx,
     id: string,
     from: readonly AttemptStatus[],
-    patch: Partial<Pick<AttemptRow, 'status' | 'failure_code' | 'undone' | 'committed' | 'holder_id' | 'payment_id' | 'order_ids' | 'finished_at'>> & {
-      failure_details?: unknown;
-    },
+    patch: AttemptPatch,
     now: Date,
     lockMs: number,
   ): Promise<AttemptRow | null> {
@@ -244,6 +283,33 @@ export class CheckoutRepository {
     return (
       (await trx.updateTable('checkout.attempts').set(set).where('id', '=', id).where('status', 'in', [...from]).returningAll().executeTakeFirst()) ?? null
     );
+  }
+
+  /**
+   * `transition` for many attempts in one statement (each with its own `from` and patch); answers in input order,
+   * null where the attempt was not in one of its `from` statuses. Ids must be distinct.
+   */
+  async transitionMany(trx: Db | Trx, items: readonly TransitionItem[], now: Date, lockMs: number): Promise<Array<AttemptRow | null>> {
+    const r = await sql<AttemptRow>`
+      UPDATE checkout.attempts a SET
+        status = CASE WHEN x.p ? 'status' THEN x.p->>'status' ELSE a.status END,
+        failure_code = CASE WHEN x.p ? 'failure_code' THEN x.p->>'failure_code' ELSE a.failure_code END,
+        failure_details = CASE WHEN x.p ? 'failure_details' THEN x.p->'failure_details' ELSE a.failure_details END,
+        undone = CASE WHEN x.p ? 'undone' THEN (x.p->>'undone')::boolean ELSE a.undone END,
+        committed = CASE WHEN x.p ? 'committed' THEN (x.p->>'committed')::boolean ELSE a.committed END,
+        holder_id = CASE WHEN x.p ? 'holder_id' THEN x.p->>'holder_id' ELSE a.holder_id END,
+        payment_id = CASE WHEN x.p ? 'payment_id' THEN x.p->>'payment_id' ELSE a.payment_id END,
+        order_ids = CASE WHEN x.p ? 'order_ids' THEN ARRAY(SELECT jsonb_array_elements_text(x.p->'order_ids')) ELSE a.order_ids END,
+        finished_at = CASE WHEN x.p ? 'finished_at' THEN (x.p->>'finished_at')::timestamptz ELSE a.finished_at END,
+        updated_at = ${now},
+        locked_until = ${new Date(now.getTime() + lockMs)}
+      FROM jsonb_to_recordset(${JSON.stringify(items.map((i) => ({ id: i.id, from: i.from, p: i.patch })))}::jsonb)
+        AS x(id text, "from" text[], p jsonb)
+      WHERE a.id = x.id AND a.status = ANY (x."from")
+      RETURNING a.*
+    `.execute(trx);
+    const byId = new Map(r.rows.map((row) => [row.id, row]));
+    return items.map((i) => byId.get(i.id) ?? null);
   }
 
   /**

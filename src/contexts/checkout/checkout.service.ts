@@ -5,6 +5,7 @@ import { priceCheckout, priceLine, type LineRequest, type PricedCheckout, type S
 import { CheckoutRepository, type CartLineRow, type Shopper } from './checkout.repository';
 import type { AddCartLine, BuyNowInput, CartLineView, CartView, CheckoutCartInput } from './checkout.schemas';
 import type { ShippingAddress } from '../orders';
+import type { VariantForSale } from '../catalog';
 import { pruneIdempotencyKeys } from '../../platform/idempotency';
 import './checkout.events';
 
@@ -78,8 +79,12 @@ export function createCheckoutService(deps: CheckoutDeps) {
     return { id: cartId, lines: views, totals: [...totals.values()] };
   }
 
-  async function priced(lines: LineRequest[], expectedTotalMinor: number | undefined): Promise<Result<PricedCheckout>> {
-    const variants = await deps.catalog.getVariantsForSale(lines.map((l) => l.skuId));
+  async function priced(
+    lines: LineRequest[],
+    expectedTotalMinor: number | undefined,
+    known?: Map<string, VariantForSale>,
+  ): Promise<Result<PricedCheckout>> {
+    const variants = known ?? (await deps.catalog.getVariantsForSale(lines.map((l) => l.skuId)));
     const r = priceCheckout(lines, variants, deps.config.taxRateBps);
     if (!r.ok) return r.code === 'mixed_currency' ? fail('mixed_currency', { currencies: r.currencies }) : fail(r.code, { skuId: r.skuId });
     if (expectedTotalMinor !== undefined && expectedTotalMinor !== r.totalMinor) {
@@ -160,6 +165,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
           shipping: (input.shipping as ShippingAddress | undefined) ?? null,
           paymentMethod: input.paymentMethod,
           idempotency,
+          resumed,
         }),
       );
     },
@@ -173,7 +179,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
         if (!v) return fail('not_found', { skuId: input.skuId });
         if (v.productStatus !== 'active') return fail('product_unavailable', { skuId: input.skuId });
         const claims = await verifiedClaims(input.referralToken, v.productId, 'buy_now');
-        const r = await priced([{ lineId: null, skuId: input.skuId, quantity: input.quantity, claims }], input.expectedTotalMinor);
+        const r = await priced([{ lineId: null, skuId: input.skuId, quantity: input.quantity, claims }], input.expectedTotalMinor, new Map([[input.skuId, v]]));
         if (!r.ok) return r;
         p = r.value;
       }
@@ -186,6 +192,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
           shipping: (input.shipping as ShippingAddress | undefined) ?? null,
           paymentMethod: input.paymentMethod,
           idempotency,
+          resumed,
         }),
       );
     },
