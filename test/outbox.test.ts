@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import type { ManualClock } from '../src/platform/clock';
 import type { DeliveredEvent } from '../src/platform/events';
 import { backends, startTestApp, type TestApp } from './support/harness';
+import type { OutboxEvent } from '../src/platform/events';
 
 declare module '../src/platform/events' {
   interface EventMap {
@@ -16,6 +17,15 @@ declare module '../src/platform/events' {
 
 const EVENT = 'outbox_test.thing.recorded';
 type ThingEvent = DeliveredEvent<typeof EVENT>;
+
+declare module '../src/platform/events' {
+  interface EventMap {
+    /** Test-only: a second event name, for publishMany. */
+    'outbox_test.thing.removed': { run: string; n: number };
+  }
+}
+
+const REMOVED = 'outbox_test.thing.removed';
 
 for (const backend of backends()) {
   describe(`outbox [${backend.name}]`, () => {
@@ -106,6 +116,148 @@ for (const backend of backends()) {
       for (const e of calls) perEvent.set(e.payload.n, (perEvent.get(e.payload.n) ?? 0) + 1);
       assert.equal(perEvent.size, count, 'every event was delivered');
       assert.deepEqual([...perEvent.values()].filter((c) => c !== 1), [], 'none was delivered twice');
+    });
+
+    // --- publishMany: several events in one statement, in array order ---
+
+    /** A fresh subscriber to `names` that records only this run's events (of either test event). */
+    function subscribeTo(run: string, suffix: string, names: Array<typeof EVENT | typeof REMOVED>) {
+      const calls: Array<{ id: number; name: string; n: number }> = [];
+      t.app.outbox.subscribe(`outbox_test.${run}.${suffix}`, names, async (event) => {
+        if (event.payload.run !== run) return;
+        calls.push({ id: event.id, name: event.name, n: event.payload.n });
+      });
+      return { subscriber: `outbox_test.${run}.${suffix}`, calls };
+    }
+
+    async function eventsOf(run: string) {
+      const r = await sql<{ id: string; name: string; n: number; occurred_at: Date }>`
+        SELECT id, name, (payload->>'n')::int AS n, occurred_at FROM outbox.events WHERE payload->>'run' = ${run} ORDER BY id`.execute(t.app.db);
+      return r.rows.map((row) => ({ ...row, id: Number(row.id) }));
+    }
+
+    async function deliveriesOf(eventId: number) {
+      const r = await sql<{ subscriber: string }>`SELECT subscriber FROM outbox.deliveries WHERE event_id = ${eventId} ORDER BY subscriber`.execute(t.app.db);
+      return r.rows.map((row) => row.subscriber);
+    }
+
+    async function subscribersOf(name: string) {
+      const r = await sql<{ subscriber: string }>`
+        SELECT subscriber FROM outbox.subscriptions WHERE ${name} = ANY (event_names) OR '*' = ANY (event_names) ORDER BY subscriber`.execute(t.app.db);
+      return r.rows.map((row) => row.subscriber);
+    }
+
+    async function counts() {
+      const r = await sql<{ events: number; deliveries: number }>`
+        SELECT (SELECT count(*)::int FROM outbox.events) AS events, (SELECT count(*)::int FROM outbox.deliveries) AS deliveries`.execute(t.app.db);
+      return r.rows[0]!;
+    }
+
+    it('publishMany writes 3 events of 2 names with increasing ids in array order, one delivery per matching subscriber, delivered in that order', async () => {
+      const run = randomBytes(4).toString('hex');
+      const both = subscribeTo(run, 'both', [EVENT, REMOVED]);
+      const removedOnly = subscribeTo(run, 'removed', [REMOVED]);
+      const recordedOnly = subscribeTo(run, 'recorded', [EVENT]);
+      await t.app.outbox.register();
+
+      const events: OutboxEvent[] = [
+        { name: EVENT, payload: { run, n: 1 } },
+        { name: REMOVED, payload: { run, n: 2 } },
+        { name: EVENT, payload: { run, n: 3 } },
+      ];
+      await t.app.db.transaction().execute(async (trx) => {
+        await sql`INSERT INTO outbox_test.things (run, n) VALUES (${run}, 1), (${run}, 3)`.execute(trx);
+        await t.app.outbox.publishMany(trx, events);
+      });
+
+      const written = await eventsOf(run);
+      assert.deepEqual(
+        written.map((e) => [e.name, e.n]),
+        [
+          [EVENT, 1],
+          [REMOVED, 2],
+          [EVENT, 3],
+        ],
+        'ids follow the array order',
+      );
+      assert.ok(written[0]!.id < written[1]!.id && written[1]!.id < written[2]!.id, `ids increase: ${written.map((e) => e.id).join(', ')}`);
+      assert.ok(written.every((e) => new Date(e.occurred_at).getTime() === t.clock.now().getTime()));
+
+      for (const e of written) {
+        const delivered = await deliveriesOf(e.id);
+        assert.deepEqual(delivered, await subscribersOf(e.name), `event ${e.n}: one delivery row per subscriber of ${e.name}, no other`);
+        assert.equal(delivered.includes(both.subscriber), true, `event ${e.n} is queued for the subscriber of both names`);
+        assert.equal(delivered.includes(removedOnly.subscriber), e.name === REMOVED, `event ${e.n} for the ${REMOVED} subscriber`);
+        assert.equal(delivered.includes(recordedOnly.subscriber), e.name === EVENT, `event ${e.n} for the ${EVENT} subscriber`);
+      }
+
+      await t.app.outbox.drain();
+      assert.deepEqual(both.calls, written.map((e) => ({ id: e.id, name: e.name, n: e.n })), 'delivered once each, in array order');
+      assert.deepEqual(removedOnly.calls.map((c) => c.n), [2]);
+      assert.deepEqual(recordedOnly.calls.map((c) => c.n), [1, 3]);
+      const pending = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM outbox.deliveries WHERE subscriber = ANY (${[both.subscriber, removedOnly.subscriber, recordedOnly.subscriber]}) AND delivered_at IS NULL`.execute(t.app.db);
+      assert.equal(pending.rows[0]!.n, 0);
+    });
+
+    it('publishMany keeps the array order for a longer interleaved list', async () => {
+      const run = randomBytes(4).toString('hex');
+      const both = subscribeTo(run, 'both', [EVENT, REMOVED]);
+      await t.app.outbox.register();
+      // names interleaved irregularly, so neither grouping by name nor a hash order would pass
+      const names = Array.from({ length: 30 }, (_, i) => ((i * 7) % 3 === 0 ? REMOVED : EVENT));
+      const events = names.map((name, i) => ({ name, payload: { run, n: i + 1 } }) as OutboxEvent);
+      await t.app.db.transaction().execute((trx) => t.app.outbox.publishMany(trx, events));
+
+      const written = await eventsOf(run);
+      assert.deepEqual(written.map((e) => e.n), Array.from({ length: 30 }, (_, i) => i + 1));
+      assert.deepEqual(written.map((e) => e.name), names);
+      await t.app.outbox.drain();
+      assert.deepEqual(both.calls.map((c) => c.n), Array.from({ length: 30 }, (_, i) => i + 1));
+    });
+
+    it('publishMany with an empty array writes nothing', async () => {
+      const run = randomBytes(4).toString('hex');
+      const both = subscribeTo(run, 'both', [EVENT, REMOVED]);
+      await t.app.outbox.register();
+      const before = await counts();
+      await t.app.db.transaction().execute((trx) => t.app.outbox.publishMany(trx, []));
+      assert.deepEqual(await counts(), before);
+      assert.equal(await t.app.outbox.drain(), 0);
+      assert.deepEqual(both.calls, []);
+    });
+
+    it('publishMany with one event writes it like publish', async () => {
+      const run = randomBytes(4).toString('hex');
+      const removedOnly = subscribeTo(run, 'removed', [REMOVED]);
+      await t.app.outbox.register();
+      await t.app.db.transaction().execute((trx) => t.app.outbox.publishMany(trx, [{ name: REMOVED, payload: { run, n: 9 } }]));
+      const written = await eventsOf(run);
+      assert.deepEqual(written.map((e) => [e.name, e.n]), [[REMOVED, 9]]);
+      assert.deepEqual(await deliveriesOf(written[0]!.id), await subscribersOf(REMOVED));
+      await t.app.outbox.drain();
+      assert.deepEqual(removedOnly.calls.map((c) => c.n), [9]);
+    });
+
+    it('publishMany in a transaction that rolls back leaves no event and no delivery', async () => {
+      const run = randomBytes(4).toString('hex');
+      const both = subscribeTo(run, 'both', [EVENT, REMOVED]);
+      await t.app.outbox.register();
+      const before = await counts();
+      await assert.rejects(
+        t.app.db.transaction().execute(async (trx) => {
+          await t.app.outbox.publishMany(trx, [
+            { name: EVENT, payload: { run, n: 1 } },
+            { name: REMOVED, payload: { run, n: 2 } },
+          ]);
+          throw new Error('rolled back on purpose');
+        }),
+        /rolled back on purpose/,
+      );
+      assert.deepEqual(await eventsOf(run), []);
+      assert.deepEqual(await counts(), before);
+      await t.app.outbox.drain();
+      assert.deepEqual(both.calls, []);
     });
   });
 }

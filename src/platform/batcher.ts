@@ -11,7 +11,9 @@
  * fails has changed nothing.
  *
  * Isolation: when a batch of several items fails (a constraint one item breaks, a deadlock), every item is run
- * again on its own, so one bad item never fails the others; a single item's failure is that caller's error.
+ * again on its own, one after another, so one bad item never fails the others; a single item's failure is that
+ * caller's error. A `run` that answers the wrong number of results is a bug: every caller gets the error and
+ * nothing is run again (its writes may have committed).
  */
 export interface BatcherOptions {
   /** Items per batch (default 200): bounds statement size and the time a row lock is held. */
@@ -79,14 +81,19 @@ export class Batcher<I, O> {
     let results: readonly O[];
     try {
       results = await this.#run(batch.map((p) => p.item));
-      if (results.length !== batch.length) throw new Error(`batch answered ${results.length} results for ${batch.length} items`);
     } catch (error) {
       if (batch.length === 1) {
         batch[0]!.reject(error);
         return;
       }
-      // isolate: one item's failure must not become everyone's
-      await Promise.all(batch.map((p) => this.#settle([p])));
+      // isolate: one item's failure must not become everyone's; one at a time, inside this batch's slot
+      for (const p of batch) await this.#settle([p]);
+      return;
+    }
+    if (results.length !== batch.length) {
+      // a bug in `run`, after its writes: never run them again, fail every caller
+      const error = new Error(`batch answered ${results.length} results for ${batch.length} items`);
+      for (const p of batch) p.reject(error);
       return;
     }
     batch.forEach((p, i) => p.resolve(results[i]!));

@@ -108,7 +108,8 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
   /**
    * Step outcomes are group-committed (src/platform/batcher.ts): the transitions that concurrent checkouts make at the
    * same moment go in one transaction (one UPDATE, one outbox INSERT), each still conditional on its own `from`. An
-   * attempt appears at most once per batch (the batcher runs a batch with a repeat one item at a time).
+   * attempt appears at most once per batch (a batch with a repeat is refused, and the batcher then runs its items one
+   * at a time).
    */
   const moves = new Batcher<MoveItem, AttemptRow | null>(
     (items) => {
