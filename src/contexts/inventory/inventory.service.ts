@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { ContextDeps } from '../../platform/context';
+import { Batcher } from '../../platform/batcher';
 import { newId } from '../../platform/ids';
 import type { Availability, Hold, InventoryService, ReservationLine, ReserveResult, StockActor, StockAudit, StockLevel } from './index';
 import { HotSkuReservations, type HotAnswer, type HotAsk } from './inventory.hot-sku';
@@ -188,7 +189,7 @@ export function createInventoryService(deps: ContextDeps) {
   };
 
   /** After holds moved: events in the same transaction; the memo forgets SKUs that got units back. */
-  const settle = async (to: 'committed' | 'released' | 'expired', which: { holderId: string } | { dueAt: Date; limit: number }) => {
+  const settle = async (to: 'committed' | 'released' | 'expired', which: { holderId: string } | { holderIds: readonly string[] } | { dueAt: Date; limit: number }) => {
     const at = deps.clock.now();
     const settled = await repo.db.transaction().execute(async (trx) => {
       const r = await repo.settleHolds(trx, to, which, at);
@@ -199,6 +200,20 @@ export function createInventoryService(deps: ContextDeps) {
     if (to !== 'committed') for (const row of settled.rows) hot.stockReturned(row.sku_id);
     return settled;
   };
+
+  /**
+   * Commits and releases of concurrent checkouts settle together (src/platform/batcher.ts): on a hot SKU every
+   * settlement updates the same stock row, so one statement per batch replaces a queue of row-locked commits.
+   * Each answer says whether that holder's hold moved in this batch.
+   */
+  const settler = (to: 'committed' | 'released') =>
+    new Batcher<string, boolean>(async (holderIds) => {
+      const { holders } = await settle(to, { holderIds: [...new Set(holderIds)] });
+      const moved = new Set(holders);
+      return holderIds.map((h) => moved.has(h));
+    });
+  const commits = settler('committed');
+  const releases = settler('released');
 
   const service = {
     /**
@@ -219,15 +234,14 @@ export function createInventoryService(deps: ContextDeps) {
 
     /** Turns every held unit of the holder into a sold unit, once; a hold already committed answers ok, a released or expired one not_held. */
     async commitReservation(holderId: string): Promise<{ ok: true } | { ok: false; code: 'not_held' }> {
-      const settled = await settle('committed', { holderId });
-      if (settled.rows.length > 0) return { ok: true };
+      if (await commits.submit(holderId)) return { ok: true };
       const hold = await service.getHold(holderId);
       return hold.status === 'committed' ? { ok: true } : { ok: false, code: 'not_held' };
     },
 
     /** Returns the holder's held units to availability, once; committed units are not touched. */
     async releaseReservation(holderId: string): Promise<void> {
-      await settle('released', { holderId });
+      await releases.submit(holderId);
     },
 
     /** Releases every hold whose expiry has passed, holder by holder in batches; safe to run from several processes at once. */

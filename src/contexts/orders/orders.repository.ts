@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { Batcher } from '../../platform/batcher';
 import type { AnyDb } from '../../platform/db';
 import type { OrderStatus, ShippingAddress } from './index';
 
@@ -138,9 +139,24 @@ export class OrdersRepository {
     return r.rows[0];
   }
 
-  findByCheckout(checkoutId: string, trx: Executor = this.db): Promise<OrderRow[]> {
-    return trx.selectFrom('orders.orders').selectAll().where('checkout_id', '=', checkoutId).orderBy('merchant_id').execute();
+  /** A checkout's orders, by merchant. Outside a transaction, concurrent look-ups share one query per batch. */
+  findByCheckout(checkoutId: string, trx?: Executor): Promise<OrderRow[]> {
+    if (trx) return trx.selectFrom('orders.orders').selectAll().where('checkout_id', '=', checkoutId).orderBy('merchant_id').execute();
+    return this.#byCheckout.submit(checkoutId);
   }
+
+  readonly #byCheckout = new Batcher<string, OrderRow[]>(async (checkoutIds) => {
+    const rows = await this.db
+      .selectFrom('orders.orders')
+      .selectAll()
+      .where('checkout_id', 'in', [...new Set(checkoutIds)])
+      .orderBy('checkout_id')
+      .orderBy('merchant_id')
+      .execute();
+    const by = new Map<string, OrderRow[]>();
+    for (const r of rows) by.set(r.checkout_id, [...(by.get(r.checkout_id) ?? []), r]);
+    return checkoutIds.map((id) => by.get(id) ?? []);
+  });
 
   /** Lines of many orders in one query, in their order. */
   async findLines(orderIds: readonly string[], trx: Executor = this.db): Promise<LineRow[]> {

@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely';
+import { Batcher } from '../../platform/batcher';
 import { newId } from '../../platform/ids';
 import type { NewOrder, OrderStatus, OrdersDeps, OrdersService, ShippingAddress } from './index';
 import type { OrdersFailure } from './orders.errors';
@@ -505,6 +506,21 @@ export function createOrdersService(deps: OrdersDeps) {
     }
   }
 
+  /**
+   * Captured checkouts' orders move to paid together: one transaction per batch of checkouts (each order still
+   * locked, moved, journalled and published on its own), so a flash sale's captures do not queue for a commit each.
+   */
+  const paidMarks = new Batcher<string, void>((checkoutIds) =>
+    repo.db.transaction().execute(async (trx) => {
+      for (const checkoutId of new Set(checkoutIds)) {
+        for (const o of await repo.findByCheckout(checkoutId, trx)) {
+          if (o.status === 'placed') await move(o.id, ['placed'], 'paid', 'system', { trx });
+        }
+      }
+      return checkoutIds.map(() => undefined);
+    }),
+  );
+
   const service = {
     /**
      * Creates one order per merchant for a checkout, in one transaction with their `orders.order.placed` events.
@@ -585,11 +601,7 @@ export function createOrdersService(deps: OrdersDeps) {
 
     /** Marks a checkout's placed orders paid (its payment was captured), each with its history row and event. Idempotent. */
     async markPaid(checkoutId: string): Promise<void> {
-      await repo.db.transaction().execute(async (trx) => {
-        for (const o of await repo.findByCheckout(checkoutId, trx)) {
-          if (o.status === 'placed') await move(o.id, ['placed'], 'paid', 'system', { trx });
-        }
-      });
+      await paidMarks.submit(checkoutId);
     },
 
     /**

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { Batcher } from '../../platform/batcher';
 import type { AnyDb } from '../../platform/db';
 import type { PaymentStatus } from './index';
 
@@ -59,18 +60,42 @@ export class PaymentsRepository {
     this.db = db as unknown as Kysely<PaymentsTables>;
   }
 
+  // Concurrent checkouts' look-ups and pending inserts are batched (src/platform/batcher.ts): one statement per batch,
+  // each caller still reads the database as it is after its own earlier writes.
+  readonly #byId = new Batcher<string, PaymentRow | undefined>(async (ids) => {
+    const rows = await this.db.selectFrom('payments.payments').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id));
+  });
+
+  readonly #byCheckout = new Batcher<string, PaymentRow | undefined>((ids) => this.#findByCheckouts(ids));
+
+  readonly #pending = new Batcher<PaymentRow, PaymentRow>(async (rows) => {
+    await this.db.insertInto('payments.payments').values([...rows]).onConflict((oc) => oc.column('checkout_id').doNothing()).execute();
+    const found = await this.#findByCheckouts(rows.map((r) => r.checkout_id));
+    return found.map((r, i) => {
+      if (!r) throw new Error(`payment of ${rows[i]!.checkout_id} not found after insert`);
+      return r;
+    });
+  });
+
+  async #findByCheckouts(checkoutIds: readonly string[]): Promise<Array<PaymentRow | undefined>> {
+    const rows = await this.db.selectFrom('payments.payments').selectAll().where('checkout_id', 'in', [...new Set(checkoutIds)]).execute();
+    const byCheckout = new Map(rows.map((r) => [r.checkout_id, r]));
+    return checkoutIds.map((id) => byCheckout.get(id));
+  }
+
   /** Inserts the pending payment of a checkout, or returns the one already there (one payment per checkout). */
-  async insertPending(row: PaymentRow): Promise<PaymentRow> {
-    await this.db.insertInto('payments.payments').values(row).onConflict((oc) => oc.column('checkout_id').doNothing()).execute();
-    return (await this.findByCheckout(row.checkout_id))!;
+  insertPending(row: PaymentRow): Promise<PaymentRow> {
+    return this.#pending.submit(row);
   }
 
-  async findById(id: string): Promise<PaymentRow | undefined> {
-    return this.db.selectFrom('payments.payments').selectAll().where('id', '=', id).executeTakeFirst();
+  findById(id: string): Promise<PaymentRow | undefined> {
+    return this.#byId.submit(id);
   }
 
-  async findByCheckout(checkoutId: string): Promise<PaymentRow | undefined> {
-    return this.db.selectFrom('payments.payments').selectAll().where('checkout_id', '=', checkoutId).executeTakeFirst();
+  findByCheckout(checkoutId: string): Promise<PaymentRow | undefined> {
+    return this.#byCheckout.submit(checkoutId);
   }
 
   /** Finds the payment a webhook speaks of: by our id (from the metadata we sent) or by the provider's reference. */
@@ -86,6 +111,42 @@ export class PaymentsRepository {
   /** Locks one payment for a short read-merge-write (never held across a provider call). */
   async lock(trx: Trx, id: string): Promise<PaymentRow | undefined> {
     return trx.selectFrom('payments.payments').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+  }
+
+  /** Locks several payments, in id order (two batches locking overlapping sets cannot deadlock). */
+  async lockMany(trx: Trx, ids: readonly string[]): Promise<PaymentRow[]> {
+    if (ids.length === 1) {
+      const row = await this.lock(trx, ids[0]!);
+      return row ? [row] : [];
+    }
+    return trx.selectFrom('payments.payments').selectAll().where('id', 'in', [...ids]).orderBy('id').forUpdate().execute();
+  }
+
+  /** `update` for several payments in one statement. */
+  async updateMany(trx: Trx, rows: ReadonlyArray<Pick<PaymentRow, 'id' | 'status' | 'provider_ref' | 'captured_minor' | 'refunded_minor' | 'failure_code' | 'updated_at'>>): Promise<void> {
+    if (rows.length === 0) return;
+    if (rows.length === 1) {
+      const { id, ...set } = rows[0]!;
+      await this.update(trx, id, set);
+      return;
+    }
+    const values = rows.map(({ id, status, provider_ref, captured_minor, refunded_minor, failure_code, updated_at }) => ({
+      id,
+      status,
+      provider_ref,
+      captured_minor,
+      refunded_minor,
+      failure_code,
+      updated_at,
+    }));
+    await sql`
+      UPDATE payments.payments p
+      SET status = x.status, provider_ref = x.provider_ref, captured_minor = x.captured_minor, refunded_minor = x.refunded_minor,
+          failure_code = x.failure_code, updated_at = x.updated_at
+      FROM jsonb_to_recordset(${JSON.stringify(values)}::jsonb) AS x(id text, status text, provider_ref text, captured_minor bigint,
+        refunded_minor bigint, failure_code text, updated_at timestamptz)
+      WHERE p.id = x.id
+    `.execute(trx);
   }
 
   async update(

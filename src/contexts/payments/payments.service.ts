@@ -1,4 +1,5 @@
 import type { ContextDeps } from '../../platform/context';
+import { Batcher } from '../../platform/batcher';
 import { newId } from '../../platform/ids';
 import type { EventMap } from '../../platform/events';
 import type { PaymentFailure, PaymentStatus, PaymentsService, PaymentView } from './index';
@@ -96,26 +97,36 @@ export function createPaymentsService(
 ): PaymentsServiceImpl {
   const { clock, outbox } = deps;
 
-  /** Applies an observation inside `trx`: lock, merge, write, publish every transition in the same transaction. */
-  async function applyIn(trx: Trx, paymentId: string, obs: Observation): Promise<PaymentRow> {
-    const cur = await repo.lock(trx, paymentId);
-    if (!cur) throw new Error(`payment ${paymentId} vanished`);
-    const { next, events } = mergeObservation(cur, obs);
-    if (events.length === 0 && next.provider_ref === cur.provider_ref) return cur;
-    const row = await repo.update(trx, paymentId, {
-      status: next.status,
-      provider_ref: next.provider_ref,
-      captured_minor: next.captured_minor,
-      refunded_minor: next.refunded_minor,
-      failure_code: next.failure_code,
-      updated_at: clock.now(),
+  /**
+   * Applies observations inside `trx`: lock, merge, write, publish every transition in the same transaction. Several
+   * observations of one payment merge in the order given; each answer is the payment as its own observation left it.
+   */
+  async function applyManyIn(trx: Trx, items: ReadonlyArray<{ paymentId: string; obs: Observation }>): Promise<PaymentRow[]> {
+    const current = new Map((await repo.lockMany(trx, [...new Set(items.map((i) => i.paymentId))])).map((r) => [r.id, r]));
+    const changed = new Map<string, PaymentRow>();
+    const events: PendingEvent[] = [];
+    const answers = items.map(({ paymentId, obs }) => {
+      const cur = current.get(paymentId);
+      if (!cur) throw new Error(`payment ${paymentId} vanished`);
+      const merged = mergeObservation(cur, obs);
+      if (merged.events.length === 0 && merged.next.provider_ref === cur.provider_ref) return cur;
+      const next: PaymentRow = { ...merged.next, updated_at: clock.now() };
+      current.set(paymentId, next);
+      changed.set(paymentId, next);
+      events.push(...merged.events);
+      return next;
     });
-    for (const e of events) await outbox.publish(trx, e.name, e.payload as never);
-    return row;
+    await repo.updateMany(trx, [...changed.values()]);
+    await outbox.publishMany(trx, events);
+    return answers;
   }
 
-  const apply = (paymentId: string, obs: Observation): Promise<PaymentRow> =>
-    repo.db.transaction().execute((trx) => applyIn(trx, paymentId, obs));
+  const applyIn = async (trx: Trx, paymentId: string, obs: Observation): Promise<PaymentRow> => (await applyManyIn(trx, [{ paymentId, obs }]))[0]!;
+
+  /** What the provider answered concurrent checkouts, recorded together: one transaction per batch. */
+  const applier = new Batcher<{ paymentId: string; obs: Observation }, PaymentRow>((items) => repo.db.transaction().execute((trx) => applyManyIn(trx, items)));
+
+  const apply = (paymentId: string, obs: Observation): Promise<PaymentRow> => applier.submit({ paymentId, obs });
 
   const failedObservation = (row: PaymentRow, code: string): Observation => ({
     ref: null,
