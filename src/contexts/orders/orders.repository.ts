@@ -190,6 +190,15 @@ export class OrdersRepository {
     return r.rows[0];
   }
 
+  /** The first history row (seq 1) of many orders just inserted in this transaction, in one statement. */
+  async appendFirstHistory(trx: Executor, rows: ReadonlyArray<Omit<HistoryRow, 'seq'>>): Promise<void> {
+    if (rows.length === 0) return;
+    await trx
+      .insertInto('orders.order_events')
+      .values(rows.map((h) => ({ ...h, seq: 1, details: JSON.stringify(h.details) as never })))
+      .execute();
+  }
+
   /** Appends a history row; the caller holds the order's row lock, so seq is gapless and ordered. */
   async appendHistory(trx: Executor, h: Omit<HistoryRow, 'seq'>): Promise<void> {
     await sql`

@@ -133,6 +133,8 @@ function assertConsistent(o: NewOrder): void {
 
 class LostRace extends Error {}
 
+type PlaceInput = Parameters<OrdersService['placeOrders']>[0];
+
 export type OrdersServiceImpl = ReturnType<typeof createOrdersService>;
 
 export function createOrdersService(deps: OrdersDeps) {
@@ -506,6 +508,86 @@ export function createOrdersService(deps: OrdersDeps) {
     }
   }
 
+  /** The rows of one checkout's orders and lines, as placed now. */
+  function placedRows(input: PlaceInput, at: Date): { rows: OrderRow[]; lines: LineRow[] } {
+    const rows: OrderRow[] = input.orders.map((o) => ({
+      id: newId('order'),
+      checkout_id: input.checkoutId,
+      merchant_id: o.merchantId,
+      account_id: input.accountId,
+      device_id: input.deviceId,
+      payment_id: input.paymentId,
+      status: 'placed',
+      currency: o.currency,
+      subtotal_minor: o.subtotalMinor,
+      tax_minor: o.taxMinor,
+      total_minor: o.totalMinor,
+      refunded_minor: 0,
+      shipping_address: input.shipping ? normalizeAddress(input.shipping) : null,
+      carrier: null,
+      tracking_number: null,
+      cancel_reason: null,
+      placed_at: at,
+      paid_at: null,
+      fulfilling_at: null,
+      shipped_at: null,
+      delivered_at: null,
+      cancelled_at: null,
+      updated_at: at,
+    }));
+    const lines: LineRow[] = rows.flatMap((row, i) =>
+      input.orders[i]!.lines.map((l, position) => ({
+        id: newId('orderLine'),
+        order_id: row.id,
+        position,
+        product_id: l.productId,
+        sku_id: l.skuId,
+        product_name: l.productName,
+        variant_title: l.variantTitle,
+        quantity: l.quantity,
+        unit_price_minor: l.unitPriceMinor,
+        net_amount_minor: l.netAmountMinor,
+        tax_minor: l.taxMinor,
+        refunded_quantity: 0,
+        refunded_minor: 0,
+        refunded_net_minor: 0,
+        returned_quantity: 0,
+        tag_id: l.attribution?.tagId ?? null,
+        post_id: l.attribution?.postId ?? null,
+        creator_id: l.attribution?.creatorId ?? null,
+        attributed_product_id: l.attribution?.productId ?? null,
+        tag_created_at: l.attribution?.tagCreatedAt ?? null,
+        referral_key_id: l.attribution?.keyId ?? null,
+      })),
+    );
+    return { rows, lines };
+  }
+
+  /**
+   * Concurrent checkouts' orders are placed together: one transaction per batch inserts every order, line, history
+   * row and `orders.order.placed` event. A checkout whose orders another call placed first fails the batch with
+   * LostRace; the batcher then runs each checkout alone, and that one answers with the orders that won.
+   */
+  const placements = new Batcher<PlaceInput, void>((inputs) =>
+    repo.db.transaction().execute(async (trx) => {
+      const at = clock.now();
+      const placed = inputs.map((input) => ({ input, ...placedRows(input, at) }));
+      const rows = placed.flatMap((p) => p.rows);
+      const inserted = await repo.insertOrders(trx, rows);
+      if (inserted.length !== rows.length) throw new LostRace();
+      await repo.insertLines(trx, placed.flatMap((p) => p.lines));
+      await repo.appendFirstHistory(
+        trx,
+        placed.flatMap((p) => p.rows.map((row) => ({ order_id: row.id, type: 'placed', from_status: null, to_status: 'placed' as const, actor: 'system', details: { checkoutId: p.input.checkoutId }, at }))),
+      );
+      await outbox.publishMany(
+        trx,
+        placed.flatMap((p) => p.rows.map((row) => ({ name: 'orders.order.placed', payload: orderPayload(row, p.lines.filter((l) => l.order_id === row.id), null, at) }) as const)),
+      );
+      return inputs.map(() => undefined);
+    }),
+  );
+
   /**
    * Captured checkouts' orders move to paid together: one transaction per batch of checkouts (each order still
    * locked, moved, journalled and published on its own), so a flash sale's captures do not queue for a commit each.
@@ -526,74 +608,14 @@ export function createOrdersService(deps: OrdersDeps) {
      * Creates one order per merchant for a checkout, in one transaction with their `orders.order.placed` events.
      * Idempotent per checkoutId: a retry (or a concurrent duplicate) returns the orders already created.
      */
-    async placeOrders(input: Parameters<OrdersService['placeOrders']>[0]): Promise<Summary[]> {
+    async placeOrders(input: PlaceInput): Promise<Summary[]> {
       const existing = await repo.findByCheckout(input.checkoutId);
       if (existing.length > 0) return existing.map(summaryOf);
       input.orders.forEach(assertConsistent);
-      const at = clock.now();
       try {
-        await repo.db.transaction().execute(async (trx) => {
-          const rows: OrderRow[] = input.orders.map((o) => ({
-            id: newId('order'),
-            checkout_id: input.checkoutId,
-            merchant_id: o.merchantId,
-            account_id: input.accountId,
-            device_id: input.deviceId,
-            payment_id: input.paymentId,
-            status: 'placed',
-            currency: o.currency,
-            subtotal_minor: o.subtotalMinor,
-            tax_minor: o.taxMinor,
-            total_minor: o.totalMinor,
-            refunded_minor: 0,
-            shipping_address: input.shipping ? normalizeAddress(input.shipping) : null,
-            carrier: null,
-            tracking_number: null,
-            cancel_reason: null,
-            placed_at: at,
-            paid_at: null,
-            fulfilling_at: null,
-            shipped_at: null,
-            delivered_at: null,
-            cancelled_at: null,
-            updated_at: at,
-          }));
-          const inserted = await repo.insertOrders(trx, rows);
-          // another call for this checkout committed first (ON CONFLICT waited for it): answer with its orders
-          if (inserted.length !== rows.length) throw new LostRace();
-          const lines: LineRow[] = rows.flatMap((row, i) =>
-            input.orders[i]!.lines.map((l, position) => ({
-              id: newId('orderLine'),
-              order_id: row.id,
-              position,
-              product_id: l.productId,
-              sku_id: l.skuId,
-              product_name: l.productName,
-              variant_title: l.variantTitle,
-              quantity: l.quantity,
-              unit_price_minor: l.unitPriceMinor,
-              net_amount_minor: l.netAmountMinor,
-              tax_minor: l.taxMinor,
-              refunded_quantity: 0,
-              refunded_minor: 0,
-              refunded_net_minor: 0,
-              returned_quantity: 0,
-              tag_id: l.attribution?.tagId ?? null,
-              post_id: l.attribution?.postId ?? null,
-              creator_id: l.attribution?.creatorId ?? null,
-              attributed_product_id: l.attribution?.productId ?? null,
-              tag_created_at: l.attribution?.tagCreatedAt ?? null,
-              referral_key_id: l.attribution?.keyId ?? null,
-            })),
-          );
-          await repo.insertLines(trx, lines);
-          for (const row of rows) {
-            const own = lines.filter((l) => l.order_id === row.id);
-            await repo.appendHistory(trx, { order_id: row.id, type: 'placed', from_status: null, to_status: 'placed', actor: 'system', details: { checkoutId: input.checkoutId }, at });
-            await outbox.publish(trx, 'orders.order.placed', orderPayload(row, own, null, at));
-          }
-        });
+        await placements.submit(input);
       } catch (e) {
+        // another call for this checkout committed first (ON CONFLICT waited for it): answer with its orders
         if (!(e instanceof LostRace)) throw e;
       }
       return (await repo.findByCheckout(input.checkoutId)).map(summaryOf);

@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Clock } from '../../platform/clock';
+import { Batcher } from '../../platform/batcher';
 import type { AnyDb } from '../../platform/db';
 import { ulid } from '../../platform/ids';
 import {
@@ -103,6 +104,13 @@ export interface SimulatorOptions {
   slowDelayMs: number;
   /** 'queued' (default): webhooks wait for deliverWebhooks(); 'before_response': delivered before the call answers. */
   webhookTiming?: 'queued' | 'before_response';
+}
+
+interface SimCall {
+  key: string;
+  operation: string;
+  hash: string;
+  run: (trx: Transaction<any>) => Promise<SimResponse>;
 }
 
 /** The simulated provider's side: its own books, idempotency and webhook queue. */
@@ -260,33 +268,60 @@ export class PaymentSimulator {
 
   /**
    * Stripe's idempotency: the first request under a key runs and its answer is stored in the same transaction;
-   * a concurrent request with that key waits on the key's row, then gets the stored answer.
+   * a concurrent request with that key waits on the key's row, then gets the stored answer. Requests arriving
+   * together are handled in one transaction per batch (a provider's own throughput, not a behaviour the caller
+   * can see): each keeps its own key, its own run and its own answer.
    */
-  async #idempotent(key: string, operation: string, request: unknown, run: (trx: Transaction<any>) => Promise<SimResponse>): Promise<SimResponse> {
+  #idempotent(key: string, operation: string, request: unknown, run: (trx: Transaction<any>) => Promise<SimResponse>): Promise<SimResponse> {
     const hash = createHash('sha256').update(`${operation}:${JSON.stringify(request)}`).digest('hex');
+    return this.#requests.submit({ key, operation, hash, run });
+  }
+
+  readonly #requests = new Batcher<SimCall, SimResponse>((calls) => {
+    // a key twice in one batch would read its own unanswered row: refused, so the batcher runs them one by one
+    if (new Set(calls.map((c) => c.key)).size !== calls.length) throw new Error('an idempotency key twice in one batch');
     return this.#db.transaction().execute(async (trx) => {
-      const inserted = await sql`
+      const now = this.#clock.now();
+      const inserted = await sql<{ idempotency_key: string }>`
         INSERT INTO payments_sim.requests (idempotency_key, operation, request_hash, created_at)
-        VALUES (${key}, ${operation}, ${hash}, ${this.#clock.now()})
+        SELECT x.key, x.operation, x.hash, ${now}::timestamptz FROM jsonb_to_recordset(${JSON.stringify(calls.map(({ key, operation, hash }) => ({ key, operation, hash })))}::jsonb)
+          AS x(key text, operation text, hash text)
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING idempotency_key
       `.execute(trx);
-      if (inserted.rows.length === 0) {
-        const prior = await sql<{ request_hash: string; status: number; response: SimResponse['body'] }>`
-          SELECT request_hash, status, response FROM payments_sim.requests WHERE idempotency_key = ${key}
+      const fresh = new Set(inserted.rows.map((r) => r.idempotency_key));
+      const repeats = calls.filter((c) => !fresh.has(c.key)).map((c) => c.key);
+      const prior = new Map<string, { request_hash: string; status: number; response: SimResponse['body'] }>();
+      if (repeats.length > 0) {
+        const rows = await sql<{ idempotency_key: string; request_hash: string; status: number; response: SimResponse['body'] }>`
+          SELECT idempotency_key, request_hash, status, response FROM payments_sim.requests WHERE idempotency_key = ANY (${repeats}::text[])
         `.execute(trx);
-        const row = prior.rows[0]!;
-        if (row.request_hash !== hash) {
-          return { status: 400, body: { error: { type: 'idempotency_error', code: 'idempotency_key_reused', message: 'Keys can only be reused with the same parameters' } } };
-        }
-        return { status: row.status, body: row.response } as SimResponse;
+        for (const r of rows.rows) prior.set(r.idempotency_key, r);
       }
-      const response = await run(trx);
-      await sql`UPDATE payments_sim.requests SET status = ${response.status}, response = ${JSON.stringify(response.body)}::jsonb
-                WHERE idempotency_key = ${key}`.execute(trx);
-      return response;
+      const answers: SimResponse[] = [];
+      for (const c of calls) {
+        if (fresh.has(c.key)) {
+          answers.push(await c.run(trx));
+          continue;
+        }
+        const row = prior.get(c.key)!;
+        answers.push(
+          row.request_hash !== c.hash
+            ? { status: 400, body: { error: { type: 'idempotency_error', code: 'idempotency_key_reused', message: 'Keys can only be reused with the same parameters' } } }
+            : ({ status: row.status, body: row.response } as SimResponse),
+        );
+      }
+      const stored = calls.flatMap((c, i) => (fresh.has(c.key) ? [{ key: c.key, status: answers[i]!.status, response: answers[i]!.body }] : []));
+      if (stored.length > 0) {
+        await sql`
+          UPDATE payments_sim.requests r SET status = x.status, response = x.response
+          FROM jsonb_to_recordset(${JSON.stringify(stored)}::jsonb) AS x(key text, status integer, response jsonb)
+          WHERE r.idempotency_key = x.key
+        `.execute(trx);
+      }
+      return answers;
     });
-  }
+  });
 
   async #insertIntent(trx: SimDb, req: AuthorizeRequest, declined: string | null): Promise<SimIntent> {
     const r = await sql<IntentRow>`
