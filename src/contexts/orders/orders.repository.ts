@@ -199,6 +199,28 @@ export class OrdersRepository {
       .execute();
   }
 
+  /** placed → paid for every placed order of these checkouts, in one statement; returns the orders it moved. */
+  async markPlacedPaid(trx: Executor, checkoutIds: readonly string[], at: Date): Promise<OrderRow[]> {
+    const r = await sql<OrderRow>`
+      UPDATE orders.orders SET status = 'paid', paid_at = ${at}, updated_at = ${at}
+      WHERE checkout_id = ANY (${[...checkoutIds]}::text[]) AND status = 'placed'
+      RETURNING *
+    `.execute(trx);
+    return r.rows;
+  }
+
+  /** `appendHistory` for many orders (each at most once) whose rows this transaction has locked, in one statement. */
+  async appendHistoryMany(trx: Executor, rows: ReadonlyArray<Omit<HistoryRow, 'seq'>>): Promise<void> {
+    if (rows.length === 0) return;
+    await sql`
+      INSERT INTO orders.order_events (order_id, seq, type, from_status, to_status, actor, details, at)
+      SELECT x.order_id, coalesce((SELECT max(e.seq) FROM orders.order_events e WHERE e.order_id = x.order_id), 0) + 1,
+             x.type, x.from_status, x.to_status, x.actor, x.details, x.at
+      FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+        AS x(order_id text, type text, from_status text, to_status text, actor text, details jsonb, at timestamptz)
+    `.execute(trx);
+  }
+
   /** Appends a history row; the caller holds the order's row lock, so seq is gapless and ordered. */
   async appendHistory(trx: Executor, h: Omit<HistoryRow, 'seq'>): Promise<void> {
     await sql`

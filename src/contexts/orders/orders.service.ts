@@ -589,15 +589,27 @@ export function createOrdersService(deps: OrdersDeps) {
   );
 
   /**
-   * Captured checkouts' orders move to paid together: one transaction per batch of checkouts (each order still
-   * locked, moved, journalled and published on its own), so a flash sale's captures do not queue for a commit each.
+   * Captured checkouts' orders move to paid together: per batch of checkouts one UPDATE, one history INSERT and one
+   * outbox INSERT (the same rows and events `move` writes one order at a time), so a flash sale's captures do not
+   * queue for a transaction each. An order no longer placed is left as it is (a repeat changes nothing).
    */
   const paidMarks = new Batcher<string, void>((checkoutIds) =>
     repo.db.transaction().execute(async (trx) => {
-      for (const checkoutId of new Set(checkoutIds)) {
-        for (const o of await repo.findByCheckout(checkoutId, trx)) {
-          if (o.status === 'placed') await move(o.id, ['placed'], 'paid', 'system', { trx });
-        }
+      const at = clock.now();
+      const paid = await repo.markPlacedPaid(trx, [...new Set(checkoutIds)], at);
+      if (paid.length > 0) {
+        const lines = await repo.findLines(
+          paid.map((o) => o.id),
+          trx,
+        );
+        await repo.appendHistoryMany(
+          trx,
+          paid.map((o) => ({ order_id: o.id, type: 'paid', from_status: 'placed' as const, to_status: 'paid' as const, actor: 'system', details: {}, at })),
+        );
+        await outbox.publishMany(
+          trx,
+          paid.map((o) => ({ name: 'orders.order.paid', payload: orderPayload(o, lines.filter((l) => l.order_id === o.id), 'placed', at) }) as const),
+        );
       }
       return checkoutIds.map(() => undefined);
     }),

@@ -299,6 +299,8 @@ export class PaymentSimulator {
         for (const r of rows.rows) prior.set(r.idempotency_key, r);
       }
       const answers: SimResponse[] = [];
+      const webhooks: Array<{ id: string; body: string; created_at: Date }> = [];
+      this.#webhooksOf.set(trx, webhooks);
       for (const c of calls) {
         if (fresh.has(c.key)) {
           answers.push(await c.run(trx));
@@ -311,6 +313,8 @@ export class PaymentSimulator {
             : ({ status: row.status, body: row.response } as SimResponse),
         );
       }
+      this.#webhooksOf.delete(trx);
+      if (webhooks.length > 0) await trx.insertInto('payments_sim.webhooks').values(webhooks).execute();
       const stored = calls.flatMap((c, i) => (fresh.has(c.key) ? [{ key: c.key, status: answers[i]!.status, response: answers[i]!.body }] : []));
       if (stored.length > 0) {
         await sql`
@@ -352,8 +356,14 @@ export class PaymentSimulator {
   async #enqueue(trx: SimDb, type: string, intent: SimIntent): Promise<void> {
     const id = `simevt_${ulid()}`;
     const body = JSON.stringify({ id, type, created: Math.floor(this.#clock.now().getTime() / 1000), data: intent });
-    await sql`INSERT INTO payments_sim.webhooks (id, body, created_at) VALUES (${id}, ${body}, ${this.#clock.now()})`.execute(trx);
+    const batch = this.#webhooksOf.get(trx);
+    // inside a batch of requests: written with the batch's other webhooks, in one statement before its commit
+    if (batch) batch.push({ id, body, created_at: this.#clock.now() });
+    else await sql`INSERT INTO payments_sim.webhooks (id, body, created_at) VALUES (${id}, ${body}, ${this.#clock.now()})`.execute(trx);
   }
+
+  /** Webhooks queued by the requests of a batch transaction, written together before it commits. */
+  readonly #webhooksOf = new WeakMap<object, Array<{ id: string; body: string; created_at: Date }>>();
 
   async #afterCommit(): Promise<void> {
     // a provider may well send its webhook before the API call's answer reaches the caller
