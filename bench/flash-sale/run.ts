@@ -12,7 +12,8 @@
  *
  *   npm run bench:flash-sale -- [--requests N] [--stocks 1,500,9999] [--targets hello,coalesced,naive]
  *                               [--connections N] [--warmup N]
- * env BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres): where the throw-away databases are made.
+ * env BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres): where the throw-away databases are made;
+ * BENCH_CPU_PROFILE=<dir>: each product server writes a V8 CPU profile (.cpuprofile) to <dir> when it stops.
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -368,7 +369,9 @@ async function runProduct(target: 'coalesced' | 'naive', stock: number): Promise
       skuId: string;
       warmSkuId: string;
     };
-    server = await startServer(target, ['--import', 'tsx', 'src/cli.ts', 'api'], env);
+    // BENCH_CPU_PROFILE=<dir>: the product server writes a V8 CPU profile there when it stops (open it in Chrome DevTools)
+    const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`] : [];
+    server = await startServer(target, [...profile, '--import', 'tsx', 'src/cli.ts', 'api'], env);
     await warm(server.port, warmSkuId, `${target}-${stock}`);
     const commitsBefore = await commitCount(dbUrl.toString());
     const { totalMs, answers } = await release(server.port, prepare(skuId, requests, `${target}-${stock}`));

@@ -110,7 +110,20 @@ interface SimCall {
   key: string;
   operation: string;
   hash: string;
+  /** The intent the call acts on (capture, cancel, refund): locked for the whole batch up front. */
+  ref: string | null;
   run: (trx: Transaction<any>) => Promise<SimResponse>;
+}
+
+/**
+ * The writes of one batch of requests, applied together before it commits: the batch's intents are locked in one
+ * statement up front, and new intents, intent changes and webhooks are written in one statement each.
+ */
+interface SimBatch {
+  intents: Map<string, SimIntent | null>;
+  inserted: Array<IntentRow & { idempotency_key: string; created_at: Date }>;
+  changed: Map<string, SimIntent>;
+  webhooks: Array<{ id: string; body: string; created_at: Date }>;
 }
 
 /** The simulated provider's side: its own books, idempotency and webhook queue. */
@@ -274,7 +287,8 @@ export class PaymentSimulator {
    */
   #idempotent(key: string, operation: string, request: unknown, run: (trx: Transaction<any>) => Promise<SimResponse>): Promise<SimResponse> {
     const hash = createHash('sha256').update(`${operation}:${JSON.stringify(request)}`).digest('hex');
-    return this.#requests.submit({ key, operation, hash, run });
+    const ref = typeof (request as { ref?: unknown }).ref === 'string' ? (request as { ref: string }).ref : null;
+    return this.#requests.submit({ key, operation, hash, ref, run });
   }
 
   readonly #requests = new Batcher<SimCall, SimResponse>((calls) => {
@@ -299,8 +313,14 @@ export class PaymentSimulator {
         for (const r of rows.rows) prior.set(r.idempotency_key, r);
       }
       const answers: SimResponse[] = [];
-      const webhooks: Array<{ id: string; body: string; created_at: Date }> = [];
-      this.#webhooksOf.set(trx, webhooks);
+      const batch: SimBatch = { intents: new Map(), inserted: [], changed: new Map(), webhooks: [] };
+      const refs = [...new Set(calls.flatMap((c) => (c.ref && fresh.has(c.key) ? [c.ref] : [])))];
+      if (refs.length > 0) {
+        const locked = await sql<IntentRow>`SELECT * FROM payments_sim.intents WHERE ref = ANY (${refs}::text[]) ORDER BY ref FOR UPDATE`.execute(trx);
+        for (const ref of refs) batch.intents.set(ref, null);
+        for (const row of locked.rows) batch.intents.set(row.ref, toIntent(row));
+      }
+      this.#batchOf.set(trx, batch);
       for (const c of calls) {
         if (fresh.has(c.key)) {
           answers.push(await c.run(trx));
@@ -313,8 +333,8 @@ export class PaymentSimulator {
             : ({ status: row.status, body: row.response } as SimResponse),
         );
       }
-      this.#webhooksOf.delete(trx);
-      if (webhooks.length > 0) await trx.insertInto('payments_sim.webhooks').values(webhooks).execute();
+      this.#batchOf.delete(trx);
+      await this.#flush(trx, batch);
       const stored = calls.flatMap((c, i) => (fresh.has(c.key) ? [{ key: c.key, status: answers[i]!.status, response: answers[i]!.body }] : []));
       if (stored.length > 0) {
         await sql`
@@ -328,21 +348,60 @@ export class PaymentSimulator {
   });
 
   async #insertIntent(trx: SimDb, req: AuthorizeRequest, declined: string | null): Promise<SimIntent> {
-    const r = await sql<IntentRow>`
-      INSERT INTO payments_sim.intents (ref, idempotency_key, status, currency, amount_minor, failure_code, metadata, created_at)
-      VALUES (${`simpi_${ulid()}`}, ${req.idempotencyKey}, ${declined ? 'failed' : 'requires_capture'}, ${req.currency},
-              ${req.amountMinor}, ${declined}, ${JSON.stringify(req.metadata)}::jsonb, ${this.#clock.now()})
-      RETURNING *
-    `.execute(trx);
-    return toIntent(r.rows[0]!);
+    const row = {
+      ref: `simpi_${ulid()}`,
+      idempotency_key: req.idempotencyKey,
+      status: (declined ? 'failed' : 'requires_capture') as SimIntent['status'],
+      currency: req.currency,
+      amount_minor: req.amountMinor,
+      captured_minor: 0,
+      refunded_minor: 0,
+      failure_code: declined,
+      metadata: req.metadata,
+      created_at: this.#clock.now(),
+    };
+    const batch = this.#batchOf.get(trx);
+    if (batch) {
+      batch.inserted.push(row);
+      const intent = toIntent(row);
+      batch.intents.set(row.ref, intent);
+      return intent;
+    }
+    await this.#insertIntents(trx, [row]);
+    return toIntent(row);
+  }
+
+  async #insertIntents(trx: SimDb, rows: SimBatch['inserted']): Promise<void> {
+    await trx
+      .insertInto('payments_sim.intents')
+      .values(rows.map((r) => ({ ...r, metadata: JSON.stringify(r.metadata) })))
+      .execute();
   }
 
   async #lockIntent(trx: SimDb, ref: string): Promise<SimIntent | null> {
+    const batch = this.#batchOf.get(trx);
+    if (batch?.intents.has(ref)) return batch.intents.get(ref)!;
     const r = await sql<IntentRow>`SELECT * FROM payments_sim.intents WHERE ref = ${ref} FOR UPDATE`.execute(trx);
-    return r.rows[0] ? toIntent(r.rows[0]) : null;
+    const intent = r.rows[0] ? toIntent(r.rows[0]) : null;
+    batch?.intents.set(ref, intent);
+    return intent;
   }
 
   async #updateIntent(trx: SimDb, ref: string, set: { status?: SimIntent['status']; captured_minor?: number; refunded_minor?: number }): Promise<SimIntent> {
+    const batch = this.#batchOf.get(trx);
+    const cur = batch?.intents.get(ref);
+    if (batch && cur) {
+      // the intent is locked by this batch: the change is written with the batch's others before it commits
+      const next: SimIntent = {
+        ...cur,
+        status: set.status ?? cur.status,
+        capturedMinor: set.captured_minor ?? cur.capturedMinor,
+        refundedMinor: set.refunded_minor ?? cur.refundedMinor,
+      };
+      batch.intents.set(ref, next);
+      batch.changed.set(ref, next);
+      return next;
+    }
     const r = await sql<IntentRow>`
       UPDATE payments_sim.intents SET
         status = coalesce(${set.status ?? null}, status),
@@ -356,14 +415,27 @@ export class PaymentSimulator {
   async #enqueue(trx: SimDb, type: string, intent: SimIntent): Promise<void> {
     const id = `simevt_${ulid()}`;
     const body = JSON.stringify({ id, type, created: Math.floor(this.#clock.now().getTime() / 1000), data: intent });
-    const batch = this.#webhooksOf.get(trx);
-    // inside a batch of requests: written with the batch's other webhooks, in one statement before its commit
-    if (batch) batch.push({ id, body, created_at: this.#clock.now() });
+    const batch = this.#batchOf.get(trx);
+    if (batch) batch.webhooks.push({ id, body, created_at: this.#clock.now() });
     else await sql`INSERT INTO payments_sim.webhooks (id, body, created_at) VALUES (${id}, ${body}, ${this.#clock.now()})`.execute(trx);
   }
 
-  /** Webhooks queued by the requests of a batch transaction, written together before it commits. */
-  readonly #webhooksOf = new WeakMap<object, Array<{ id: string; body: string; created_at: Date }>>();
+  /** Writes a batch's new intents, changed intents and webhooks, one statement each, before the batch commits. */
+  async #flush(trx: SimDb, batch: SimBatch): Promise<void> {
+    if (batch.inserted.length > 0) await this.#insertIntents(trx, batch.inserted);
+    if (batch.changed.size > 0) {
+      const rows = [...batch.changed.values()].map((i) => ({ ref: i.ref, status: i.status, captured_minor: i.capturedMinor, refunded_minor: i.refundedMinor }));
+      await sql`
+        UPDATE payments_sim.intents t SET status = x.status, captured_minor = x.captured_minor, refunded_minor = x.refunded_minor
+        FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(ref text, status text, captured_minor bigint, refunded_minor bigint)
+        WHERE t.ref = x.ref
+      `.execute(trx);
+    }
+    if (batch.webhooks.length > 0) await trx.insertInto('payments_sim.webhooks').values(batch.webhooks).execute();
+  }
+
+  /** The unit of work of the batch a transaction belongs to (absent outside a batch). */
+  readonly #batchOf = new WeakMap<object, SimBatch>();
 
   async #afterCommit(): Promise<void> {
     // a provider may well send its webhook before the API call's answer reaches the caller
