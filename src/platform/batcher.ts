@@ -41,8 +41,8 @@ export class Batcher<I, O> {
 
   constructor(run: (items: readonly I[]) => Promise<readonly O[]>, options: BatcherOptions = {}) {
     this.#run = run;
-    this.#maxBatch = Math.max(1, options.maxBatch ?? 200);
-    this.#maxInFlight = Math.max(1, options.maxInFlight ?? 2);
+    this.#maxBatch = Math.max(1, options.maxBatch ?? 500);
+    this.#maxInFlight = Math.max(1, options.maxInFlight ?? 3);
     this.#onBatch = options.onBatch;
   }
 

@@ -42,7 +42,15 @@ export class AppError extends Error {
   readonly code: string;
   readonly details: unknown;
   constructor(code: KnownErrorCode | (string & {}), message: string, details?: unknown) {
-    super(message);
+    // a refusal (4xx) is an expected answer, not a bug: capturing its stack trace would cost more than the rest of
+    // the error (a flash sale answers thousands of sold_out per second); 5xx keep theirs
+    const limit = Error.stackTraceLimit;
+    if (statusForCode(code) < 500) Error.stackTraceLimit = 0;
+    try {
+      super(message);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.name = 'AppError';
     this.code = code;
     this.details = details;

@@ -224,7 +224,7 @@ export class CheckoutRepository {
 
   /** Many new attempts in one statement (the group-committed start of concurrent checkouts); rows in input order. */
   async insertAttempts(trx: Trx, rows: readonly NewAttempt[]): Promise<AttemptRow[]> {
-    const r = await sql<AttemptRow>`
+    await sql`
       INSERT INTO checkout.attempts (id, idempotency_scope, idempotency_key, account_id, device_id, source, cart_id, status, lines,
         shipping, currency, subtotal_minor, tax_minor, total_minor, holder_id, locked_until, created_at, updated_at)
       SELECT x.id, x.idempotency_scope, x.idempotency_key, x.account_id, x.device_id, x.source, x.cart_id, x.status, x.lines,
@@ -233,10 +233,9 @@ export class CheckoutRepository {
         account_id text, device_id text, source text, cart_id text, status text, lines jsonb, shipping jsonb, currency text,
         subtotal_minor bigint, tax_minor bigint, total_minor bigint, holder_id text, locked_until timestamptz,
         created_at timestamptz, updated_at timestamptz)
-      RETURNING *
     `.execute(trx);
-    const byId = new Map(r.rows.map((row) => [row.id, row]));
-    return rows.map((row) => byId.get(row.id)!);
+    // the rows as stored: what was inserted plus the columns' defaults (no RETURNING to parse back)
+    return rows.map((row) => ({ ...row, failure_code: null, failure_details: null, undone: false, committed: false, payment_id: null, order_ids: [], finished_at: null }));
   }
 
   /** The attempts of many (scope, key) pairs in one query; null where a pair has none. */
