@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { sql } from 'kysely';
 import type { Config } from './config';
+import { setGroupCommit } from './platform/batcher';
 import { systemClock, type Clock } from './platform/clock';
 import type { ContextModule } from './platform/context';
 import { openDatabase, pgliteDirFor, type Database } from './platform/db';
@@ -52,6 +53,7 @@ export async function createFeedshop(options: FeedshopOptions) {
     (await openDatabase({ url: config.databaseUrl, pgliteDir: pgliteDirFor(config.dataDir), poolSize: config.databasePoolSize }));
   const db = database.db;
   const outbox = new Outbox(db, clock);
+  setGroupCommit(config.groupCommit);
   const deps = { db, clock, config, outbox, metrics, log };
 
   const referrals = loadReferralTokens(config);

@@ -50,6 +50,11 @@ export const ConfigSchema = Type.Object({
    * (design.md §5). Off: one row-locked transaction per request, no memo (the flash-sale benchmark's naive variant).
    */
   reservationCoalescing: Type.Boolean({ default: true }),
+  /**
+   * Group commit (src/platform/batcher.ts): concurrent requests' writes and look-ups on the sale path share one
+   * statement per batch. Off: every call runs on its own (the flash-sale benchmark's naive variant). Process-wide.
+   */
+  groupCommit: Type.Boolean({ default: true }),
   /** ClickHouse server URL (http://user:pass@host:8123/db); when absent the embedded chDB store under dataDir is used. */
   clickhouseUrl: Type.Optional(Type.String({ minLength: 1 })),
   /** ClickHouse database the analytics tables live in (chDB and server alike). */
@@ -109,6 +114,7 @@ const ENV_KEYS: Record<keyof Config, string> = {
   simulatedWebhookSecret: 'SIMULATED_WEBHOOK_SECRET',
   sweepIntervalSeconds: 'SWEEP_INTERVAL_SECONDS',
   reservationCoalescing: 'RESERVATION_COALESCING',
+  groupCommit: 'GROUP_COMMIT',
   clickhouseUrl: 'CLICKHOUSE_URL',
   analyticsDatabase: 'ANALYTICS_DATABASE',
   analyticsBatchSize: 'ANALYTICS_BATCH_SIZE',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
-import { Batcher } from '../src/platform/batcher';
+import { Batcher, setGroupCommit } from '../src/platform/batcher';
 
 /** One turn of the event loop: resolves after every setImmediate queued before it has run. */
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -272,5 +272,22 @@ describe('Batcher', () => {
     } finally {
       mock.timers.reset();
     }
+  });
+
+  it('with group commit off (GROUP_COMMIT=false), runs every call on its own with the same answers', async () => {
+    const runs: number[][] = [];
+    const b = new Batcher<number, number>(async (items) => {
+      runs.push([...items]);
+      return items.map((x) => x + 1);
+    });
+    setGroupCommit(false);
+    try {
+      assert.deepEqual(await Promise.all([b.submit(1), b.submit(2), b.submit(3)]), [2, 3, 4]);
+    } finally {
+      setGroupCommit(true);
+    }
+    assert.deepEqual(runs, [[1], [2], [3]]);
+    assert.deepEqual(await Promise.all([b.submit(4), b.submit(5)]), [5, 6]);
+    assert.deepEqual(runs.at(-1), [4, 5], 'on again: batched');
   });
 });

@@ -2,8 +2,10 @@
  * Flash-sale benchmark (docs/benchmarks.md, "Flash sale"): 10,000 "buy now" checkouts released at once against one
  * SKU, for each stock level (1, 500, 9,999), against a fresh PostgreSQL database with the simulated payment provider.
  * Three servers per stock level, one at a time, each in its own process, loaded from this process:
- *   coalesced  `feedshop api`: the hot-SKU path of design.md §5 (one statement per batch, sold-out memo)
- *   naive      `feedshop api` with RESERVATION_COALESCING=false: one row-locked transaction per reservation
+ *   coalesced  `feedshop api`: the hot-SKU path of design.md §5 (one statement per batch, sold-out memo) and group
+ *              commit of the checkout's other writes (src/platform/batcher.ts)
+ *   naive      `feedshop api` with RESERVATION_COALESCING=false GROUP_COMMIT=false: one row-locked transaction per
+ *              reservation, and every other write and look-up of the checkout on its own (no group commit)
  *   hello      a Fastify hello-world answering the same requests (bench/flash-sale/hello.ts): the ceiling
  * "At once": every connection is opened first (one per shopper by default), then all requests are written in one
  * tick; the time is from that release to the last answer. After each product run the database is checked (read
@@ -358,6 +360,7 @@ async function runProduct(target: 'coalesced' | 'naive', stock: number): Promise
     DATABASE_URL: dbUrl.toString(),
     DATA_DIR: dataDir,
     RESERVATION_COALESCING: target === 'coalesced' ? 'true' : 'false',
+    GROUP_COMMIT: target === 'coalesced' ? 'true' : 'false',
   };
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();

@@ -30,6 +30,16 @@ interface Pending<I, O> {
   reject(error: unknown): void;
 }
 
+let groupCommit = true;
+
+/**
+ * Turns group commit on or off for the whole process (config GROUP_COMMIT, set by the composition root). Off, every
+ * call runs alone, at once: the same results, one statement per call (the flash-sale benchmark's naive variant).
+ */
+export function setGroupCommit(enabled: boolean): void {
+  groupCommit = enabled;
+}
+
 export class Batcher<I, O> {
   readonly #run: (items: readonly I[]) => Promise<readonly O[]>;
   readonly #maxBatch: number;
@@ -49,6 +59,10 @@ export class Batcher<I, O> {
   /** Queues `item` for the next batch; resolves with its own result. */
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
+      if (!groupCommit) {
+        void this.#settle([{ item, resolve, reject }]);
+        return;
+      }
       this.#queue.push({ item, resolve, reject });
       this.#schedule();
     });
