@@ -141,7 +141,9 @@ async function serverCount(target: TargetName, url: string): Promise<number | un
 let serverPid: number | undefined;
 
 async function serve(name: TargetName, args: string[], env: NodeJS.ProcessEnv): Promise<Server> {
-  const server = await startServer(name, args, env, 90_000);
+  // BENCH_CPU_PROFILE=<dir>: the product server writes a V8 CPU profile there when it stops
+  const profile = process.env.BENCH_CPU_PROFILE && name === 'product' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`] : [];
+  const server = await startServer(name, [...profile, ...args], env, 90_000);
   serverPid = server.child.pid;
   return server;
 }
