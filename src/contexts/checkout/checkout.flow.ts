@@ -145,6 +145,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
   ): Promise<AttemptRow | null> {
     return moves.submit({
       id: a.id,
+      base: a,
       from,
       patch,
       ...(event ? { events: (m: AttemptRow) => [{ name: event.name, payload: event.payload(m) } as OutboxEvent] } : {}),
@@ -156,6 +157,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
   function fail(a: AttemptRow, code: string, details?: unknown, extra?: { declined?: string; nothingToUndo?: boolean }): Promise<AttemptRow | null> {
     return moves.submit({
       id: a.id,
+      base: a,
       from: [a.status],
       patch: { status: 'failed', failure_code: code, failure_details: details ?? null, finished_at: now(), ...(extra?.nothingToUndo ? { undone: true } : {}) },
       events: (m) => [

@@ -79,7 +79,16 @@ export interface TransitionItem {
   id: string;
   from: readonly AttemptStatus[];
   patch: AttemptPatch;
+  /** The attempt as the caller holds it: its columns that never change after the insert are taken from here. */
+  base: AttemptRow;
 }
+
+/** The columns a transition can change (the rest, lines and totals among them, are fixed at the insert). */
+const MUTABLE = sql.raw(
+  ['id', 'status', 'failure_code', 'failure_details', 'undone', 'committed', 'holder_id', 'payment_id', 'order_ids', 'locked_until', 'updated_at', 'finished_at']
+    .map((c) => `a.${c}`)
+    .join(', '),
+);
 
 /** All SQL of the checkout context. */
 export class CheckoutRepository {
@@ -289,7 +298,7 @@ export class CheckoutRepository {
    * null where the attempt was not in one of its `from` statuses. Ids must be distinct.
    */
   async transitionMany(trx: Db | Trx, items: readonly TransitionItem[], now: Date, lockMs: number): Promise<Array<AttemptRow | null>> {
-    const r = await sql<AttemptRow>`
+    const r = await sql<Pick<AttemptRow, 'id'> & Partial<AttemptRow>>`
       UPDATE checkout.attempts a SET
         status = CASE WHEN x.p ? 'status' THEN x.p->>'status' ELSE a.status END,
         failure_code = CASE WHEN x.p ? 'failure_code' THEN x.p->>'failure_code' ELSE a.failure_code END,
@@ -305,10 +314,13 @@ export class CheckoutRepository {
       FROM jsonb_to_recordset(${JSON.stringify(items.map((i) => ({ id: i.id, from: i.from, p: i.patch })))}::jsonb)
         AS x(id text, "from" text[], p jsonb)
       WHERE a.id = x.id AND a.status = ANY (x."from")
-      RETURNING a.*
+      RETURNING ${MUTABLE}
     `.execute(trx);
     const byId = new Map(r.rows.map((row) => [row.id, row]));
-    return items.map((i) => byId.get(i.id) ?? null);
+    return items.map((i) => {
+      const changed = byId.get(i.id);
+      return changed ? { ...i.base, ...changed } : null;
+    });
   }
 
   /**
