@@ -268,6 +268,7 @@ function batchersOf(db: AnyDb) {
           SELECT x.scope, x.key, x.request_hash, 'running', x.owner, x.created_at, x.locked_until
           FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
             AS x(scope text, key text, request_hash text, owner text, created_at timestamptz, locked_until timestamptz)
+          ORDER BY x.scope, x.key -- one lock order for every batch: two batches sharing keys wait, never deadlock
           ON CONFLICT (scope, key) DO NOTHING
           RETURNING owner
         `.execute(db);

@@ -106,6 +106,16 @@ const STATUS_AT = {
   cancelled: 'cancelled_at',
 } as const satisfies Record<OrderStatus, keyof OrderRow>;
 
+/**
+ * Rows per multi-row INSERT: a batch of checkouts can hold thousands of lines, and PostgreSQL takes at most 65,535
+ * parameters per statement (an order line has 21 columns: 2,000 rows stay under 43,000).
+ */
+const ROWS_PER_INSERT = 2_000;
+
+function* chunks<T>(rows: readonly T[]): Generator<T[]> {
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) yield rows.slice(i, i + ROWS_PER_INSERT);
+}
+
 /** All SQL of the orders context. */
 export class OrdersRepository {
   readonly db: Db;
@@ -116,17 +126,21 @@ export class OrdersRepository {
 
   /** Inserts orders unless their (checkout, merchant) exists; returns the ids actually inserted. */
   async insertOrders(trx: Executor, orders: OrderRow[]): Promise<string[]> {
-    const rows = await trx
-      .insertInto('orders.orders')
-      .values(orders.map((o) => ({ ...o, shipping_address: (o.shipping_address ? JSON.stringify(o.shipping_address) : null) as never })))
-      .onConflict((oc) => oc.columns(['checkout_id', 'merchant_id']).doNothing())
-      .returning('id')
-      .execute();
-    return rows.map((r) => r.id);
+    const ids: string[] = [];
+    for (const chunk of chunks(orders)) {
+      const rows = await trx
+        .insertInto('orders.orders')
+        .values(chunk.map((o) => ({ ...o, shipping_address: (o.shipping_address ? JSON.stringify(o.shipping_address) : null) as never })))
+        .onConflict((oc) => oc.columns(['checkout_id', 'merchant_id']).doNothing())
+        .returning('id')
+        .execute();
+      ids.push(...rows.map((r) => r.id));
+    }
+    return ids;
   }
 
   async insertLines(trx: Executor, lines: LineRow[]): Promise<void> {
-    if (lines.length > 0) await trx.insertInto('orders.order_lines').values(lines).execute();
+    for (const chunk of chunks(lines)) await trx.insertInto('orders.order_lines').values(chunk).execute();
   }
 
   findOrder(id: string, trx: Executor = this.db): Promise<OrderRow | undefined> {
@@ -192,11 +206,12 @@ export class OrdersRepository {
 
   /** The first history row (seq 1) of many orders just inserted in this transaction, in one statement. */
   async appendFirstHistory(trx: Executor, rows: ReadonlyArray<Omit<HistoryRow, 'seq'>>): Promise<void> {
-    if (rows.length === 0) return;
-    await trx
-      .insertInto('orders.order_events')
-      .values(rows.map((h) => ({ ...h, seq: 1, details: JSON.stringify(h.details) as never })))
-      .execute();
+    for (const chunk of chunks(rows)) {
+      await trx
+        .insertInto('orders.order_events')
+        .values(chunk.map((h) => ({ ...h, seq: 1, details: JSON.stringify(h.details) as never })))
+        .execute();
+    }
   }
 
   /** placed → paid for every placed order of these checkouts, in one statement; returns the orders it moved. */

@@ -126,8 +126,8 @@ export class PaymentsRepository {
   async updateMany(trx: Trx, rows: ReadonlyArray<Pick<PaymentRow, 'id' | 'status' | 'provider_ref' | 'captured_minor' | 'refunded_minor' | 'failure_code' | 'updated_at'>>): Promise<void> {
     if (rows.length === 0) return;
     if (rows.length === 1) {
-      const { id, ...set } = rows[0]!;
-      await this.update(trx, id, set);
+      const { id, status, provider_ref, captured_minor, refunded_minor, failure_code, updated_at } = rows[0]!;
+      await this.update(trx, id, { status, provider_ref, captured_minor, refunded_minor, failure_code, updated_at });
       return;
     }
     const values = rows.map(({ id, status, provider_ref, captured_minor, refunded_minor, failure_code, updated_at }) => ({

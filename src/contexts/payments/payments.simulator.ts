@@ -300,6 +300,7 @@ export class PaymentSimulator {
         INSERT INTO payments_sim.requests (idempotency_key, operation, request_hash, created_at)
         SELECT x.key, x.operation, x.hash, ${now}::timestamptz FROM jsonb_to_recordset(${JSON.stringify(calls.map(({ key, operation, hash }) => ({ key, operation, hash })))}::jsonb)
           AS x(key text, operation text, hash text)
+        ORDER BY x.key -- one lock order for every batch: two batches sharing keys wait, never deadlock
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING idempotency_key
       `.execute(trx);
