@@ -21,7 +21,8 @@
 // Stock is committed BEFORE the orders are created (the brief listed it after): then every step before the orders
 // has an undo in the contracts, and an order never exists whose units are merely held (a merchant cancel restocks
 // sold units, which must therefore already be sold). No database transaction is open across any provider call:
-// each step's outcome is recorded in its own short transaction, with its analytics event (outbox).
+// each step's outcome is recorded in a short transaction, with its analytics event (outbox); concurrent checkouts'
+// outcomes share that transaction (group commit, src/platform/batcher.ts), each still conditional on its own status.
 import type { AttemptPatch, AttemptRow, AttemptStatus, CheckoutRepository, NewAttempt, Shopper, TransitionItem, Trx } from './checkout.repository';
 import type { CheckoutDeps } from './index';
 import type { CheckoutEventBase } from './checkout.events';
