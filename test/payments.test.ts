@@ -187,6 +187,31 @@ for (const backend of backends()) {
       assert.equal(settled?.failureCode, 'provider_unavailable');
     });
 
+    it('an authorization the provider makes after we gave the payment up is voided when its webhook arrives', async () => {
+      const checkoutId = newId('checkout');
+      const res = await payments.authorize({ checkoutId, amountMinor: 1_300, currency: 'EUR', paymentMethod: CARD.error, accountId: null });
+      assert.ok(!res.ok);
+      assert.equal((await payments.reconcile(checkoutId))?.status, 'failed'); // the provider knew nothing then
+      // ...and authorizes it late (a request that was still on its way): a hold on the card nobody will capture
+      const late = await payments.simulator!.authorize({
+        amountMinor: 1_300,
+        currency: 'EUR',
+        paymentMethod: CARD.ok,
+        idempotencyKey: `${checkoutId}:authorize`,
+        metadata: { payment_id: res.payment!.id, checkout_id: checkoutId },
+      });
+      assert.equal(late.status, 200);
+      const [intent] = await payments.simulator!.intentsForCheckout(checkoutId);
+      assert.equal(intent?.status, 'requires_capture');
+      const body = await queuedWebhook(intent!.ref);
+      const answer = await postWebhook(body, sign(body, now()));
+      assert.equal(answer.status, 200);
+      assert.equal((await payments.simulator!.intentsForCheckout(checkoutId))[0]?.status, 'canceled');
+      const payment = await payments.getPayment(res.payment!.id);
+      assert.equal(payment?.status, 'failed');
+      assert.equal(payment?.capturedMinor, 0);
+    });
+
     it('applies a correctly signed webhook (a capture made on the provider side)', async () => {
       const auth = await authorize(CARD.ok, 2_000);
       assert.ok(auth.ok);

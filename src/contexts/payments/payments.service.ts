@@ -313,7 +313,8 @@ export function createPaymentsService(
       if (providerName !== provider.name) return { ok: false, code: 'unknown_provider' };
       const event = provider.verifyWebhook(rawBody, headers);
       if (!event) return { ok: false, code: 'invalid_signature' };
-      return repo.db.transaction().execute(async (trx) => {
+      let orphan: { paymentId: string; ref: string } | null = null;
+      const result = await repo.db.transaction().execute(async (trx): Promise<WebhookResult> => {
         const inboxId = newId('webhook');
         const fresh = await repo.insertWebhookEvent(trx, {
           id: inboxId,
@@ -330,9 +331,20 @@ export function createPaymentsService(
         // a payment we do not know (made elsewhere on the account) is acknowledged and kept for audit only
         if (!paymentId) return { ok: true, duplicate: false, paymentId: null };
         await repo.setWebhookPayment(trx, inboxId, paymentId);
-        await applyIn(trx, paymentId, event.snapshot);
+        const row = await applyIn(trx, paymentId, event.snapshot);
+        // the provider authorized after we had given the payment up (failed or voided: final): a hold on the
+        // shopper's card that no order will ever capture
+        if ((row.status === 'failed' || row.status === 'voided') && event.snapshot.status === 'authorized') orphan = { paymentId, ref: event.snapshot.ref };
         return { ok: true, duplicate: false, paymentId };
       });
+      const late = orphan as { paymentId: string; ref: string } | null;
+      if (late) {
+        // released at once, outside the transaction (no provider call inside one); the same key if it is redone
+        const res = await provider.void(late.ref, `${late.paymentId}:void-late-authorization`);
+        if (res.ok) deps.log.warn({ paymentId: late.paymentId, ref: late.ref }, 'voided an authorization that arrived after its payment was given up');
+        else deps.log.error({ paymentId: late.paymentId, ref: late.ref, code: res.code }, 'could not void a late authorization; void it at the provider');
+      }
+      return result;
     },
 
     async sweep() {
