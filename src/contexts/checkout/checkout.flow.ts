@@ -215,6 +215,12 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         // loser's path ends here in one transaction, with no undo round trips
         if (!r.ok) return fail(a, 'sold_out', { skuId: r.skuId, available: r.available }, { nothingToUndo: true });
         const moved = await move(a, ['started'], { status: 'reserved' }, { name: 'checkout.checkout.stock_reserved', payload: eventBase });
+        if (!moved) {
+          // the sweeper failed the attempt meanwhile (this request stalled past its lock): its undo may have released
+          // before this hold existed, so this request gives the hold back itself (a release is idempotent)
+          await deps.inventory.releaseReservation(a.holder_id);
+          return null;
+        }
         crashPoint('reserved');
         return moved;
       }
