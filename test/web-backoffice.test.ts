@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { apiLogin, browserSkipReason, DEMO, launchBrowser, newPhoneContext, screenshot, signIn, startWebServer, type WebServer } from './support/browser';
+import { backends } from './support/harness';
 
 /**
  * The back-office areas in a real browser. (2) The creator whose tag sold the product sees that sale credited on the
@@ -11,11 +12,12 @@ import { apiLogin, browserSkipReason, DEMO, launchBrowser, newPhoneContext, scre
  */
 const skip = browserSkipReason();
 
-describe('web app: creator, merchant and admin areas', { skip: skip ?? false }, () => {
+for (const backend of backends())
+  describe(`web app: creator, merchant and admin areas [${backend.name}]`, { skip: skip ?? false }, () => {
   let server: WebServer;
   let browser: Browser;
   before(async () => {
-    [server, browser] = await Promise.all([startWebServer(), launchBrowser()]);
+    [server, browser] = await Promise.all([startWebServer({}, backend), launchBrowser()]);
   });
   after(async () => {
     await browser?.close();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page, Route } from 'playwright-core';
 import { apiLogin, browserSkipReason, DEMO, downloadedText, launchBrowser, newPhoneContext, screenshot, signIn, startWebServer, type WebServer } from './support/browser';
+import { backends } from './support/harness';
 
 /**
  * Money in the back office, through the real UI: a merchant cancels one order and refunds a line of another and the
@@ -14,7 +15,8 @@ const skip = browserSkipReason();
 const PRICE = 4000; // $40.00
 const CAPTION = 'Money journey look';
 
-describe('web app: refunds, cancellations, payouts and exports', { skip: skip ?? false }, () => {
+for (const backend of backends())
+  describe(`web app: refunds, cancellations, payouts and exports [${backend.name}]`, { skip: skip ?? false }, () => {
   let server: WebServer;
   let browser: Browser;
   let shopperToken: string;
@@ -24,7 +26,7 @@ describe('web app: refunds, cancellations, payouts and exports', { skip: skip ??
   let postId: string;
 
   before(async () => {
-    [server, browser] = await Promise.all([startWebServer({ earningsHoldDays: 0, payoutMinimumMinor: 100 }), launchBrowser()]);
+    [server, browser] = await Promise.all([startWebServer({ earningsHoldDays: 0, payoutMinimumMinor: 100 }, backend), launchBrowser()]);
     const { t } = server;
     const [merchantToken, creatorToken] = await Promise.all([apiLogin(t, DEMO.merchant), apiLogin(t, DEMO.creator)]);
     shopperToken = await apiLogin(t, DEMO.shopper);

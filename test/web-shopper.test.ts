@@ -7,6 +7,7 @@ import type { Browser, Page } from 'playwright-core';
 import { DEMO_MERCHANTS } from '../src/demo/world';
 import { WEB_DIST } from '../src/web';
 import { axeViolations, browserSkipReason, DEMO, launchBrowser, newPhoneContext, screenshot, signIn, startWebServer, type WebServer } from './support/browser';
+import { backends } from './support/harness';
 
 /**
  * The shopper's journeys in a real browser against the real server (PGlite, demo world): feed → pin → sheet → pay →
@@ -47,13 +48,14 @@ async function fillPayment(page: Page, card: string): Promise<void> {
   await page.getByLabel('Postal code').fill('1100-001');
 }
 
-describe('web app: shopper journeys', { skip: skip ?? false }, () => {
+for (const backend of backends())
+  describe(`web app: shopper journeys [${backend.name}]`, { skip: skip ?? false }, () => {
   let server: WebServer;
   let browser: Browser;
   const bought: { orderId?: string; product?: string } = {};
 
   before(async () => {
-    [server, browser] = await Promise.all([startWebServer(), launchBrowser()]);
+    [server, browser] = await Promise.all([startWebServer({}, backend), launchBrowser()]);
   });
   after(async () => {
     await browser?.close();

@@ -1,5 +1,5 @@
-// End-to-end support: the real server (PGlite, demo world, built web app) on a free port and Debian Chromium driven
-// by playwright-core. One server and one browser per test file; each journey opens its own browser context.
+// End-to-end support: the real server (PGlite or PostgreSQL, demo world, built web app) on a free port and Debian
+// Chromium driven by playwright-core. One server and one browser per test file; each journey opens its own browser context.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -8,7 +8,7 @@ import { DEMO_CREATORS, DEMO_MERCHANTS, DEMO_SHOPPERS } from '../../src/demo/wor
 import { systemClock } from '../../src/platform/clock';
 import type { Config } from '../../src/config';
 import { ensureWebBuilt } from '../../src/web';
-import { backends, startTestApp, type TestApp } from './harness';
+import { backends, startTestApp, type Backend, type TestApp } from './harness';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = join(process.cwd(), 'test-artifacts');
@@ -41,9 +41,9 @@ export interface WebServer {
  * The app as `npm start` runs it (demo world, outbox worker), on PGlite, listening on a free local port. `config`
  * overrides settings the way environment variables would (e.g. `earningsHoldDays: 0` = EARNINGS_HOLD_DAYS=0).
  */
-export async function startWebServer(config: Partial<Config> = {}): Promise<WebServer> {
+export async function startWebServer(config: Partial<Config> = {}, backend: Backend = backends()[0]!): Promise<WebServer> {
   await ensureWebBuilt();
-  const t = await startTestApp(backends()[0]!, { clock: systemClock, config });
+  const t = await startTestApp(backend, { clock: systemClock, config });
   await seedDemo(t.app);
   void t.app.outbox.run(100);
   await t.app.http.listen({ port: 0, host: '127.0.0.1' });
