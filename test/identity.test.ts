@@ -151,6 +151,18 @@ for (const backend of backends()) {
       assert.equal((await logInFrom('10.1.1.1', victim.email, PASSWORD)).status, 200);
     });
 
+    it('concurrent wrong guesses cannot pass the limit together: exactly the limit is checked, the rest refused', async () => {
+      const max = t.app.config.loginMaxAttempts;
+      const victim = await t.signUp('shopper');
+      const answers = await Promise.all(Array.from({ length: max + 12 }, (_, i) => logInFrom(`10.9.9.${i}`, victim.email, `guess ${i}`)));
+      const statuses = answers.map((a) => a.status).sort();
+      assert.deepEqual(statuses, [...Array(max).fill(401), ...Array(12).fill(429)]);
+      // the right password is refused too until the window passes: the limit holds whatever the guesses' timing
+      assert.equal((await logInFrom('10.9.9.200', victim.email, PASSWORD)).status, 429);
+      (t.clock as ManualClock).advance((t.app.config.loginWindowSeconds + 1) * 1000);
+      assert.equal((await logInFrom('10.9.9.200', victim.email, PASSWORD)).status, 200);
+    });
+
     it('expires sessions after the configured lifetime', async () => {
       const { token } = await t.signUp('shopper');
       assert.equal((await t.request({ url: '/v1/me', token })).status, 200);

@@ -36,6 +36,18 @@ export type SessionRow = IdentityTables['identity.sessions'];
 const ACCOUNT_COLUMNS = ['id', 'email', 'display_name', 'roles', 'created_at'] as const;
 export type AccountView = Pick<AccountRow, (typeof ACCOUNT_COLUMNS)[number]>;
 
+/** Failures since `since` for the e-mail and for the IP, with the oldest of each (to compute Retry-After). */
+async function countIn(exec: Executor, email: string, ip: string, since: Date) {
+  const r = await sql<{ by_email: number; oldest_email: Date | null; by_ip: number; oldest_ip: Date | null }>`
+    SELECT
+      (SELECT count(*)::int FROM identity.login_failures WHERE email = ${email} AND failed_at > ${since}) AS by_email,
+      (SELECT min(failed_at) FROM identity.login_failures WHERE email = ${email} AND failed_at > ${since}) AS oldest_email,
+      (SELECT count(*)::int FROM identity.login_failures WHERE ip = ${ip} AND failed_at > ${since}) AS by_ip,
+      (SELECT min(failed_at) FROM identity.login_failures WHERE ip = ${ip} AND failed_at > ${since}) AS oldest_ip
+  `.execute(exec);
+  return r.rows[0]!;
+}
+
 /** All SQL of the identity context. */
 export function createIdentityRepository(anyDb: AnyDb) {
   const db = anyDb as unknown as Db;
@@ -103,23 +115,22 @@ export function createIdentityRepository(anyDb: AnyDb) {
       await db.updateTable('identity.sessions').set({ revoked_at: now }).where('id', '=', sessionId).where('revoked_at', 'is', null).execute();
     },
 
-    /** Failures since `since` for the e-mail and for the IP, with the oldest of each (to compute Retry-After). */
-    async countFailures(email: string, ip: string, since: Date) {
-      const r = await sql<{ by_email: number; oldest_email: Date | null; by_ip: number; oldest_ip: Date | null }>`
-        SELECT
-          (SELECT count(*)::int FROM identity.login_failures WHERE email = ${email} AND failed_at > ${since}) AS by_email,
-          (SELECT min(failed_at) FROM identity.login_failures WHERE email = ${email} AND failed_at > ${since}) AS oldest_email,
-          (SELECT count(*)::int FROM identity.login_failures WHERE ip = ${ip} AND failed_at > ${since}) AS by_ip,
-          (SELECT min(failed_at) FROM identity.login_failures WHERE ip = ${ip} AND failed_at > ${since}) AS oldest_ip
-      `.execute(db);
-      return r.rows[0]!;
-    },
 
-    /** Records a failure and forgets failures that fell out of the window, so the table stays small. */
-    async recordFailure(email: string, ip: string, now: Date, windowStart: Date): Promise<void> {
-      await db.transaction().execute(async (trx) => {
-        await trx.insertInto('identity.login_failures').values({ email, ip, failed_at: now }).execute();
+    /**
+     * Counts the e-mail's and the IP's recent failures and, when both are under `max`, records this attempt as one
+     * (a success clears it again), atomically: the e-mail and the IP are locked for the count and the insert
+     * (transaction-scoped advisory locks, always e-mail first), so concurrent guesses cannot all pass one count.
+     * Forgets failures that fell out of the window, so the table stays small.
+     */
+    async claimAttempt(email: string, ip: string, now: Date, windowStart: Date, max: number) {
+      return db.transaction().execute(async (trx) => {
+        await sql`SELECT pg_advisory_xact_lock(hashtext(${`login-email:${email}`}))`.execute(trx);
+        await sql`SELECT pg_advisory_xact_lock(hashtext(${`login-ip:${ip}`}))`.execute(trx);
         await trx.deleteFrom('identity.login_failures').where('failed_at', '<=', windowStart).execute();
+        const counted = await countIn(trx, email, ip, windowStart);
+        const allowed = counted.by_email < max && counted.by_ip < max;
+        if (allowed) await trx.insertInto('identity.login_failures').values({ email, ip, failed_at: now }).execute();
+        return { allowed, ...counted };
       });
     },
 

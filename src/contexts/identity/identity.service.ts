@@ -156,25 +156,21 @@ export function createIdentityService(deps: ContextDeps, repo: IdentityRepositor
       const now = clock.now();
       const windowMs = config.loginWindowSeconds * 1000;
       const windowStart = new Date(now.getTime() - windowMs);
-      // Count-then-record is not atomic: concurrent guesses may each pass the check, so the bound is the limit plus
-      // the requests in flight; each one costs a full scrypt, which keeps that number small.
-      const failures = await repo.countFailures(email, input.ip, windowStart);
+      // the attempt counts as a failure from here (atomically with the check) until the password proves right
+      const failures = await repo.claimAttempt(email, input.ip, now, windowStart, config.loginMaxAttempts);
       const blockedSince = [
         failures.by_email >= config.loginMaxAttempts ? failures.oldest_email : null,
         failures.by_ip >= config.loginMaxAttempts ? failures.oldest_ip : null,
       ].filter((d): d is Date => d !== null);
-      if (blockedSince.length > 0) {
+      if (!failures.allowed) {
         // blocked until the oldest counted failure leaves the window (the later of the two limits)
-        const until = Math.max(...blockedSince.map((d) => new Date(d).getTime())) + windowMs;
+        const until = (blockedSince.length > 0 ? Math.max(...blockedSince.map((d) => new Date(d).getTime())) : now.getTime()) + windowMs;
         return { ok: false, code: 'rate_limited', retryAfterSeconds: Math.max(1, Math.ceil((until - now.getTime()) / 1000)) };
       }
 
       const account = await repo.findAccountByEmail(email);
       const valid = account ? await verifyPassword(input.password, account.password_hash) : (await burnPasswordCheck(input.password), false);
-      if (!account || !valid) {
-        await repo.recordFailure(email, input.ip, now, windowStart);
-        return { ok: false, code: 'invalid_credentials' };
-      }
+      if (!account || !valid) return { ok: false, code: 'invalid_credentials' };
       await repo.clearEmailFailures(email);
       const session = await repo.db.transaction().execute((trx) => startSession(trx, toSummary(account), input.deviceId));
       return { ok: true, ...session };
