@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { sql } from 'kysely';
 import type { Config } from './config';
-import { setGroupCommit } from './platform/batcher';
+import { observeBatches, setGroupCommit } from './platform/batcher';
 import { systemClock, type Clock } from './platform/clock';
 import type { ContextModule } from './platform/context';
 import { openDatabase, pgliteDirFor, type Database } from './platform/db';
@@ -92,6 +92,8 @@ export async function createFeedshop(options: FeedshopOptions) {
   metrics.gauge('feedshop_db_pool_idle', 'Idle database connections', () => database.poolStats().idle);
   metrics.gauge('feedshop_db_pool_waiting', 'Queries waiting for a database connection', () => database.poolStats().waiting);
   metrics.gauge('feedshop_event_backlog', 'Outbox deliveries not yet handled', () => outbox.backlog().catch(() => -1));
+  const batchSize = metrics.histogram('feedshop_batch_size', 'Items per group-commit batch (src/platform/batcher.ts), by batcher', ['batcher'], [1, 2, 5, 10, 20, 50, 100, 200, 500]);
+  const stopObservingBatches = observeBatches((name, size) => batchSize.observe({ batcher: name }, size));
 
   let migrated = false;
   let timer: NodeJS.Timeout | undefined;
@@ -160,6 +162,7 @@ export async function createFeedshop(options: FeedshopOptions) {
           log.error({ err, context: ctx.name }, 'close failed');
         }
       }
+      stopObservingBatches();
       await database.close();
     },
   };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
-import { Batcher, setGroupCommit } from '../src/platform/batcher';
+import { Batcher, observeBatches, setGroupCommit } from '../src/platform/batcher';
 
 /** One turn of the event loop: resolves after every setImmediate queued before it has run. */
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -289,5 +289,18 @@ describe('Batcher', () => {
     assert.deepEqual(runs, [[1], [2], [3]]);
     assert.deepEqual(await Promise.all([b.submit(4), b.submit(5)]), [5, 6]);
     assert.deepEqual(runs.at(-1), [4, 5], 'on again: batched');
+  });
+
+  it('reports each batch by name to every observer until it stops observing', async () => {
+    const seen: Array<[string, number]> = [];
+    const stop = observeBatches((name, size) => seen.push([name, size]));
+    const b = new Batcher<number, number>(async (items) => [...items], { name: 'test.items' });
+    await Promise.all([b.submit(1), b.submit(2), b.submit(3)]);
+    stop();
+    await b.submit(4);
+    assert.deepEqual(
+      seen.filter(([name]) => name === 'test.items'),
+      [['test.items', 3]],
+    );
   });
 });

@@ -44,6 +44,22 @@ for (const backend of backends()) {
     /** The attempt a key started (failed checkouts answer no id). */
     const attemptOf = async (scope: string, key: string) => (await checkout().repo.findAttemptByKey(scope, key))!;
 
+    it('concurrent buy-nows share group-commit batches, visible per batcher in /metrics', async () => {
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 300, stock: 3 });
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => buyNow(undefined, { skuId: p.skuId, quantity: 1 }, randomUUID(), { 'x-device-id': `dev_metrics_${randomUUID()}_${i}` })));
+      assert.deepEqual(answers.map((a) => a.status).sort(), [201, 201, 201, 409, 409, 409, 409, 409]);
+      const text = String((await t.request({ url: '/metrics' })).body);
+      for (const batcher of ['idempotency.claim', 'checkout.start', 'checkout.transition', 'payments.apply', 'orders.place', 'inventory.committed']) {
+        const count = new RegExp(`^feedshop_batch_size_count\\{batcher="${batcher.replace('.', '\\.')}"\\} (\\d+)`, 'm').exec(text);
+        assert.ok(count && Number(count[1]) > 0, `no batches of ${batcher} in /metrics`);
+      }
+      // eight claims made in one tick went in fewer statements than eight
+      const claims = /^feedshop_batch_size_count\{batcher="idempotency\.claim"\} (\d+)/m.exec(text)!;
+      const items = /^feedshop_batch_size_sum\{batcher="idempotency\.claim"\} (\d+)/m.exec(text)!;
+      assert.ok(Number(items[1]) / Number(claims[1]) > 1, `claims were not batched: ${items[1]} items in ${claims[1]} batches`);
+    });
+
     it('buys now at server prices with tax, captures, and leaves the cart alone', async () => {
       const m = await shopOwner(t);
       const p = await activeProduct(t, m, { priceMinor: 1899, stock: 10 });

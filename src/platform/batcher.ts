@@ -16,12 +16,24 @@
  * nothing is run again (its writes may have committed).
  */
 export interface BatcherOptions {
+  /** What the batches are, for metrics (`feedshop_batch_size{batcher}`), e.g. 'checkout.transition'. */
+  name?: string;
   /** Items per batch (default 200): bounds statement size and the time a row lock is held. */
   maxBatch?: number;
   /** Batches running at once (default 2): one commits while the next one fills. */
   maxInFlight?: number;
-  /** Called with each batch's size (metrics). */
+  /** Called with each batch's size. */
   onBatch?: (size: number) => void;
+}
+
+const observers = new Set<(name: string, size: number) => void>();
+
+/**
+ * Reports every batch of the process to `fn` (the composition root feeds /metrics with it); returns the way to stop.
+ */
+export function observeBatches(fn: (name: string, size: number) => void): () => void {
+  observers.add(fn);
+  return () => observers.delete(fn);
 }
 
 interface Pending<I, O> {
@@ -45,6 +57,7 @@ export class Batcher<I, O> {
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
   readonly #onBatch: ((size: number) => void) | undefined;
+  readonly #name: string;
   #queue: Pending<I, O>[] = [];
   #inFlight = 0;
   #scheduled = false;
@@ -54,6 +67,7 @@ export class Batcher<I, O> {
     this.#maxBatch = Math.max(1, options.maxBatch ?? 500);
     this.#maxInFlight = Math.max(1, options.maxInFlight ?? 3);
     this.#onBatch = options.onBatch;
+    this.#name = options.name ?? 'unnamed';
   }
 
   /** Queues `item` for the next batch; resolves with its own result. */
@@ -83,6 +97,7 @@ export class Batcher<I, O> {
   async #flush(batch: Pending<I, O>[]): Promise<void> {
     this.#inFlight++;
     this.#onBatch?.(batch.length);
+    for (const observe of observers) observe(this.#name, batch.length);
     try {
       await this.#settle(batch);
     } finally {

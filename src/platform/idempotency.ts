@@ -274,7 +274,7 @@ function batchersOf(db: AnyDb) {
         `.execute(db);
         const won = new Set(r.rows.map((row) => row.owner));
         return rows.map((row) => won.has(row.owner));
-      }),
+      }, { name: 'idempotency.claim' }),
       // only the claim's current owner may store its answer (a takeover changes the owner)
       store: new Batcher(async (rows) => {
         await sql`
@@ -285,7 +285,7 @@ function batchersOf(db: AnyDb) {
           WHERE k.scope = x.scope AND k.key = x.key AND k.owner = x.owner AND k.status = 'running'
         `.execute(db);
         return rows.map(() => undefined);
-      }),
+      }, { name: 'idempotency.store' }),
     };
     batchers.set(db, b);
   }

@@ -32,6 +32,10 @@ export class Metrics {
     });
   }
 
+  histogram(name: string, help: string, labelNames: string[], buckets: number[]): client.Histogram<string> {
+    return new client.Histogram({ name, help, labelNames, buckets, registers: [this.registry] });
+  }
+
   counter(name: string, help: string, labelNames: string[] = []): client.Counter<string> {
     let c = this.#counters.get(name);
     if (!c) {

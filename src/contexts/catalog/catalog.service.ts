@@ -108,7 +108,7 @@ export function createCatalogService(deps: CatalogDeps) {
       ]),
     );
     return asks.map((ids) => new Map(ids.flatMap((id) => (all.has(id) ? [[id, all.get(id)!] as const] : []))));
-  });
+  }, { name: 'catalog.variants_for_sale' });
   const { inventory, outbox, clock } = deps;
 
   const merchantView = (m: { id: string; name: string; description: string; created_at: Date }): MerchantView => ({

@@ -125,6 +125,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         return moved;
       });
     },
+    { name: 'checkout.transition' },
   );
 
   /** New attempts with their `started` event, group-committed the same way. */
@@ -134,6 +135,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       await deps.outbox.publishMany(trx, inserted.map((row) => ({ name: 'checkout.checkout.started', payload: eventBase(row) }) as const));
       return inserted;
     }),
+    { name: 'checkout.start' },
   );
 
   /** Records a step's outcome, and its analytics event, in one short transaction (shared with concurrent checkouts). */

@@ -259,7 +259,7 @@ export class CheckoutRepository {
   }
 
   /** Concurrent look-ups (every checkout asks first whether its key already started one) share one query per batch. */
-  readonly #byKey = new Batcher<{ scope: string; key: string }, AttemptRow | null>((pairs) => this.findAttemptsByKeys(pairs));
+  readonly #byKey = new Batcher<{ scope: string; key: string }, AttemptRow | null>((pairs) => this.findAttemptsByKeys(pairs), { name: 'checkout.attempt_by_key' });
 
   async findAttemptByKey(scope: string, key: string): Promise<AttemptRow | null> {
     return this.#byKey.submit({ scope, key });

@@ -211,7 +211,7 @@ export function createInventoryService(deps: ContextDeps) {
       const { holders } = await settle(to, { holderIds: [...new Set(holderIds)] });
       const moved = new Set(holders);
       return holderIds.map((h) => moved.has(h));
-    });
+    }, { name: `inventory.${to}` });
   const commits = settler('committed');
   const releases = settler('released');
 

@@ -170,7 +170,7 @@ export class OrdersRepository {
     const by = new Map<string, OrderRow[]>();
     for (const r of rows) by.set(r.checkout_id, [...(by.get(r.checkout_id) ?? []), r]);
     return checkoutIds.map((id) => by.get(id) ?? []);
-  });
+  }, { name: 'orders.by_checkout' });
 
   /** Lines of many orders in one query, in their order. */
   async findLines(orderIds: readonly string[], trx: Executor = this.db): Promise<LineRow[]> {

@@ -586,6 +586,7 @@ export function createOrdersService(deps: OrdersDeps) {
       );
       return inputs.map(() => undefined);
     }),
+    { name: 'orders.place' },
   );
 
   /**
@@ -613,6 +614,7 @@ export function createOrdersService(deps: OrdersDeps) {
       }
       return checkoutIds.map(() => undefined);
     }),
+    { name: 'orders.mark_paid' },
   );
 
   const service = {

@@ -66,9 +66,9 @@ export class PaymentsRepository {
     const rows = await this.db.selectFrom('payments.payments').selectAll().where('id', 'in', [...new Set(ids)]).execute();
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id));
-  });
+  }, { name: 'payments.by_id' });
 
-  readonly #byCheckout = new Batcher<string, PaymentRow | undefined>((ids) => this.#findByCheckouts(ids));
+  readonly #byCheckout = new Batcher<string, PaymentRow | undefined>((ids) => this.#findByCheckouts(ids), { name: 'payments.by_checkout' });
 
   readonly #pending = new Batcher<PaymentRow, PaymentRow>(async (rows) => {
     await this.db.insertInto('payments.payments').values([...rows]).onConflict((oc) => oc.column('checkout_id').doNothing()).execute();
@@ -77,7 +77,7 @@ export class PaymentsRepository {
       if (!r) throw new Error(`payment of ${rows[i]!.checkout_id} not found after insert`);
       return r;
     });
-  });
+  }, { name: 'payments.insert_pending' });
 
   async #findByCheckouts(checkoutIds: readonly string[]): Promise<Array<PaymentRow | undefined>> {
     const rows = await this.db.selectFrom('payments.payments').selectAll().where('checkout_id', 'in', [...new Set(checkoutIds)]).execute();

@@ -124,7 +124,7 @@ export function createPaymentsService(
   const applyIn = async (trx: Trx, paymentId: string, obs: Observation): Promise<PaymentRow> => (await applyManyIn(trx, [{ paymentId, obs }]))[0]!;
 
   /** What the provider answered concurrent checkouts, recorded together: one transaction per batch. */
-  const applier = new Batcher<{ paymentId: string; obs: Observation }, PaymentRow>((items) => repo.db.transaction().execute((trx) => applyManyIn(trx, items)));
+  const applier = new Batcher<{ paymentId: string; obs: Observation }, PaymentRow>((items) => repo.db.transaction().execute((trx) => applyManyIn(trx, items)), { name: 'payments.apply' });
 
   const apply = (paymentId: string, obs: Observation): Promise<PaymentRow> => applier.submit({ paymentId, obs });
 

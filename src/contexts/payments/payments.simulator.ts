@@ -346,7 +346,7 @@ export class PaymentSimulator {
       }
       return answers;
     });
-  });
+  }, { name: 'simulator.requests' });
 
   async #insertIntent(trx: SimDb, req: AuthorizeRequest, declined: string | null): Promise<SimIntent> {
     const row = {
