@@ -212,6 +212,28 @@ for (const backend of backends()) {
       assert.equal(payment?.capturedMinor, 0);
     });
 
+    it('the sweep voids a late authorization whose webhook never came', async () => {
+      const checkoutId = newId('checkout');
+      const res = await payments.authorize({ checkoutId, amountMinor: 1_400, currency: 'EUR', paymentMethod: CARD.error, accountId: null });
+      assert.ok(!res.ok);
+      assert.equal((await payments.reconcile(checkoutId))?.status, 'failed');
+      const late = await payments.simulator!.authorize({
+        amountMinor: 1_400,
+        currency: 'EUR',
+        paymentMethod: CARD.ok,
+        idempotencyKey: `${checkoutId}:authorize`,
+        metadata: { payment_id: res.payment!.id, checkout_id: checkoutId },
+      });
+      assert.equal(late.status, 200);
+      const [intent] = await payments.simulator!.intentsForCheckout(checkoutId);
+      // the webhook is lost on the way
+      await sql`DELETE FROM payments_sim.webhooks WHERE body::jsonb->'data'->>'ref' = ${intent!.ref}`.execute(t.app.db);
+      await payments.sweep();
+      assert.equal((await payments.simulator!.intentsForCheckout(checkoutId))[0]?.status, 'canceled');
+      const payment = await payments.getPayment(res.payment!.id);
+      assert.deepEqual([payment?.status, payment?.providerRef, payment?.capturedMinor], ['failed', intent!.ref, 0]);
+    });
+
     it('applies a correctly signed webhook (a capture made on the provider side)', async () => {
       const auth = await authorize(CARD.ok, 2_000);
       assert.ok(auth.ok);

@@ -158,6 +158,27 @@ export class PaymentsRepository {
   }
 
   /** Payments whose authorization outcome is still unknown since before `before` (the sweeper settles them). */
+  /**
+   * Payments given up because the provider did not answer (failed as provider_unavailable / provider_timeout) and
+   * created since `since`: an authorize request still on its way may yet land for them.
+   */
+  async listGivenUpSince(since: Date, limit: number): Promise<PaymentRow[]> {
+    return this.db
+      .selectFrom('payments.payments')
+      .selectAll()
+      .where('status', '=', 'failed')
+      .where('failure_code', 'in', ['provider_unavailable', 'provider_timeout'])
+      .where('created_at', '>', since)
+      .orderBy('created_at')
+      .limit(limit)
+      .execute();
+  }
+
+  /** Remembers the provider's reference of a payment we gave up (its late authorization was found and voided). */
+  async setProviderRef(id: string, ref: string, at: Date): Promise<void> {
+    await this.db.updateTable('payments.payments').set({ provider_ref: ref, updated_at: at }).where('id', '=', id).where('provider_ref', 'is', null).execute();
+  }
+
   async listStalePending(before: Date, limit: number): Promise<string[]> {
     const rows = await this.db
       .selectFrom('payments.payments')

@@ -89,6 +89,9 @@ export function mergeObservation(cur: PaymentRow, obs: Observation): { next: Pay
 
 const CAPTURED: readonly PaymentStatus[] = ['captured', 'partially_refunded', 'refunded'];
 
+/** How long after a payment was given up for a silent provider the sweep still looks for a late authorization. */
+const LATE_AUTHORIZATION_WINDOW_MS = 10 * 60_000;
+
 export function createPaymentsService(
   deps: ContextDeps,
   repo: PaymentsRepository,
@@ -184,6 +187,22 @@ export function createPaymentsService(
       }
     }
     return row;
+  }
+
+  /**
+   * The provider authorized a payment we had already given up (failed or voided: final), e.g. an authorize request
+   * that reached it after reconcile had found nothing: a hold on the shopper's card that no order will capture.
+   * Voided under one key however often it is found; a void that fails is tried again by the sweep (for
+   * LATE_AUTHORIZATION_WINDOW_MS after the payment was made).
+   */
+  async function voidLateAuthorization(paymentId: string, ref: string): Promise<void> {
+    const res = await provider.void(ref, `${paymentId}:void-late-authorization`);
+    if (res.ok) {
+      await repo.setProviderRef(paymentId, ref, clock.now());
+      deps.log.warn({ paymentId, ref }, 'voided an authorization that arrived after its payment was given up');
+    } else {
+      deps.log.error({ paymentId, ref, code: res.code }, 'could not void a late authorization; the sweep tries again');
+    }
   }
 
   const service: PaymentsServiceImpl = {
@@ -338,17 +357,23 @@ export function createPaymentsService(
         return { ok: true, duplicate: false, paymentId };
       });
       const late = orphan as { paymentId: string; ref: string } | null;
-      if (late) {
-        // released at once, outside the transaction (no provider call inside one); the same key if it is redone
-        const res = await provider.void(late.ref, `${late.paymentId}:void-late-authorization`);
-        if (res.ok) deps.log.warn({ paymentId: late.paymentId, ref: late.ref }, 'voided an authorization that arrived after its payment was given up');
-        else deps.log.error({ paymentId: late.paymentId, ref: late.ref, code: res.code }, 'could not void a late authorization; void it at the provider');
-      }
+      // released at once, outside the transaction (no provider call inside one)
+      if (late) await voidLateAuthorization(late.paymentId, late.ref);
       return result;
     },
 
     async sweep() {
       if (opts.simulator) await opts.simulator.deliverWebhooks();
+      // a late authorization whose webhook never came: asked for under the authorization's own key while it may land
+      const since = new Date(clock.now().getTime() - LATE_AUTHORIZATION_WINDOW_MS);
+      for (const row of await repo.listGivenUpSince(since, 20)) {
+        try {
+          const res = row.provider_ref ? await provider.retrieve(row.provider_ref) : await provider.recoverAuthorization(authorizeRequest(row));
+          if (res.ok && res.snapshot.status === 'authorized') await voidLateAuthorization(row.id, res.snapshot.ref);
+        } catch (err) {
+          deps.log.error({ err, paymentId: row.id }, 'late-authorization check failed');
+        }
+      }
       const before = new Date(clock.now().getTime() - opts.staleAfterMs);
       for (const checkoutId of await repo.listStalePending(before, 20)) {
         try {
