@@ -41,5 +41,9 @@ export const identityMigrations: ContextMigrations = {
       CREATE INDEX login_failures_ip ON identity.login_failures (ip, failed_at);
       CREATE INDEX login_failures_age ON identity.login_failures (failed_at);
     `),
+    // an attempt counts against its e-mail from before its password check (pending) until it is known to be wrong
+    '0002_login_pending': sqlMigration(`
+      ALTER TABLE identity.login_failures ADD COLUMN pending boolean NOT NULL DEFAULT false;
+    `),
   },
 };

@@ -25,6 +25,8 @@ export interface IdentityTables {
     email: string;
     ip: string;
     failed_at: Date;
+    /** An attempt whose password is being checked: it counts against its e-mail, not yet against its IP. */
+    pending: Generated<boolean>;
   };
 }
 
@@ -36,14 +38,17 @@ export type SessionRow = IdentityTables['identity.sessions'];
 const ACCOUNT_COLUMNS = ['id', 'email', 'display_name', 'roles', 'created_at'] as const;
 export type AccountView = Pick<AccountRow, (typeof ACCOUNT_COLUMNS)[number]>;
 
-/** Failures since `since` for the e-mail and for the IP, with the oldest of each (to compute Retry-After). */
+/**
+ * Failures since `since` for the e-mail (attempts still being checked included) and for the IP (known failures only),
+ * with the oldest of each (to compute Retry-After).
+ */
 async function countIn(exec: Executor, email: string, ip: string, since: Date) {
   const r = await sql<{ by_email: number; oldest_email: Date | null; by_ip: number; oldest_ip: Date | null }>`
     SELECT
       (SELECT count(*)::int FROM identity.login_failures WHERE email = ${email} AND failed_at > ${since}) AS by_email,
       (SELECT min(failed_at) FROM identity.login_failures WHERE email = ${email} AND failed_at > ${since}) AS oldest_email,
-      (SELECT count(*)::int FROM identity.login_failures WHERE ip = ${ip} AND failed_at > ${since}) AS by_ip,
-      (SELECT min(failed_at) FROM identity.login_failures WHERE ip = ${ip} AND failed_at > ${since}) AS oldest_ip
+      (SELECT count(*)::int FROM identity.login_failures WHERE ip = ${ip} AND failed_at > ${since} AND NOT pending) AS by_ip,
+      (SELECT min(failed_at) FROM identity.login_failures WHERE ip = ${ip} AND failed_at > ${since} AND NOT pending) AS oldest_ip
   `.execute(exec);
   return r.rows[0]!;
 }
@@ -117,21 +122,28 @@ export function createIdentityRepository(anyDb: AnyDb) {
 
 
     /**
-     * Counts the e-mail's and the IP's recent failures and, when both are under `max`, records this attempt as one
-     * (a success clears it again), atomically: the e-mail and the IP are locked for the count and the insert
-     * (transaction-scoped advisory locks, always e-mail first), so concurrent guesses cannot all pass one count.
-     * Forgets failures that fell out of the window, so the table stays small.
+     * Counts the e-mail's and the IP's recent failures and, when both are under `max`, records this attempt against
+     * the e-mail as pending (a success clears it, a wrong password makes it a failure), atomically per e-mail: the
+     * count and the insert hold a transaction-scoped advisory lock on the e-mail, so concurrent guesses at one account
+     * cannot all pass one count. The IP limit counts known failures only (many people may sign in at once behind one
+     * address). Forgets failures that fell out of the window, so the table stays small.
      */
     async claimAttempt(email: string, ip: string, now: Date, windowStart: Date, max: number) {
       return db.transaction().execute(async (trx) => {
         await sql`SELECT pg_advisory_xact_lock(hashtext(${`login-email:${email}`}))`.execute(trx);
-        await sql`SELECT pg_advisory_xact_lock(hashtext(${`login-ip:${ip}`}))`.execute(trx);
         await trx.deleteFrom('identity.login_failures').where('failed_at', '<=', windowStart).execute();
         const counted = await countIn(trx, email, ip, windowStart);
         const allowed = counted.by_email < max && counted.by_ip < max;
-        if (allowed) await trx.insertInto('identity.login_failures').values({ email, ip, failed_at: now }).execute();
-        return { allowed, ...counted };
+        const claim = allowed
+          ? await trx.insertInto('identity.login_failures').values({ email, ip, failed_at: now, pending: true }).returning('id').executeTakeFirstOrThrow()
+          : null;
+        return { allowed, claimId: claim?.id ?? null, ...counted };
       });
+    },
+
+    /** The pending attempt's password was wrong: it now counts against its IP too. */
+    async markFailed(claimId: number): Promise<void> {
+      await db.updateTable('identity.login_failures').set({ pending: false }).where('id', '=', claimId).execute();
     },
 
     /** A successful log-in clears the e-mail's failures (not the IP's: one good password must not reset a scanner). */

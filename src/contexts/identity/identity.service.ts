@@ -170,7 +170,10 @@ export function createIdentityService(deps: ContextDeps, repo: IdentityRepositor
 
       const account = await repo.findAccountByEmail(email);
       const valid = account ? await verifyPassword(input.password, account.password_hash) : (await burnPasswordCheck(input.password), false);
-      if (!account || !valid) return { ok: false, code: 'invalid_credentials' };
+      if (!account || !valid) {
+        if (failures.claimId !== null) await repo.markFailed(failures.claimId);
+        return { ok: false, code: 'invalid_credentials' };
+      }
       await repo.clearEmailFailures(email);
       const session = await repo.db.transaction().execute((trx) => startSession(trx, toSummary(account), input.deviceId));
       return { ok: true, ...session };
