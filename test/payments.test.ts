@@ -187,14 +187,17 @@ for (const backend of backends()) {
       assert.equal(settled?.failureCode, 'provider_unavailable');
     });
 
-    it('an authorization the provider makes after we gave the payment up is voided when its webhook arrives', async () => {
+    /**
+     * A payment given up because the provider did not answer (reconcile found nothing), then authorized at the
+     * provider after all (a request that was still on its way): a hold on the card nobody will capture.
+     */
+    const givenUpThenAuthorizedLate = async (amountMinor: number) => {
       const checkoutId = newId('checkout');
-      const res = await payments.authorize({ checkoutId, amountMinor: 1_300, currency: 'EUR', paymentMethod: CARD.error, accountId: null });
+      const res = await payments.authorize({ checkoutId, amountMinor, currency: 'EUR', paymentMethod: CARD.error, accountId: null });
       assert.ok(!res.ok);
       assert.equal((await payments.reconcile(checkoutId))?.status, 'failed'); // the provider knew nothing then
-      // ...and authorizes it late (a request that was still on its way): a hold on the card nobody will capture
       const late = await payments.simulator!.authorize({
-        amountMinor: 1_300,
+        amountMinor,
         currency: 'EUR',
         paymentMethod: CARD.ok,
         idempotencyKey: `${checkoutId}:authorize`,
@@ -203,35 +206,28 @@ for (const backend of backends()) {
       assert.equal(late.status, 200);
       const [intent] = await payments.simulator!.intentsForCheckout(checkoutId);
       assert.equal(intent?.status, 'requires_capture');
-      const body = await queuedWebhook(intent!.ref);
+      return { checkoutId, paymentId: res.payment!.id, ref: intent!.ref };
+    };
+
+    it('an authorization the provider makes after we gave the payment up is voided when its webhook arrives', async () => {
+      const { checkoutId, paymentId, ref } = await givenUpThenAuthorizedLate(1_300);
+      const body = await queuedWebhook(ref);
       const answer = await postWebhook(body, sign(body, now()));
       assert.equal(answer.status, 200);
       assert.equal((await payments.simulator!.intentsForCheckout(checkoutId))[0]?.status, 'canceled');
-      const payment = await payments.getPayment(res.payment!.id);
+      const payment = await payments.getPayment(paymentId);
       assert.equal(payment?.status, 'failed');
       assert.equal(payment?.capturedMinor, 0);
     });
 
     it('the sweep voids a late authorization whose webhook never came', async () => {
-      const checkoutId = newId('checkout');
-      const res = await payments.authorize({ checkoutId, amountMinor: 1_400, currency: 'EUR', paymentMethod: CARD.error, accountId: null });
-      assert.ok(!res.ok);
-      assert.equal((await payments.reconcile(checkoutId))?.status, 'failed');
-      const late = await payments.simulator!.authorize({
-        amountMinor: 1_400,
-        currency: 'EUR',
-        paymentMethod: CARD.ok,
-        idempotencyKey: `${checkoutId}:authorize`,
-        metadata: { payment_id: res.payment!.id, checkout_id: checkoutId },
-      });
-      assert.equal(late.status, 200);
-      const [intent] = await payments.simulator!.intentsForCheckout(checkoutId);
+      const { checkoutId, paymentId, ref } = await givenUpThenAuthorizedLate(1_400);
       // the webhook is lost on the way
-      await sql`DELETE FROM payments_sim.webhooks WHERE body::jsonb->'data'->>'ref' = ${intent!.ref}`.execute(t.app.db);
+      await sql`DELETE FROM payments_sim.webhooks WHERE body::jsonb->'data'->>'ref' = ${ref}`.execute(t.app.db);
       await payments.sweep();
       assert.equal((await payments.simulator!.intentsForCheckout(checkoutId))[0]?.status, 'canceled');
-      const payment = await payments.getPayment(res.payment!.id);
-      assert.deepEqual([payment?.status, payment?.providerRef, payment?.capturedMinor], ['failed', intent!.ref, 0]);
+      const payment = await payments.getPayment(paymentId);
+      assert.deepEqual([payment?.status, payment?.providerRef, payment?.capturedMinor], ['failed', ref, 0]);
     });
 
     it('applies a correctly signed webhook (a capture made on the provider side)', async () => {

@@ -18,9 +18,9 @@
 export interface BatcherOptions {
   /** What the batches are, for metrics (`feedshop_batch_size{batcher}`), e.g. 'checkout.transition'. */
   name?: string;
-  /** Items per batch (default 200): bounds statement size and the time a row lock is held. */
+  /** Items per batch (default 500): bounds statement size and the time a row lock is held. */
   maxBatch?: number;
-  /** Batches running at once (default 2): one commits while the next one fills. */
+  /** Batches running at once (default 3): one commits while the next ones fill. */
   maxInFlight?: number;
   /** Called with each batch's size. */
   onBatch?: (size: number) => void;

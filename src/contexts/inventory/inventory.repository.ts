@@ -302,15 +302,13 @@ export class InventoryRepository {
   async settleHolds(
     trx: Executor,
     to: Exclude<HoldStatus, 'held'>,
-    which: { holderId: string } | { holderIds: readonly string[] } | { dueAt: Date; limit: number },
+    which: { holderIds: readonly string[] } | { dueAt: Date; limit: number },
     at: Date,
   ): Promise<{ rows: SettledRow[]; holders: string[] }> {
     const scope =
-      'holderId' in which
-        ? sql`holder_id = ${which.holderId}`
-        : 'holderIds' in which
-          ? sql`holder_id = ANY (${[...which.holderIds]}::text[])`
-          : sql`expires_at <= ${which.dueAt} AND holder_id IN (
+      'holderIds' in which
+        ? sql`holder_id = ANY (${[...which.holderIds]}::text[])`
+        : sql`expires_at <= ${which.dueAt} AND holder_id IN (
             SELECT holder_id FROM inventory.reservations WHERE status = 'held' AND expires_at <= ${which.dueAt}
             GROUP BY holder_id ORDER BY min(expires_at) LIMIT ${which.limit})`;
     const stockChange =

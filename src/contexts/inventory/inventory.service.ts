@@ -189,7 +189,7 @@ export function createInventoryService(deps: ContextDeps) {
   };
 
   /** After holds moved: events in the same transaction; the memo forgets SKUs that got units back. */
-  const settle = async (to: 'committed' | 'released' | 'expired', which: { holderId: string } | { holderIds: readonly string[] } | { dueAt: Date; limit: number }) => {
+  const settle = async (to: 'committed' | 'released' | 'expired', which: { holderIds: readonly string[] } | { dueAt: Date; limit: number }) => {
     const at = deps.clock.now();
     const settled = await repo.db.transaction().execute(async (trx) => {
       const r = await repo.settleHolds(trx, to, which, at);

@@ -204,16 +204,6 @@ export class OrdersRepository {
     return r.rows[0];
   }
 
-  /** The first history row (seq 1) of many orders just inserted in this transaction, in one statement. */
-  async appendFirstHistory(trx: Executor, rows: ReadonlyArray<Omit<HistoryRow, 'seq'>>): Promise<void> {
-    for (const chunk of chunks(rows)) {
-      await trx
-        .insertInto('orders.order_events')
-        .values(chunk.map((h) => ({ ...h, seq: 1, details: JSON.stringify(h.details) as never })))
-        .execute();
-    }
-  }
-
   /** placed → paid for every placed order of these checkouts, in one statement; returns the orders it moved. */
   async markPlacedPaid(trx: Executor, checkoutIds: readonly string[], at: Date): Promise<OrderRow[]> {
     const r = await sql<OrderRow>`
@@ -224,7 +214,10 @@ export class OrdersRepository {
     return r.rows;
   }
 
-  /** `appendHistory` for many orders (each at most once) whose rows this transaction has locked, in one statement. */
+  /**
+   * History rows for many orders (each at most once) whose rows this transaction has locked (or just inserted), in one
+   * statement: each gets its order's next seq (1 for a new order).
+   */
   async appendHistoryMany(trx: Executor, rows: ReadonlyArray<Omit<HistoryRow, 'seq'>>): Promise<void> {
     if (rows.length === 0) return;
     await sql`
@@ -237,13 +230,8 @@ export class OrdersRepository {
   }
 
   /** Appends a history row; the caller holds the order's row lock, so seq is gapless and ordered. */
-  async appendHistory(trx: Executor, h: Omit<HistoryRow, 'seq'>): Promise<void> {
-    await sql`
-      INSERT INTO orders.order_events (order_id, seq, type, from_status, to_status, actor, details, at)
-      SELECT ${h.order_id}, coalesce(max(seq), 0) + 1, ${h.type}, ${h.from_status}, ${h.to_status}, ${h.actor},
-             ${JSON.stringify(h.details)}::jsonb, ${h.at}
-      FROM orders.order_events WHERE order_id = ${h.order_id}
-    `.execute(trx);
+  appendHistory(trx: Executor, h: Omit<HistoryRow, 'seq'>): Promise<void> {
+    return this.appendHistoryMany(trx, [h]);
   }
 
   listHistory(orderId: string): Promise<HistoryRow[]> {

@@ -576,7 +576,7 @@ export function createOrdersService(deps: OrdersDeps) {
       const inserted = await repo.insertOrders(trx, rows);
       if (inserted.length !== rows.length) throw new LostRace();
       await repo.insertLines(trx, placed.flatMap((p) => p.lines));
-      await repo.appendFirstHistory(
+      await repo.appendHistoryMany(
         trx,
         placed.flatMap((p) => p.rows.map((row) => ({ order_id: row.id, type: 'placed', from_status: null, to_status: 'placed' as const, actor: 'system', details: { checkoutId: p.input.checkoutId }, at }))),
       );

@@ -115,21 +115,12 @@ export class PaymentsRepository {
 
   /** Locks several payments, in id order (two batches locking overlapping sets cannot deadlock). */
   async lockMany(trx: Trx, ids: readonly string[]): Promise<PaymentRow[]> {
-    if (ids.length === 1) {
-      const row = await this.lock(trx, ids[0]!);
-      return row ? [row] : [];
-    }
     return trx.selectFrom('payments.payments').selectAll().where('id', 'in', [...ids]).orderBy('id').forUpdate().execute();
   }
 
-  /** `update` for several payments in one statement. */
+  /** Writes what merging an observation changed, for several payments in one statement. */
   async updateMany(trx: Trx, rows: ReadonlyArray<Pick<PaymentRow, 'id' | 'status' | 'provider_ref' | 'captured_minor' | 'refunded_minor' | 'failure_code' | 'updated_at'>>): Promise<void> {
     if (rows.length === 0) return;
-    if (rows.length === 1) {
-      const { id, status, provider_ref, captured_minor, refunded_minor, failure_code, updated_at } = rows[0]!;
-      await this.update(trx, id, { status, provider_ref, captured_minor, refunded_minor, failure_code, updated_at });
-      return;
-    }
     const values = rows.map(({ id, status, provider_ref, captured_minor, refunded_minor, failure_code, updated_at }) => ({
       id,
       status,
@@ -147,14 +138,6 @@ export class PaymentsRepository {
         refunded_minor bigint, failure_code text, updated_at timestamptz)
       WHERE p.id = x.id
     `.execute(trx);
-  }
-
-  async update(
-    trx: Trx,
-    id: string,
-    set: Pick<PaymentRow, 'status' | 'provider_ref' | 'captured_minor' | 'refunded_minor' | 'failure_code' | 'updated_at'>,
-  ): Promise<PaymentRow> {
-    return trx.updateTable('payments.payments').set(set).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
   }
 
   /** Payments whose authorization outcome is still unknown since before `before` (the sweeper settles them). */
