@@ -216,6 +216,26 @@ for (const backend of backends()) {
       assert.equal((await stock(p.skuId)).onHand, 9);
     });
 
+    it('a key whose idempotency record is gone (pruned after a day) resumes its attempt: no second purchase, no second started event', async () => {
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 700, stock: 10 });
+      const shopper = await t.signUp('shopper');
+      const key = randomUUID();
+      const first = await buyNow(shopper.token, { skuId: p.skuId, quantity: 1 }, key);
+      assert.equal(first.status, 201);
+      // the record goes (as pruneIdempotencyKeys does after 24 hours): the next claim of this key is a fresh one
+      await sql`DELETE FROM idempotency.keys WHERE key = ${key}`.execute(t.app.db);
+      const again = await buyNow(shopper.token, { skuId: p.skuId, quantity: 1 }, key);
+      assert.equal(again.status, 201, JSON.stringify(again.body));
+      assert.equal(again.body.checkoutId, first.body.checkoutId);
+      assert.equal(again.body.orders.length, 1);
+      assert.deepEqual(again.body.orders, first.body.orders);
+      assert.equal((await stock(p.skuId)).onHand, 9); // sold once
+      const attempts = await sql<{ n: number }>`SELECT count(*)::int AS n FROM checkout.attempts WHERE idempotency_key = ${key}`.execute(t.app.db);
+      assert.equal(attempts.rows[0]!.n, 1);
+      assert.deepEqual((await eventsOf(first.body.checkoutId)).filter((e) => e === 'started'), ['started']);
+    });
+
     it('sells exactly the last units to concurrent buyers; the others get 409 sold_out; stock is conserved', async () => {
       const m = await shopOwner(t);
       const p = await activeProduct(t, m, { priceMinor: 2500, stock: 5 });

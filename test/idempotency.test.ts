@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { AppError } from '../src/platform/errors';
 import type { ManualClock } from '../src/platform/clock';
 import { requireIdempotencyKey, withIdempotency, type IdempotencyDeps } from '../src/platform/idempotency';
@@ -10,6 +10,20 @@ import { countQueries } from '../src/platform/db';
 import { requestHash } from '../src/platform/idempotency';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('request hash', () => {
+  it('ignores key order and undefined members, tells values apart, and is the hash of the canonical JSON stored keys were made with', () => {
+    const a = { action: 'POST /v1/checkout/buy-now', params: {}, body: { skuId: 'sku_1', quantity: 2, shipping: { city: 'Berlin', country: 'DE' }, lines: [1, { y: 1, x: 2 }] } };
+    const b = { body: { lines: [1, { x: 2, y: 1 }], shipping: { country: 'DE', city: 'Berlin' }, quantity: 2, skuId: 'sku_1', note: undefined }, params: {}, action: 'POST /v1/checkout/buy-now' };
+    assert.equal(requestHash(a), requestHash(b));
+    assert.notEqual(requestHash(a), requestHash({ ...a, body: { ...a.body, quantity: 3 } }));
+    assert.notEqual(requestHash({ v: [1, 2] }), requestHash({ v: [2, 1] }));
+    assert.notEqual(requestHash({ v: '1' }), requestHash({ v: 1 }));
+    // keys claimed before a deploy must still match after it: the canonical text is fixed
+    const canonical = '{"action":"POST /v1/checkout/buy-now","body":{"lines":[1,{"x":2,"y":1}],"quantity":2,"shipping":{"city":"Berlin","country":"DE"},"skuId":"sku_1"},"params":{}}';
+    assert.equal(requestHash(b), createHash('sha256').update(canonical).digest('base64url'));
+  });
+});
 
 for (const backend of backends()) {
   describe(`idempotency keys [${backend.name}]`, () => {

@@ -20,7 +20,7 @@ import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { killChildren, ROOT, run, startServer, stopServer, type Server } from '../lib/processes';
+import { cpuTimeUs, killChildren, ROOT, run, startServer, stopServer, type Server } from '../lib/processes';
 
 const TARGET_FEED_VS_HELLO = 0.4;
 const TARGET_P99_AT_HALF_MS = 20;
@@ -101,19 +101,6 @@ interface Measure {
   serverCpuUsPerRequest?: number;
   /** The 1-minute load average at the end of the run (other work on the same cores). */
   loadAverage: number;
-}
-
-/** CPU time used so far by a process (user + system, all threads), in microseconds; undefined off Linux. */
-function cpuTimeUs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (USER_HZ = 100 on Linux)
-    return (Number(fields[11]) + Number(fields[12])) * 10_000;
-  } catch {
-    return undefined;
-  }
 }
 
 type Requests = autocannon.Request[];

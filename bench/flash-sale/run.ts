@@ -24,7 +24,7 @@ import os from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { killChildren, ROOT, run, spawnNode, startServer, stopServer, type Server } from '../lib/processes';
+import { cpuTimeUs, killChildren, ROOT, run, spawnNode, startServer, stopServer, type Server } from '../lib/processes';
 
 /** The issue's target: all answered within 2× the hello-world's time for the same requests. */
 const TARGET_VS_HELLO = 2;
@@ -302,6 +302,11 @@ interface RunResult {
   p99SuccessMs: number | null;
   p50SoldOutMs: number | null;
   p99SoldOutMs: number | null;
+  /**
+   * The server process's CPU time (user + system, all threads) from the release to the last answer, per request, in
+   * microseconds (Linux /proc): what an answer costs, much steadier across runs than the wall-clock time.
+   */
+  serverCpuUsPerRequest?: number;
   verification?: Verification;
 }
 
@@ -311,7 +316,7 @@ function pct(values: number[], p: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-function summarize(target: TargetName, stock: number, totalMs: number, answers: Answer[]): RunResult {
+function summarize(target: TargetName, stock: number, totalMs: number, answers: Answer[], cpuBefore?: number, cpuAfter?: number): RunResult {
   const ok = answers.filter((a) => a.status === 201).map((a) => a.ms);
   const so = answers.filter((a) => a.status === 409 && a.code === 'sold_out').map((a) => a.ms);
   return {
@@ -327,6 +332,7 @@ function summarize(target: TargetName, stock: number, totalMs: number, answers: 
     p99SuccessMs: pct(ok, 99),
     p50SoldOutMs: pct(so, 50),
     p99SoldOutMs: pct(so, 99),
+    ...(cpuBefore !== undefined && cpuAfter !== undefined && answers.length > 0 ? { serverCpuUsPerRequest: Math.round((cpuAfter - cpuBefore) / answers.length) } : {}),
   };
 }
 
@@ -340,8 +346,9 @@ async function runHello(stock: number): Promise<RunResult> {
   const dataDir = mkdtempSync(join(os.tmpdir(), 'feedshop-flash-'));
   const server = await startServer('hello', ['--import', 'tsx', 'bench/flash-sale/hello.ts'], { ...baseEnv(), DATA_DIR: dataDir });
   try {
+    const cpuBefore = cpuTimeUs(server.child.pid);
     const { totalMs, answers } = await release(server.port, prepare('sku_hello', requests, `hello-${stock}`));
-    const r = summarize('hello', stock, totalMs, answers);
+    const r = summarize('hello', stock, totalMs, answers, cpuBefore, cpuTimeUs(server.child.pid));
     if (r.successes !== requests) throw new Error(`hello-world answered ${r.successes} of ${requests} with 201`);
     return r;
   } finally {
@@ -377,9 +384,11 @@ async function runProduct(target: 'coalesced' | 'naive', stock: number): Promise
     server = await startServer(target, [...profile, '--import', 'tsx', 'src/cli.ts', 'api'], env);
     await warm(server.port, warmSkuId, `${target}-${stock}`);
     const commitsBefore = await commitCount(dbUrl.toString());
+    const cpuBefore = cpuTimeUs(server.child.pid);
     const { totalMs, answers } = await release(server.port, prepare(skuId, requests, `${target}-${stock}`));
+    const cpuAfter = cpuTimeUs(server.child.pid);
     const commits = (await commitCount(dbUrl.toString())) - commitsBefore - 1; // minus the first count's own
-    const r = summarize(target, stock, totalMs, answers);
+    const r = summarize(target, stock, totalMs, answers, cpuBefore, cpuAfter);
     await stopServer(server);
     server = null;
     const swept = await settleWithWorker(env, dbUrl.toString());
@@ -410,7 +419,8 @@ function fmtRow(r: RunResult): string {
   const verdict = v ? (v.violations.length === 0 ? 'ok' : `**${v.violations.length} VIOLATIONS**`) : '–';
   const commits = v ? v.commitsPerRequest.toFixed(1) : '–';
   const swept = v ? (v.leftToSweeper === 0 ? '0' : `${v.leftToSweeper} (${v.sweptInS?.toFixed(0)} s)`) : '–';
-  return `| ${r.stock} | ${r.target} | ${secs(r.totalMs)} | ${r.successes} | ${ms(r.p50SuccessMs)} / ${ms(r.p99SuccessMs)} | ${r.soldOut} | ${ms(r.p50SoldOutMs)} / ${ms(r.p99SoldOutMs)} | ${orders} | ${stockCol} | ${commits} | ${swept} | ${verdict} |`;
+  const cpu = r.serverCpuUsPerRequest !== undefined ? String(r.serverCpuUsPerRequest) : '–';
+  return `| ${r.stock} | ${r.target} | ${secs(r.totalMs)} | ${cpu} | ${r.successes} | ${ms(r.p50SuccessMs)} / ${ms(r.p99SuccessMs)} | ${r.soldOut} | ${ms(r.p50SoldOutMs)} / ${ms(r.p99SoldOutMs)} | ${orders} | ${stockCol} | ${commits} | ${swept} | ${verdict} |`;
 }
 
 async function main(): Promise<void> {
@@ -453,8 +463,8 @@ async function main(): Promise<void> {
       `PostgreSQL ${pgVersion}, default pool (10). Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; ` +
       `load average ${loadBefore[0]!.toFixed(1)} before, ${loadAfter[0]!.toFixed(1)} after.`,
     '',
-    '| stock | target | all answered (s) | 201 | p50 / p99 201 (ms) | 409 sold_out | p50 / p99 sold_out (ms) | orders | on hand / reserved / sold | commits / request | left to the sweeper | checks |',
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| stock | target | all answered (s) | server CPU µs / request | 201 | p50 / p99 201 (ms) | 409 sold_out | p50 / p99 sold_out (ms) | orders | on hand / reserved / sold | commits / request | left to the sweeper | checks |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...results.map(fmtRow),
     '',
     '| stock | coalesced / hello-world time | naive / hello-world time | naive / coalesced time |',

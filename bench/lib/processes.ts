@@ -1,6 +1,7 @@
 // Child processes for the benchmark runners: one-shot commands (seeding), servers started on a free port and
 // awaited on /readyz, and clean-up of everything still running when the runner is interrupted.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports';
@@ -81,6 +82,19 @@ export async function stopServer(server: Pick<Server, 'child'>): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
   await exited;
   clearTimeout(timer);
+}
+
+/** CPU time used so far by a process (user + system, all threads), in microseconds; undefined off Linux. */
+export function cpuTimeUs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (USER_HZ = 100 on Linux)
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Stops everything still running (a runner that fails calls it before exiting). */

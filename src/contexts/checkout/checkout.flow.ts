@@ -129,10 +129,10 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
   );
 
   /** New attempts with their `started` event, group-committed the same way. */
-  const starts = new Batcher<NewAttempt, AttemptRow>((rows) =>
+  const starts = new Batcher<NewAttempt, AttemptRow | null>((rows) =>
     repo.db.transaction().execute(async (trx) => {
       const inserted = await repo.insertAttempts(trx, rows);
-      await deps.outbox.publishMany(trx, inserted.map((row) => ({ name: 'checkout.checkout.started', payload: eventBase(row) }) as const));
+      await deps.outbox.publishMany(trx, inserted.flatMap((row) => (row ? [{ name: 'checkout.checkout.started', payload: eventBase(row) } as const] : [])));
       return inserted;
     }),
     { name: 'checkout.start' },
@@ -380,7 +380,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       if (!a) {
         const t = now();
         const id = newId('checkout');
-        a = await starts.submit({
+        const started = await starts.submit({
             id,
             idempotency_scope: input.idempotency.scope,
             idempotency_key: input.idempotency.key,
@@ -400,6 +400,9 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
             created_at: t,
             updated_at: t,
         });
+        // null: the key already started an attempt (its idempotency record was released or pruned): resume that one
+        a = started ?? (await repo.findAttemptByKey(input.idempotency.scope, input.idempotency.key));
+        if (!a) throw new Error(`checkout under key ${input.idempotency.key} neither started nor found`);
         crashPoint('started');
       }
       return resultOf(await drive(a, input.paymentMethod));

@@ -52,8 +52,12 @@ export function taxOf(netMinor: number, taxRateBps: number): number {
 /** Prices one line from the catalog's variant (no availability or currency checks). */
 export function priceLine(line: LineRequest, v: VariantForSale, taxRateBps: number): PricedLine {
   const net = v.priceMinor * line.quantity;
+  // one literal, no spread: a spread here made slow (dictionary-mode) objects that every later step paid for
   return {
-    ...line,
+    lineId: line.lineId,
+    skuId: line.skuId,
+    quantity: line.quantity,
+    claims: line.claims,
     productId: v.productId,
     merchantId: v.merchantId,
     productName: v.productName,

@@ -18,6 +18,8 @@ const fail = (code: CheckoutFailure, details?: unknown): Result<never> => ({ ok:
 export interface IdempotencyRef {
   scope: string;
   key: string;
+  /** The key was claimed for the first time (see IdempotencyClaim): no look-up for an attempt it started before. */
+  fresh?: boolean;
 }
 
 export function createCheckoutService(deps: CheckoutDeps) {
@@ -141,7 +143,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
      * nothing left behind. Resumes, rather than repeats, the attempt of an earlier request with the same key.
      */
     async checkoutCart(shopper: Shopper, input: CheckoutCartInput, idempotency: IdempotencyRef): Promise<Result<FlowResultView>> {
-      const resumed = await repo.findAttemptByKey(idempotency.scope, idempotency.key);
+      const resumed = idempotency.fresh ? null : await repo.findAttemptByKey(idempotency.scope, idempotency.key);
       let p: PricedCheckout | null = null;
       let cartId: string | null = null;
       if (!resumed) {
@@ -172,7 +174,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
 
     /** Checks out one line without touching the cart; same guarantees as checkoutCart. */
     async buyNow(shopper: Shopper, input: BuyNowInput, idempotency: IdempotencyRef): Promise<Result<FlowResultView>> {
-      const resumed = await repo.findAttemptByKey(idempotency.scope, idempotency.key);
+      const resumed = idempotency.fresh ? null : await repo.findAttemptByKey(idempotency.scope, idempotency.key);
       let p: PricedCheckout | null = null;
       if (!resumed) {
         const v = (await deps.catalog.getVariantsForSale([input.skuId])).get(input.skuId);
