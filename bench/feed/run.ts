@@ -3,11 +3,13 @@
  * servers, one at a time, each in its own process, from this process (autocannon):
  *   product  `feedshop api`: GET /v1/feed (the pipeline: skeleton → hydrate → rules → present)
  *   hello    a Fastify hello-world: the ceiling of the framework on this machine, measured in the same run
+ *   static   the same hello-world process answering a product feed page's bytes, captured in this run, with no work
+ *            behind them: the floor for a page of that size (needs the product target, which captures the page)
  *   naive    the same feed page computed with N+1 queries (bench/feed/naive-server.ts), for contrast
  * Every result is reported as a ratio to the ceiling measured in the same run (style.md, habit 6).
  *
  *   npm run bench:feed -- [--posts N] [--products N] [--creators N] [--shoppers N] [--merchants N] [--quick]
- *                         [--targets product,hello,naive] [--keep-db] [--db NAME] [--duration S]
+ *                         [--targets product,hello,static,naive] [--keep-db] [--db NAME] [--duration S]
  *   --keep-db  keeps the seeded database and writes its seed summary to bench/results/NAME.seed.json;
  *   --db NAME  reuses such a database (no seeding, not dropped): for iterating on one world.
  * env BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres): where the throw-away database is made.
@@ -26,7 +28,7 @@ const TARGET_FEED_VS_HELLO = 0.4;
 const TARGET_P99_AT_HALF_MS = 20;
 const CONCURRENCIES = [1, 16, 64] as const;
 const HALF_RATE_CONNECTIONS = 8;
-const TARGET_NAMES = ['product', 'hello', 'naive'] as const;
+const TARGET_NAMES = ['product', 'hello', 'static', 'naive'] as const;
 type TargetName = (typeof TARGET_NAMES)[number];
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -111,7 +113,7 @@ type Requests = autocannon.Request[];
  */
 async function serverCount(target: TargetName, url: string): Promise<number | undefined> {
   try {
-    if (target === 'hello') return ((await (await fetch(`${url}/count`)).json()) as { count: number }).count;
+    if (target === 'hello' || target === 'static') return ((await (await fetch(`${url}/count`)).json()) as { count: number }).count;
     const text = await (await fetch(`${url}/metrics`)).text();
     const route = target === 'naive' ? '/bench/feed-naive' : '/v1/feed';
     let n = 0;
@@ -269,13 +271,13 @@ async function logIn(url: string, email: string, password: string): Promise<stri
 }
 
 /** One page as a shopper sees it, to check the target answers what we think it answers before loading it. */
-async function probe(url: string, path: string, token: string): Promise<{ posts: number; tags: number; bytes: number; nextCursor: boolean }> {
+async function probe(url: string, path: string, token: string): Promise<{ posts: number; tags: number; bytes: number; nextCursor: boolean; text: string }> {
   const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${text.slice(0, 500)}`);
   const body = JSON.parse(text) as { posts?: Array<{ tags?: unknown[] }>; nextCursor?: string | null };
   const items = body.posts ?? [];
-  return { posts: items.length, tags: items.reduce((n, i) => n + (i.tags?.length ?? 0), 0), bytes: text.length, nextCursor: !!body.nextCursor };
+  return { posts: items.length, tags: items.reduce((n, i) => n + (i.tags?.length ?? 0), 0), bytes: Buffer.byteLength(text), nextCursor: !!body.nextCursor, text };
 }
 
 async function main(): Promise<void> {
@@ -286,6 +288,7 @@ async function main(): Promise<void> {
   const dbUrl = new URL(adminUrl);
   dbUrl.pathname = `/${dbName}`;
   const dataDir = mkdtempSync(join(os.tmpdir(), 'feedshop-bench-'));
+  const pageFile = join(dataDir, 'feed-page.json');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: dbUrl.toString(),
@@ -339,7 +342,8 @@ async function main(): Promise<void> {
       server = await serve('product', ['--import', 'tsx', 'src/cli.ts', 'api'], env);
       tokens = await Promise.all(emails.map((e) => logIn(server!.url, e, summary.password!)));
       const page = await probe(server.url, '/v1/feed', tokens[0]!);
-      extra.productPage = page;
+      extra.productPage = { ...page, text: undefined };
+      writeFileSync(pageFile, page.text);
       log(`product: a feed page has ${page.posts} posts, ${page.tags} tags, ${page.bytes} bytes; next page: ${page.nextCursor}`);
       const sweepResults = await sweep('product', server.url, feedRequests('/v1/feed', tokens));
       results.push(...sweepResults);
@@ -362,11 +366,21 @@ async function main(): Promise<void> {
       server = null;
     }
 
+    if (targets.includes('static')) {
+      if (!targets.includes('product')) throw new Error('the static target serves a page the product target captures: add product to --targets');
+      server = await serve('static', ['--import', 'tsx', 'bench/feed/hello.ts'], { ...env, PAGE_FILE: pageFile });
+      const page = await probe(server.url, '/page', tokens[0]!);
+      log(`static: the captured page, ${page.bytes} bytes`);
+      results.push(...(await sweep('static', server.url, [{ method: 'GET', path: '/page' }])));
+      await stopServer(server);
+      server = null;
+    }
+
     if (targets.includes('naive')) {
       server = await serve('naive', ['--import', 'tsx', 'bench/feed/naive-server.ts'], env);
       if (tokens.length === 0) tokens = await Promise.all(emails.map((e) => logIn(server!.url, e, summary.password!)));
       const page = await probe(server.url, '/bench/feed-naive', tokens[0]!);
-      extra.naivePage = page;
+      extra.naivePage = { ...page, text: undefined };
       log(`naive: a page has ${page.posts} posts, ${page.tags} tags, ${page.bytes} bytes`);
       results.push(...(await sweep('naive', server.url, feedRequests('/bench/feed-naive', tokens))));
       await stopServer(server);
@@ -393,12 +407,15 @@ function report(run: { startedAt: Date; dbName: string; pgVersion: string; resul
   const product = maxOf('product');
   const hello = maxOf('hello');
   const naive = maxOf('naive');
+  const staticPage = maxOf('static');
   const halfRun = results.find((m) => m.target === 'product' && m.overallRate !== undefined) ?? null;
   const ratio = (a: Measure | null, b: Measure | null) => (a && b ? a.rps / b.rps : null);
   const ratios = {
     feedVsHello: ratio(product, hello),
     p99AtHalfMaxMs: halfRun?.p99 ?? null,
     naiveVsPipeline: ratio(naive, product),
+    staticVsHello: ratio(staticPage, hello),
+    feedVsStatic: ratio(product, staticPage),
   };
   const anyFailed = results.some(failed);
   const cpus = os.cpus();
@@ -430,6 +447,8 @@ function report(run: { startedAt: Date; dbName: string; pgVersion: string; resul
     `- feed / hello-world throughput: ${verdict(ratios.feedVsHello, (v) => v >= TARGET_FEED_VS_HELLO, (v) => v.toPrecision(2), `≥ ${TARGET_FEED_VS_HELLO.toFixed(2)}`)}`,
     `- feed p99 at half its max rate: ${verdict(ratios.p99AtHalfMaxMs, (v) => v <= TARGET_P99_AT_HALF_MS, (v) => `${fmtMs(v)} ms`, `≤ ${TARGET_P99_AT_HALF_MS} ms`)}`,
     `- naive (N+1) / pipeline throughput: ${ratios.naiveVsPipeline === null ? 'not measured' : ratios.naiveVsPipeline.toPrecision(2)}`,
+    `- static page (the same bytes, no work) / hello-world throughput: ${ratios.staticVsHello === null ? 'not measured' : `${ratios.staticVsHello.toPrecision(2)} (the most any page of this size can reach)`}`,
+    `- feed / static page throughput: ${ratios.feedVsStatic === null ? 'not measured' : ratios.feedVsStatic.toPrecision(2)}`,
     ...(anyFailed
       ? ['', `**Runs with failed responses (not valid as throughput figures): ${results.filter(failed).map((m) => `${m.target} c=${m.connections}`).join(', ')}.**`]
       : []),
