@@ -255,6 +255,43 @@ for (const backend of backends()) {
       for (const a of won) assert.equal((await orders().findByCheckout(a.body.checkoutId)).length, 1);
     });
 
+    it('a buy-now on a SKU already known sold out is recorded failed as it starts: same answer and funnel, no hold, one statement fewer', async () => {
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 900, stock: 1 });
+      const shopper = await t.signUp('shopper');
+      assert.equal((await buyNow(shopper.token, { skuId: p.skuId, quantity: 1 })).status, 201);
+      // the first refusal comes from the database and teaches this process that the SKU is sold out
+      const first = await buyNow(shopper.token, { skuId: p.skuId, quantity: 1 });
+      assert.equal(first.status, 409);
+      const memoHits = async () => Number(/^feedshop_inventory_sold_out_memo_hits_total (\d+)/m.exec(String((await t.request({ url: '/metrics' })).body))?.[1] ?? 0);
+      const hitsBefore = await memoHits();
+      const key = randomUUID();
+      const refused = await buyNow(shopper.token, { skuId: p.skuId, quantity: 1 }, key);
+      assert.equal(refused.status, 409);
+      assert.deepEqual(refused.body.error, { ...first.body.error, details: { skuId: p.skuId, available: 0 } });
+      assert.equal(await memoHits(), hitsBefore + 1);
+      const a = await attemptOf(shopper.accountId, key);
+      assert.deepEqual([a.status, a.failure_code, a.undone, a.holder_id === a.id], ['failed', 'sold_out', true, true]);
+      assert.ok(a.finished_at);
+      assert.deepEqual(await eventsOf(a.id), ['started', 'failed']);
+      // started and failed in one transaction with the attempt row (a reservation refused later would be a second one)
+      const txs = await sql<{ n: number }>`
+        SELECT count(DISTINCT x)::int AS n FROM (
+          SELECT xmin::text AS x FROM outbox.events WHERE payload->>'checkoutId' = ${a.id}
+          UNION ALL SELECT xmin::text FROM checkout.attempts WHERE id = ${a.id}) t`.execute(t.app.db);
+      assert.equal(txs.rows[0]!.n, 1);
+      const failed = await sql<{ reason: string }>`SELECT payload->>'reason' AS reason FROM outbox.events WHERE name = 'checkout.checkout.failed' AND payload->>'checkoutId' = ${a.id}`.execute(t.app.db);
+      assert.deepEqual(failed.rows, [{ reason: 'sold_out' }]);
+      const holds = await sql<{ n: number }>`SELECT count(*)::int AS n FROM inventory.reservations WHERE holder_id = ${a.id}`.execute(t.app.db);
+      assert.equal(holds.rows[0]!.n, 0);
+      // the replay is the stored answer; a restock makes the next key reserve again
+      const again = await buyNow(shopper.token, { skuId: p.skuId, quantity: 1 }, key);
+      assert.deepEqual([again.status, again.headers['idempotent-replayed']], [409, 'true']);
+      const restock = await t.request({ method: 'PUT', url: `/v1/merchant/variants/${p.skuId}/stock`, token: m.token, body: { onHand: 1, reason: 'found one' } });
+      assert.ok(restock.status < 300, JSON.stringify(restock.body));
+      assert.equal((await buyNow(shopper.token, { skuId: p.skuId, quantity: 1 })).status, 201);
+    });
+
     for (const [card, reason] of [
       [CARD.declined, 'card_declined'],
       [CARD.noFunds, 'insufficient_funds'],

@@ -132,7 +132,15 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
   const starts = new Batcher<NewAttempt, AttemptRow | null>((rows) =>
     repo.db.transaction().execute(async (trx) => {
       const inserted = await repo.insertAttempts(trx, rows);
-      await deps.outbox.publishMany(trx, inserted.flatMap((row) => (row ? [{ name: 'checkout.checkout.started', payload: eventBase(row) } as const] : [])));
+      await deps.outbox.publishMany(
+        trx,
+        inserted.flatMap((row): OutboxEvent[] => {
+          if (!row) return [];
+          const started = { name: 'checkout.checkout.started', payload: eventBase(row) } as const;
+          // refused before it held anything (see run): its whole funnel, started then failed, in one transaction
+          return row.status === 'failed' ? [started, { name: 'checkout.checkout.failed', payload: { ...eventBase(row), reason: row.failure_code! } }] : [started];
+        }),
+      );
       return inserted;
     }),
     { name: 'checkout.start' },
@@ -380,6 +388,10 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       if (!a) {
         const t = now();
         const id = newId('checkout');
+        // a SKU this process already knows is sold out: the reservation would be refused from that same memory, so
+        // the attempt is recorded failed (nothing held, nothing to undo) in the transaction that starts it, one
+        // round trip instead of two. The flash-sale losers who arrive after the first refusal take this path.
+        const soldOut = deps.inventory.knownSoldOut(input.priced.lines.map((l) => l.skuId));
         const started = await starts.submit({
             id,
             idempotency_scope: input.idempotency.scope,
@@ -388,7 +400,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
             device_id: input.shopper.deviceId,
             source: input.source,
             cart_id: input.cartId,
-            status: 'started',
+            status: soldOut === null ? 'started' : 'failed',
             lines: input.priced.lines,
             shipping: input.shipping,
             currency: input.priced.currency,
@@ -399,6 +411,10 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
             locked_until: new Date(t.getTime() + ATTEMPT_LOCK_MS),
             created_at: t,
             updated_at: t,
+            failure_code: soldOut === null ? null : 'sold_out',
+            failure_details: soldOut === null ? null : { skuId: soldOut, available: 0 },
+            undone: soldOut !== null,
+            finished_at: soldOut === null ? null : t,
         });
         // null: the key already started an attempt (its idempotency record was released or pruned): resume that one
         a = started ?? (await repo.findAttemptByKey(input.idempotency.scope, input.idempotency.key));

@@ -69,7 +69,9 @@ export interface Shopper {
 
 export const MAX_LINE_QUANTITY = 99;
 
-export type NewAttempt = Omit<AttemptRow, 'failure_code' | 'failure_details' | 'undone' | 'committed' | 'payment_id' | 'order_ids' | 'finished_at'>;
+/** A new attempt: started, or already failed and undone when it is refused before it holds anything (sold out). */
+export type NewAttempt = Omit<AttemptRow, 'failure_code' | 'failure_details' | 'undone' | 'committed' | 'payment_id' | 'order_ids' | 'finished_at'> &
+  Partial<Pick<AttemptRow, 'failure_code' | 'failure_details' | 'undone' | 'finished_at'>>;
 
 export type AttemptPatch = Partial<Pick<AttemptRow, 'status' | 'failure_code' | 'undone' | 'committed' | 'holder_id' | 'payment_id' | 'order_ids' | 'finished_at'>> & {
   failure_details?: unknown;
@@ -274,13 +276,15 @@ export class CheckoutRepository {
   async insertAttempts(trx: Trx, rows: readonly NewAttempt[]): Promise<Array<AttemptRow | null>> {
     const r = await sql<{ id: string }>`
       INSERT INTO checkout.attempts (id, idempotency_scope, idempotency_key, account_id, device_id, source, cart_id, status, lines,
-        shipping, currency, subtotal_minor, tax_minor, total_minor, holder_id, locked_until, created_at, updated_at)
+        shipping, currency, subtotal_minor, tax_minor, total_minor, holder_id, locked_until, created_at, updated_at,
+        failure_code, failure_details, undone, finished_at)
       SELECT x.id, x.idempotency_scope, x.idempotency_key, x.account_id, x.device_id, x.source, x.cart_id, x.status, x.lines,
-        x.shipping, x.currency, x.subtotal_minor, x.tax_minor, x.total_minor, x.holder_id, x.locked_until, x.created_at, x.updated_at
+        x.shipping, x.currency, x.subtotal_minor, x.tax_minor, x.total_minor, x.holder_id, x.locked_until, x.created_at, x.updated_at,
+        x.failure_code, x.failure_details, COALESCE(x.undone, false), x.finished_at
       FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(id text, idempotency_scope text, idempotency_key text,
         account_id text, device_id text, source text, cart_id text, status text, lines jsonb, shipping jsonb, currency text,
         subtotal_minor bigint, tax_minor bigint, total_minor bigint, holder_id text, locked_until timestamptz,
-        created_at timestamptz, updated_at timestamptz)
+        created_at timestamptz, updated_at timestamptz, failure_code text, failure_details jsonb, undone boolean, finished_at timestamptz)
       ON CONFLICT (idempotency_scope, idempotency_key) DO NOTHING
       RETURNING id
     `.execute(trx);
@@ -290,16 +294,16 @@ export class CheckoutRepository {
       inserted.has(row.id)
         ? attemptRow(row, {
             status: row.status,
-            failure_code: null,
-            failure_details: null,
-            undone: false,
+            failure_code: row.failure_code ?? null,
+            failure_details: row.failure_details ?? null,
+            undone: row.undone ?? false,
             committed: false,
             holder_id: row.holder_id,
             payment_id: null,
             order_ids: [],
             locked_until: row.locked_until,
             updated_at: row.updated_at,
-            finished_at: null,
+            finished_at: row.finished_at ?? null,
           })
         : null,
     );

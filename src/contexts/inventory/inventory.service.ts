@@ -216,6 +216,14 @@ export function createInventoryService(deps: ContextDeps) {
   const releases = settler('released');
 
   const service = {
+    /** The first SKU the sold-out memo refuses now (counted as a memo refusal), or null. */
+    knownSoldOut(skuIds: readonly string[]): string | null {
+      const sku = skuIds.find((id) => hot.isSoldOut(id));
+      if (sku === undefined) return null;
+      hot.countMemoHit();
+      return sku;
+    },
+
     /**
      * Holds every line for the holder or nothing; idempotent per holder (a retry answers with the live hold).
      * A single-SKU hold goes through the per-SKU coalescer (one statement per batch, arrival order); a sold-out SKU
