@@ -215,6 +215,28 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     return move(a, ['failed'], { undone: true }, undefined, restoreCart);
   }
 
+  /**
+   * Called when this runner's move lost right after it authorized or committed: another runner (the sweeper, when
+   * this request stalled past its lock) may have failed and undone the attempt meanwhile, and that undo only saw
+   * what the attempt had recorded (no commit, possibly no payment yet). So when the attempt did fail, this runner
+   * undoes its own part, with undo's own idempotent means: an undo running now, or later, cannot do it twice.
+   * An attempt that went on instead found the same authorization or hold and keeps them.
+   */
+  async function giveBack(a: AttemptRow, did: { payment?: PaymentView; committed?: boolean }): Promise<void> {
+    const fresh = await repo.getAttempt(a.id);
+    if (fresh?.status !== 'failed') return;
+    // a failed attempt recorded as committed is restocked by its undo (same keys); one never recorded so never is
+    if (did.committed && !fresh.committed) {
+      for (const { skuId, quantity } of reservationLines(a)) {
+        await deps.inventory.restock(skuId, quantity, `${a.id}:undo:${skuId}`, { accountId: 'system:checkout', reason: `checkout ${a.id} undone` });
+      }
+    }
+    if (did.payment) {
+      const v = await deps.payments.void(did.payment.id);
+      if (!v.ok) deps.log.warn({ checkoutId: a.id, paymentId: did.payment.id, code: v.code }, 'could not void the authorization of a checkout failed meanwhile');
+    }
+  }
+
   /** Runs one step from the attempt's status. `paymentMethod` is known only to the live request. */
   async function step(a: AttemptRow, paymentMethod: string | null): Promise<StepOutcome> {
     switch (a.status) {
@@ -235,10 +257,16 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         return moved;
       }
       case 'reserved': {
+        // an undo that ran before the provider answered cannot have voided this authorization (see giveBack)
+        const record = async (p: PaymentView) => {
+          const moved = await authorized(a, p);
+          if (!moved) await giveBack(a, { payment: p });
+          return moved;
+        };
         if (paymentMethod === null) {
           // recovery: the authorize call may or may not have reached the provider
           const p = await settledPayment(a.id);
-          return p && (p.status === 'authorized' || p.status === 'captured') ? authorized(a, p) : fail(a, 'abandoned');
+          return p && (p.status === 'authorized' || p.status === 'captured') ? record(p) : fail(a, 'abandoned');
         }
         const r = await deps.payments.authorize({
           checkoutId: a.id,
@@ -248,20 +276,25 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
           accountId: a.account_id,
         });
         if (r.ok) {
-          const moved = await authorized(a, r.payment);
+          const moved = await record(r.payment);
           crashPoint('authorized');
           return moved;
         }
         if (r.code === 'card_declined' || r.code === 'insufficient_funds') return fail(a, 'payment_declined', { reason: r.code }, { declined: r.code });
         // timeout or provider error: the outcome is unknown, so ask before deciding
         const p = await settledPayment(a.id).catch(() => null);
-        if (p && (p.status === 'authorized' || p.status === 'captured')) return authorized(a, p);
+        if (p && (p.status === 'authorized' || p.status === 'captured')) return record(p);
         return fail(a, 'payment_unavailable', { reason: r.code });
       }
       case 'authorized': {
         const c = await deps.inventory.commitReservation(a.holder_id);
         if (c.ok) {
           const moved = await move(a, ['authorized'], { status: 'committed', committed: true });
+          if (!moved) {
+            // a failed attempt's undo that saw no commit restocks nothing: these sold units would have no order
+            await giveBack(a, { committed: true });
+            return null;
+          }
           crashPoint('committed');
           return moved;
         }
@@ -269,10 +302,19 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         const held = holderIds(a).length;
         if (held >= MAX_HOLDS) return fail(a, 'sold_out', { skuId: a.lines[0]!.skuId, available: 0 });
         const holder = `${a.id}.r${held + 1}`;
+        // held before it is recorded, as in 'started': a runner that takes over meanwhile then never finds the new
+        // holder recorded but not held, which made it hold the next one too (two holds, possibly two commits, for
+        // one order); and when the move loses (the attempt failed meanwhile, its undo releasing only the holders it
+        // knew) the hold is given back here. A crash in between leaves a hold the next runner takes up again: it
+        // picks the same holder id, and a repeated reserve answers with the existing hold
+        const r = await deps.inventory.reserve(holder, reservationLines(a));
+        if (!r.ok) return fail(a, 'sold_out', { skuId: r.skuId, available: r.available });
         const moved = await move(a, ['authorized'], { holder_id: holder });
-        if (!moved) return null;
-        const r = await deps.inventory.reserve(holder, reservationLines(moved));
-        return r.ok ? moved : fail(moved, 'sold_out', { skuId: r.skuId, available: r.available });
+        if (!moved) {
+          await deps.inventory.releaseReservation(holder);
+          return null;
+        }
+        return moved;
       }
       case 'committed': {
         let placed: Array<{ id: string }>;
