@@ -73,6 +73,22 @@ for (const backend of backends()) {
         { scope: 'buy-now:test', key: randomUUID(), fresh: true },
       );
 
+    /** Payments whose authorization outlasts the hold: the reservation sweep expires the hold before the answer comes. */
+    function slowAuthorization(seen: (checkoutId: string) => void): PaymentsService {
+      const real = ctx().inventory.service;
+      return {
+        ...ctx().payments.service,
+        async authorize(input) {
+          seen(input.checkoutId);
+          const r = await ctx().payments.service.authorize(input);
+          clock().advance(ttlMs() + 1);
+          await real.expireReservations();
+          assert.equal((await real.getHold(input.checkoutId)).status, 'expired');
+          return r;
+        },
+      };
+    }
+
     /** The books of a checkout that ended failed: every figure as if it had never started. */
     async function assertRolledBack(checkoutId: string, skuId: string, stock: number, opts: { restockedHolder?: string } = {}) {
       const attempt = await ctx().checkout.service.getAttempt(checkoutId);
@@ -104,18 +120,7 @@ for (const backend of backends()) {
       const real = ctx().inventory.service;
       let checkoutId = '';
       let sweptInTheGap = false;
-      // the provider took longer than the hold's TTL, and the reservation sweep expired the hold meanwhile
-      const payments: PaymentsService = {
-        ...ctx().payments.service,
-        async authorize(input) {
-          checkoutId = input.checkoutId;
-          const r = await ctx().payments.service.authorize(input);
-          clock().advance(ttlMs() + 1);
-          await real.expireReservations();
-          assert.equal((await real.getHold(input.checkoutId)).status, 'expired');
-          return r;
-        },
-      };
+      const payments = slowAuthorization((id) => (checkoutId = id));
       // the live request's second hold: the sweeper takes over just before it is made, while the last unit is held by
       // someone else (so the sweeper's own hold is refused and it fails the attempt as sold out)
       const inventory: InventoryService = {
@@ -145,17 +150,7 @@ for (const backend of backends()) {
       const real = ctx().inventory.service;
       let checkoutId = '';
       let sweptInTheGap = false;
-      const payments: PaymentsService = {
-        ...ctx().payments.service,
-        async authorize(input) {
-          checkoutId = input.checkoutId;
-          const r = await ctx().payments.service.authorize(input);
-          clock().advance(ttlMs() + 1);
-          await real.expireReservations();
-          assert.equal((await real.getHold(input.checkoutId)).status, 'expired');
-          return r;
-        },
-      };
+      const payments = slowAuthorization((id) => (checkoutId = id));
       // with stock to spare the sweeper's own hold is granted and it completes the checkout before the live request's
       // second hold is made: that hold must not become a second sale
       const inventory: InventoryService = {
