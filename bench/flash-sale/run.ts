@@ -120,7 +120,13 @@ function prepare(skuId: string, n: number, tag: string): Prepared[] {
 async function openConnections(port: number): Promise<http.Agent> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections, keepAliveMsecs: 60_000 });
   const t0 = performance.now();
-  const answers = await Promise.all(Array.from({ length: connections }, () => send(agent, port, 'GET', '/healthz', null, t0)));
+  // 10,000 connects at once can overflow the server's accept queue (a reset): such a connection is opened again
+  const connect = async (): Promise<Answer> => {
+    let a = await send(agent, port, 'GET', '/healthz', null, t0);
+    for (let retry = 0; retry < 5 && a.status === 0 && a.code === 'ECONNRESET'; retry++) a = await send(agent, port, 'GET', '/healthz', null, t0);
+    return a;
+  };
+  const answers = await Promise.all(Array.from({ length: connections }, connect));
   const bad = answers.filter((a) => a.status !== 200);
   if (bad.length > 0) throw new Error(`opening connections: ${bad.length} failed (${bad[0]!.status} ${bad[0]!.code})`);
   const open = Object.values(agent.freeSockets).reduce((n, s) => n + (s?.length ?? 0), 0);
