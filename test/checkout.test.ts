@@ -543,6 +543,23 @@ for (const backend of backends()) {
         await assertCaptureRefusedUndone(id, skuIds, shopper.token);
       });
 
+      it('a runner a re-hold behind cannot record its holder over a newer one (two holds would be committed for one order)', async () => {
+        const { id } = await crashedAttempt('authorized');
+        const repo = checkout().repo;
+        const seen = (await repo.getAttempt(id))!;
+        const reHold = (holderId: string) =>
+          repo.transitionMany(repo.db, [{ id, from: ['authorized'], patch: { holder_id: holderId }, base: seen, holder: seen.holder_id }], t.clock.now(), ATTEMPT_LOCK_MS);
+        const [first] = await reHold(`${id}.r2`);
+        assert.equal(first?.holder_id, `${id}.r2`);
+        // a second runner that read the attempt before that re-hold: same status, older holder, so its move loses
+        assert.deepEqual(await reHold(`${id}.r3`), [null]);
+        assert.deepEqual(await reHold(`${id}.r2`), [null]);
+        assert.equal((await repo.getAttempt(id))!.holder_id, `${id}.r2`);
+        // a move that keeps the holder is not held to it
+        const [moved] = await repo.transitionMany(repo.db, [{ id, from: ['authorized'], patch: { failure_code: null }, base: seen }], t.clock.now(), ATTEMPT_LOCK_MS);
+        assert.equal(moved?.holder_id, `${id}.r2`);
+      });
+
       it('re-holds stock when the hold lapsed before the crash was recovered', async () => {
         const { id, skuId } = await crashedAttempt('authorized');
         (t.clock as ManualClock).advance(11 * 60_000); // past the reservation TTL (10 min)

@@ -159,6 +159,8 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       base: a,
       from,
       patch,
+      // a new holder is recorded only over the one this runner saw (see TransitionItem.holder)
+      ...(patch.holder_id !== undefined ? { holder: a.holder_id } : {}),
       ...(event ? { events: (m: AttemptRow) => [{ name: event.name, payload: event.payload(m) } as OutboxEvent] } : {}),
       ...(alsoInTransaction ? { also: alsoInTransaction } : {}),
     });

@@ -83,9 +83,13 @@ export interface TransitionItem {
   patch: AttemptPatch;
   /** The attempt as the caller holds it: its columns that never change after the insert are taken from here. */
   base: AttemptRow;
+  /**
+   * When set, the move also requires this to be the attempt's current holder: a runner that replaces the holder
+   * (a re-hold) must have seen the one it replaces, so a runner a re-hold behind loses instead of moving it back.
+   */
+  holder?: string;
 }
 
-/** The columns a transition can change (the rest, lines and totals among them, are fixed at the insert). */
 /**
  * An attempt row built as one object literal, `base`'s immutable columns with `m`'s mutable ones. Spelled out on
  * purpose: `{ ...row, x }` on a 25-column row made V8 build slow (dictionary-mode) objects, which then cost again
@@ -121,6 +125,7 @@ function attemptRow(base: NewAttempt, m: Pick<AttemptRow, 'status' | 'failure_co
   };
 }
 
+/** The columns a transition can change (the rest, lines and totals among them, are fixed at the insert). */
 const MUTABLE = sql.raw(
   ['id', 'status', 'failure_code', 'failure_details', 'undone', 'committed', 'holder_id', 'payment_id', 'order_ids', 'locked_until', 'updated_at', 'finished_at']
     .map((c) => `a.${c}`)
@@ -373,9 +378,9 @@ export class CheckoutRepository {
         finished_at = CASE WHEN x.p ? 'finished_at' THEN (x.p->>'finished_at')::timestamptz ELSE a.finished_at END,
         updated_at = ${now},
         locked_until = ${new Date(now.getTime() + lockMs)}
-      FROM jsonb_to_recordset(${JSON.stringify(items.map((i) => ({ id: i.id, from: i.from, p: i.patch })))}::jsonb)
-        AS x(id text, "from" text[], p jsonb)
-      WHERE a.id = x.id AND a.status = ANY (x."from")
+      FROM jsonb_to_recordset(${JSON.stringify(items.map((i) => ({ id: i.id, from: i.from, p: i.patch, holder: i.holder ?? null })))}::jsonb)
+        AS x(id text, "from" text[], p jsonb, holder text)
+      WHERE a.id = x.id AND a.status = ANY (x."from") AND (x.holder IS NULL OR a.holder_id = x.holder)
       RETURNING ${MUTABLE}
     `.execute(trx);
     const byId = new Map(r.rows.map((row) => [row.id, row]));
