@@ -2,7 +2,7 @@
 // point is finished or undone by the sweeper (the same `drive` runs live and in recovery).
 //
 //   step          done → status    undo
-//   1 start       started          –
+//   1 start       started          – (or failed at once: a SKU this process knows is sold out, see run)
 //   2 reserve     reserved         inventory.releaseReservation(holder)
 //   3 authorize   authorized       payments.void (after reconcile when the outcome was unknown)
 //   4 commit      committed        inventory.restock per SKU (key <chk>:undo:<sku>)
