@@ -60,6 +60,11 @@ export class AppError extends Error {
   }
 }
 
+/** The body every refusal answers with: `{ error: { code, message, details? } }` (the one JSON shape of errors). */
+export function errorBody(err: AppError): { error: { code: string; message: string; details?: unknown } } {
+  return { error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } };
+}
+
 export const notFound = (what: string, id?: string) =>
   new AppError('not_found', id ? `${what} ${id} was not found` : `${what} was not found`, id ? { id } : undefined);
 export const forbidden = (message = 'You may not do this') => new AppError('forbidden', message);

@@ -7,7 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { Type, type TSchema } from 'typebox';
-import { AppError, statusForCode } from './errors';
+import { AppError, errorBody, statusForCode } from './errors';
 import { type Authenticator, checkRouteAuth, DEVICE_COOKIE, SESSION_COOKIE, type RouteAuth } from './auth';
 import { ulid } from './ids';
 import type { Metrics } from './metrics';
@@ -196,7 +196,7 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
 
 function toErrorBody(err: FastifyError | AppError | Error): { status: number; error: { code: string; message: string; details?: unknown } } {
   if (err instanceof AppError) {
-    return { status: err.status, error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } };
+    return { status: err.status, ...errorBody(err) };
   }
   const fe = err as FastifyError;
   if (fe.validation) {

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from './clock';
 import { Batcher } from './batcher';
 import type { AnyDb } from './db';
-import { AppError, registerErrorCodes } from './errors';
+import { AppError, errorBody, registerErrorCodes } from './errors';
 import { sqlMigration, type ContextMigrations } from './migrations';
 
 /**
@@ -139,8 +139,6 @@ export async function replyIdempotent(
     throw e;
   }
 }
-
-const errorBody = (err: AppError) => ({ error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } });
 
 /** A hash that does not depend on the order of object keys. */
 export function requestHash(request: unknown): string {
