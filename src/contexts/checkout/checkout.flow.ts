@@ -94,6 +94,9 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     })),
   });
 
+  /** The funnel's last step for a checkout that failed with `reason`. */
+  const failedEvent = (a: AttemptRow, reason: string) => ({ name: 'checkout.checkout.failed', payload: { ...eventBase(a), reason } }) as const;
+
   /** Units per SKU (a reservation holds each SKU once). */
   const reservationLines = (a: AttemptRow) => {
     const bySku = new Map<string, number>();
@@ -138,7 +141,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
           if (!row) return [];
           const started = { name: 'checkout.checkout.started', payload: eventBase(row) } as const;
           // refused before it held anything (see run): its whole funnel, started then failed, in one transaction
-          return row.status === 'failed' ? [started, { name: 'checkout.checkout.failed', payload: { ...eventBase(row), reason: row.failure_code! } }] : [started];
+          return row.status === 'failed' ? [started, failedEvent(row, row.failure_code!)] : [started];
         }),
       );
       return inserted;
@@ -175,7 +178,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       patch: { status: 'failed', failure_code: code, failure_details: details ?? null, finished_at: now(), ...(extra?.nothingToUndo ? { undone: true } : {}) },
       events: (m) => [
         ...(extra?.declined ? [{ name: 'checkout.checkout.payment_declined', payload: { ...eventBase(m), reason: extra.declined } } as const] : []),
-        { name: 'checkout.checkout.failed', payload: { ...eventBase(m), reason: code } } as const,
+        failedEvent(m, code),
       ],
     });
   }
@@ -189,6 +192,13 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     return p && p.status === 'pending' ? deps.payments.reconcile(checkoutId) : p;
   }
 
+  /** Puts the attempt's committed units back, keyed per SKU under the attempt: whoever runs it, at most once. */
+  async function restockCommitted(a: AttemptRow): Promise<void> {
+    for (const { skuId, quantity } of reservationLines(a)) {
+      await deps.inventory.restock(skuId, quantity, `${a.id}:undo:${skuId}`, { accountId: 'system:checkout', reason: `checkout ${a.id} undone` });
+    }
+  }
+
   /** Undoes every step a failed attempt did; throws (leaving it for the sweeper) when an undo cannot be done now. */
   async function undo(a: AttemptRow): Promise<StepOutcome> {
     if (a.order_ids.length > 0) {
@@ -197,9 +207,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       // the orders restock their lines (the committed units), so the checkout's own restock below must not run too
       await deps.orders.cancelForCheckout(a.id, 'capture_refused');
     } else if (a.committed) {
-      for (const { skuId, quantity } of reservationLines(a)) {
-        await deps.inventory.restock(skuId, quantity, `${a.id}:undo:${skuId}`, { accountId: 'system:checkout', reason: `checkout ${a.id} undone` });
-      }
+      await restockCommitted(a);
     }
     for (const holder of holderIds(a)) await deps.inventory.releaseReservation(holder);
     const p = await settledPayment(a.id);
@@ -228,11 +236,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     const fresh = await repo.getAttempt(a.id);
     if (fresh?.status !== 'failed') return;
     // a failed attempt recorded as committed is restocked by its undo (same keys); one never recorded so never is
-    if (did.committed && !fresh.committed) {
-      for (const { skuId, quantity } of reservationLines(a)) {
-        await deps.inventory.restock(skuId, quantity, `${a.id}:undo:${skuId}`, { accountId: 'system:checkout', reason: `checkout ${a.id} undone` });
-      }
-    }
+    if (did.committed && !fresh.committed) await restockCommitted(a);
     if (did.payment) {
       const v = await deps.payments.void(did.payment.id);
       if (!v.ok) deps.log.warn({ checkoutId: a.id, paymentId: did.payment.id, code: v.code }, 'could not void the authorization of a checkout failed meanwhile');

@@ -90,12 +90,16 @@ export interface TransitionItem {
   holder?: string;
 }
 
+/** The columns a transition can change (the rest, lines and totals among them, are fixed at the insert). */
+const MUTABLE_COLUMNS = ['status', 'failure_code', 'failure_details', 'undone', 'committed', 'holder_id', 'payment_id', 'order_ids', 'locked_until', 'updated_at', 'finished_at'] as const;
+type MutableColumns = Pick<AttemptRow, (typeof MUTABLE_COLUMNS)[number]>;
+
 /**
  * An attempt row built as one object literal, `base`'s immutable columns with `m`'s mutable ones. Spelled out on
  * purpose: `{ ...row, x }` on a 25-column row made V8 build slow (dictionary-mode) objects, which then cost again
  * in every JSON.stringify and property read on the checkout's hot path (~5% of a flash sale's CPU).
  */
-function attemptRow(base: NewAttempt, m: Pick<AttemptRow, 'status' | 'failure_code' | 'failure_details' | 'undone' | 'committed' | 'holder_id' | 'payment_id' | 'order_ids' | 'locked_until' | 'updated_at' | 'finished_at'>): AttemptRow {
+function attemptRow(base: NewAttempt, m: MutableColumns): AttemptRow {
   return {
     id: base.id,
     idempotency_scope: base.idempotency_scope,
@@ -125,12 +129,8 @@ function attemptRow(base: NewAttempt, m: Pick<AttemptRow, 'status' | 'failure_co
   };
 }
 
-/** The columns a transition can change (the rest, lines and totals among them, are fixed at the insert). */
-const MUTABLE = sql.raw(
-  ['id', 'status', 'failure_code', 'failure_details', 'undone', 'committed', 'holder_id', 'payment_id', 'order_ids', 'locked_until', 'updated_at', 'finished_at']
-    .map((c) => `a.${c}`)
-    .join(', '),
-);
+/** MUTABLE_COLUMNS as SQL, for what a transition reads back. */
+const MUTABLE = sql.raw(MUTABLE_COLUMNS.map((c) => `a.${c}`).join(', '));
 
 /** All SQL of the checkout context. */
 export class CheckoutRepository {
@@ -273,10 +273,10 @@ export class CheckoutRepository {
       .executeTakeFirstOrThrow();
   }
 
-  /** Many new attempts in one statement (the group-committed start of concurrent checkouts); rows in input order. */
   /**
-   * Inserts new attempts; null for a row whose (scope, key) already has one (a key whose idempotency record is gone:
-   * the caller resumes that attempt instead).
+   * Many new attempts in one statement (the group-committed start of concurrent checkouts), answers in input order;
+   * null for a row whose (scope, key) already has one (a key whose idempotency record is gone: the caller resumes
+   * that attempt instead).
    */
   async insertAttempts(trx: Trx, rows: readonly NewAttempt[]): Promise<Array<AttemptRow | null>> {
     const r = await sql<{ id: string }>`
@@ -365,7 +365,7 @@ export class CheckoutRepository {
    * null where the attempt was not in one of its `from` statuses. Ids must be distinct.
    */
   async transitionMany(trx: Db | Trx, items: readonly TransitionItem[], now: Date, lockMs: number): Promise<Array<AttemptRow | null>> {
-    const r = await sql<Pick<AttemptRow, 'id' | 'status' | 'failure_code' | 'failure_details' | 'undone' | 'committed' | 'holder_id' | 'payment_id' | 'order_ids' | 'locked_until' | 'updated_at' | 'finished_at'>>`
+    const r = await sql<Pick<AttemptRow, 'id'> & MutableColumns>`
       UPDATE checkout.attempts a SET
         status = CASE WHEN x.p ? 'status' THEN x.p->>'status' ELSE a.status END,
         failure_code = CASE WHEN x.p ? 'failure_code' THEN x.p->>'failure_code' ELSE a.failure_code END,
@@ -381,7 +381,7 @@ export class CheckoutRepository {
       FROM jsonb_to_recordset(${JSON.stringify(items.map((i) => ({ id: i.id, from: i.from, p: i.patch, holder: i.holder ?? null })))}::jsonb)
         AS x(id text, "from" text[], p jsonb, holder text)
       WHERE a.id = x.id AND a.status = ANY (x."from") AND (x.holder IS NULL OR a.holder_id = x.holder)
-      RETURNING ${MUTABLE}
+      RETURNING a.id, ${MUTABLE}
     `.execute(trx);
     const byId = new Map(r.rows.map((row) => [row.id, row]));
     return items.map((i) => {

@@ -163,17 +163,20 @@ export function createInventoryService(deps: ContextDeps) {
     throw new Error(`inventory: hold for ${holderId} refused without a line that did not fit`);
   };
 
+  /** The first SKU the sold-out memo refuses now (counted as a memo refusal), or null. */
+  const memoSoldOut = (skuIds: readonly string[]): string | null => {
+    const sku = skuIds.find((id) => hot.isSoldOut(id));
+    if (sku === undefined) return null;
+    hot.countMemoHit();
+    return sku;
+  };
+
   const reserveNow = async (holderId: string, lines: ReservationLine[], expiresAt: Date): Promise<ReserveResult> => {
     // coalescing off (config.reservationCoalescing): one row-locked transaction per request, no memo
     if (!deps.config.reservationCoalescing) return holdLines(holderId, lines, expiresAt);
     const mayHold = liveHolders.has(holderId);
-    if (!mayHold) {
-      const memoed = lines.find((l) => hot.isSoldOut(l.skuId));
-      if (memoed) {
-        hot.countMemoHit();
-        return { ok: false, code: 'sold_out', skuId: memoed.skuId, available: 0 };
-      }
-    }
+    const memoed = mayHold ? null : memoSoldOut(lines.map((l) => l.skuId));
+    if (memoed !== null) return { ok: false, code: 'sold_out', skuId: memoed, available: 0 };
     let result: ReserveResult;
     if (lines.length === 1) {
       const [line] = lines as [ReservationLine];
@@ -216,13 +219,7 @@ export function createInventoryService(deps: ContextDeps) {
   const releases = settler('released');
 
   const service = {
-    /** The first SKU the sold-out memo refuses now (counted as a memo refusal), or null. */
-    knownSoldOut(skuIds: readonly string[]): string | null {
-      const sku = skuIds.find((id) => hot.isSoldOut(id));
-      if (sku === undefined) return null;
-      hot.countMemoHit();
-      return sku;
-    },
+    knownSoldOut: memoSoldOut,
 
     /**
      * Holds every line for the holder or nothing; idempotent per holder (a retry answers with the live hold).
