@@ -89,6 +89,26 @@ for (const backend of backends()) {
       };
     }
 
+    /**
+     * Inventory whose hold for the live request's second holder (`<checkout>.r2`, a re-hold) first runs `during`,
+     * once: the moment the sweeper gets between the lapsed hold and the new one.
+     */
+    function beforeReHold(checkoutId: () => string, during: () => Promise<void>): { inventory: InventoryService; ran: () => boolean } {
+      const real = ctx().inventory.service;
+      let ran = false;
+      const inventory: InventoryService = {
+        ...real,
+        async reserve(holderId, lines, opts) {
+          if (holderId === `${checkoutId()}.r2` && !ran) {
+            ran = true;
+            await during();
+          }
+          return real.reserve(holderId, lines, opts);
+        },
+      };
+      return { inventory, ran: () => ran };
+    }
+
     /** The books of a checkout that ended failed: every figure as if it had never started. */
     async function assertRolledBack(checkoutId: string, skuId: string, stock: number, opts: { restockedHolder?: string } = {}) {
       const attempt = await ctx().checkout.service.getAttempt(checkoutId);
@@ -117,26 +137,17 @@ for (const backend of backends()) {
     it('the hold lapsed during the authorization; the sweeper fails the attempt while the live request holds again: nothing held or sold', async () => {
       const m = await shopOwner(t);
       const p = await activeProduct(t, m, { priceMinor: 1500, stock: 1 });
-      const real = ctx().inventory.service;
       let checkoutId = '';
-      let sweptInTheGap = false;
       const payments = slowAuthorization((id) => (checkoutId = id));
       // the live request's second hold: the sweeper takes over just before it is made, while the last unit is held by
       // someone else (so the sweeper's own hold is refused and it fails the attempt as sold out)
-      const inventory: InventoryService = {
-        ...real,
-        async reserve(holderId, lines, opts) {
-          if (holderId === `${checkoutId}.r2` && !sweptInTheGap) {
-            sweptInTheGap = true;
-            await someoneElseHolds(p.skuId, 1, sweeperTakesOver);
-            const a = await ctx().checkout.service.getAttempt(checkoutId);
-            assert.deepEqual([a?.status, a?.failureCode, a?.undone], ['failed', 'sold_out', true], 'the sweeper failed and undid the attempt first');
-          }
-          return real.reserve(holderId, lines, opts);
-        },
-      };
-      const r = await buyNow(liveCheckout({ inventory, payments }), p.skuId);
-      assert.ok(sweptInTheGap, 'the live request held again');
+      const gap = beforeReHold(() => checkoutId, async () => {
+        await someoneElseHolds(p.skuId, 1, sweeperTakesOver);
+        const a = await ctx().checkout.service.getAttempt(checkoutId);
+        assert.deepEqual([a?.status, a?.failureCode, a?.undone], ['failed', 'sold_out', true], 'the sweeper failed and undid the attempt first');
+      });
+      const r = await buyNow(liveCheckout({ inventory: gap.inventory, payments }), p.skuId);
+      assert.ok(gap.ran(), 'the live request held again');
       assert.ok(!r.ok);
       assert.equal(r.code, 'sold_out');
       const { payment, intents } = await assertRolledBack(checkoutId, p.skuId, 1);
@@ -147,25 +158,16 @@ for (const backend of backends()) {
     it('the hold lapsed during the authorization; the sweeper finishes the checkout while the live request holds again: one unit sold for its one order', async () => {
       const m = await shopOwner(t);
       const p = await activeProduct(t, m, { priceMinor: 1500, stock: 2 });
-      const real = ctx().inventory.service;
       let checkoutId = '';
-      let sweptInTheGap = false;
       const payments = slowAuthorization((id) => (checkoutId = id));
       // with stock to spare the sweeper's own hold is granted and it completes the checkout before the live request's
       // second hold is made: that hold must not become a second sale
-      const inventory: InventoryService = {
-        ...real,
-        async reserve(holderId, lines, opts) {
-          if (holderId === `${checkoutId}.r2` && !sweptInTheGap) {
-            sweptInTheGap = true;
-            await sweeperTakesOver();
-            assert.equal((await ctx().checkout.service.getAttempt(checkoutId))?.status, 'completed', 'the sweeper finished the checkout first');
-          }
-          return real.reserve(holderId, lines, opts);
-        },
-      };
-      const r = await buyNow(liveCheckout({ inventory, payments }), p.skuId);
-      assert.ok(sweptInTheGap, 'the live request held again');
+      const gap = beforeReHold(() => checkoutId, async () => {
+        await sweeperTakesOver();
+        assert.equal((await ctx().checkout.service.getAttempt(checkoutId))?.status, 'completed', 'the sweeper finished the checkout first');
+      });
+      const r = await buyNow(liveCheckout({ inventory: gap.inventory, payments }), p.skuId);
+      assert.ok(gap.ran(), 'the live request held again');
       assert.ok(r.ok, JSON.stringify(r));
       assert.equal(r.value.status, 'completed');
       const orders = await ctx().orders.service.findByCheckout(checkoutId);
