@@ -309,8 +309,9 @@ interface RunResult {
   p50SoldOutMs: number | null;
   p99SoldOutMs: number | null;
   /**
-   * The server process's CPU time (user + system, all threads) from the release to the last answer, per request, in
-   * microseconds (Linux /proc): what an answer costs, much steadier across runs than the wall-clock time.
+   * The server process's CPU time (user + system, all threads) from before the connections are opened to the last
+   * answer, per request, in microseconds (Linux /proc): what an answer costs, accepting its connection included;
+   * much steadier across runs than the wall-clock time.
    */
   serverCpuUsPerRequest?: number;
   verification?: Verification;
