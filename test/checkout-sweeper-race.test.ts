@@ -70,7 +70,7 @@ for (const backend of backends()) {
       live.buyNow(
         { accountId: null, deviceId: `dev_sweeper_race_${randomBytes(4).toString('hex')}` },
         { skuId, quantity: 1, paymentMethod: CARD_OK },
-        { scope: 'buy-now:test', key: randomUUID(), fresh: true },
+        { scope: 'buy-now:test', key: randomUUID(), hash: 'test' },
       );
 
     /** Payments whose authorization outlasts the hold: the reservation sweep expires the hold before the answer comes. */

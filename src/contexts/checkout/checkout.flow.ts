@@ -23,6 +23,15 @@
 // sold units, which must therefore already be sold). No database transaction is open across any provider call:
 // each step's outcome is recorded in a short transaction, with its analytics event (outbox); concurrent checkouts'
 // outcomes share that transaction (group commit, src/platform/batcher.ts), each still conditional on its own status.
+//
+// Idempotency: the attempt is the checkout's idempotency record (Stripe's contract, as src/platform/idempotency.ts
+// keeps it for the other money-moving routes). Its (scope, key) is unique and it stores the request's hash, so a
+// request is one insert: a new key starts an attempt; a repeat finds the one its key started and answers with it
+// (`repeat`): the same request gets that attempt's answer once it has one (waiting up to REPEAT_WAIT_MS while it
+// runs, then 409 idempotency_in_progress), and takes it over when its runner went away (lock lapsed); another request
+// under the same key gets 422 idempotency_key_reused. A checkout refused before it starts (unknown SKU, price
+// changed, empty cart) stores nothing, as Stripe saves no result for a request that failed validation. A separate key
+// record would cost every checkout two more writes (claim, answer), which a flash sale's 10,000 refusals pay for.
 import type { AttemptPatch, AttemptRow, AttemptStatus, CheckoutRepository, NewAttempt, Shopper, TransitionItem, Trx } from './checkout.repository';
 import type { CheckoutDeps } from './index';
 import type { CheckoutEventBase } from './checkout.events';
@@ -32,6 +41,7 @@ import { ordersOf, type PricedCheckout } from './checkout.pricing';
 import type { PaymentView } from '../payments';
 import type { ShippingAddress } from '../orders';
 import { Batcher } from '../../platform/batcher';
+import { AppError } from '../../platform/errors';
 import type { EventMap, OutboxEvent } from '../../platform/events';
 import { newId } from '../../platform/ids';
 import './checkout.events';
@@ -44,6 +54,21 @@ export type CrashPoint = 'started' | 'reserved' | 'authorized' | 'committed' | '
 
 export type FlowResult = { ok: true; view: CheckoutView } | { ok: false; code: CheckoutFailure; details?: unknown };
 
+/** A checkout's answer; `replayed` when it is the answer of an earlier request with the same key. */
+export type FlowAnswer = FlowResult & { replayed?: true };
+
+/** The request's idempotency: who (scope), its `Idempotency-Key`, and the hash of the request (requestHash). */
+export interface CheckoutKey {
+  scope: string;
+  key: string;
+  hash: string;
+}
+
+/** How long a repeat of a request that is still running waits for its answer before 409 idempotency_in_progress. */
+export const REPEAT_WAIT_MS = 10_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export interface StartInput {
   shopper: Shopper;
   source: 'cart' | 'buy_now';
@@ -51,9 +76,7 @@ export interface StartInput {
   priced: PricedCheckout;
   shipping: ShippingAddress | null;
   paymentMethod: string;
-  idempotency: { scope: string; key: string };
-  /** The attempt an earlier request with this key started, when the caller already looked (null: none). */
-  resumed?: AttemptRow | null;
+  idempotency: CheckoutKey;
 }
 
 interface MoveItem extends TransitionItem {
@@ -399,6 +422,46 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     return a;
   }
 
+  /** Drives an attempt this request owns and answers with where it ended. */
+  async function answer(a: AttemptRow, paymentMethod: string): Promise<FlowAnswer> {
+    let end: AttemptRow;
+    try {
+      end = await drive(a, paymentMethod);
+    } catch (err) {
+      // nothing definite to answer: let a retry of this request take the attempt over at once (not a minute later)
+      await repo.releaseLock(a.id, now()).catch(() => undefined);
+      throw err;
+    }
+    return resultOf(end);
+  }
+
+  /**
+   * The answer to a request whose key already started an attempt (`found`, else looked up; null when the key started
+   * none): that attempt's answer once it has one, or the attempt itself, taken over, when its runner went away.
+   */
+  async function repeat(key: CheckoutKey, paymentMethod: string, found?: AttemptRow | null): Promise<FlowAnswer | null> {
+    let a = found !== undefined ? found : await repo.findAttemptByKey(key.scope, key.key);
+    if (!a) return null;
+    if (a.request_hash !== null && a.request_hash !== key.hash) {
+      throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request; use a new key for a new request');
+    }
+    const deadline = Date.now() + REPEAT_WAIT_MS;
+    for (let pause = 25; ; pause = Math.min(pause * 2, 250)) {
+      // 'ordered' is not an answer yet while its runner is capturing: the first answer says 'completed' moments later
+      if (a.status === 'completed' || a.status === 'failed') return { ...(await resultOf(a)), replayed: true };
+      const t = now();
+      if (new Date(a.locked_until).getTime() <= t.getTime()) {
+        const mine = await repo.claimLapsed(a.id, t, ATTEMPT_LOCK_MS);
+        if (mine) return answer(mine, paymentMethod);
+      }
+      if (Date.now() >= deadline) {
+        throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { retryAfterSeconds: 1 });
+      }
+      await sleep(pause);
+      a = (await repo.getAttempt(a.id)) ?? a;
+    }
+  }
+
   /** The checkout's answer for an attempt as it stands. */
   async function resultOf(a: AttemptRow): Promise<FlowResult> {
     if (a.status === 'completed' || a.status === 'ordered') {
@@ -422,55 +485,59 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         a.failure_code === 'abandoned' ? 'checkout_abandoned' : known.includes(a.failure_code as CheckoutFailure) ? (a.failure_code as CheckoutFailure) : 'checkout_failed';
       return { ok: false, code, ...(a.failure_details != null ? { details: a.failure_details } : {}) };
     }
-    // another runner (the sweeper) holds it mid-way: no definite answer yet, so nothing is stored for the key
-    throw new Error(`checkout ${a.id} is still at ${a.status}; retry with the same Idempotency-Key`);
+    // another runner (the sweeper) holds it mid-way: no definite answer yet; a retry with the key gets it
+    throw new AppError('idempotency_in_progress', `Checkout ${a.id} is still being processed; retry with the same Idempotency-Key`, { retryAfterSeconds: 1 });
   }
 
   return {
     /**
      * Runs a checkout to its end: completed (orders placed and paid), or failed with every step undone. A repeat
-     * with the same idempotency scope and key resumes the attempt it started instead of starting another.
+     * with the same idempotency scope and key answers with the attempt it started instead of starting another.
      */
-    async run(input: StartInput): Promise<FlowResult> {
-      let a = input.resumed !== undefined ? input.resumed : await repo.findAttemptByKey(input.idempotency.scope, input.idempotency.key);
-      if (!a) {
-        const t = now();
-        const id = newId('checkout');
-        // a SKU this process already knows is sold out: the reservation would be refused from that same memory, so
-        // the attempt is recorded failed (nothing held, nothing to undo) in the transaction that starts it, one
-        // round trip instead of two. The flash-sale losers who arrive after the first refusal take this path.
-        const soldOut = deps.inventory.knownSoldOut(input.priced.lines.map((l) => l.skuId));
-        const started = await starts.submit({
-            id,
-            idempotency_scope: input.idempotency.scope,
-            idempotency_key: input.idempotency.key,
-            account_id: input.shopper.accountId,
-            device_id: input.shopper.deviceId,
-            source: input.source,
-            cart_id: input.cartId,
-            status: soldOut === null ? 'started' : 'failed',
-            lines: input.priced.lines,
-            shipping: input.shipping,
-            currency: input.priced.currency,
-            subtotal_minor: input.priced.subtotalMinor,
-            tax_minor: input.priced.taxMinor,
-            total_minor: input.priced.totalMinor,
-            holder_id: id,
-            locked_until: new Date(t.getTime() + ATTEMPT_LOCK_MS),
-            created_at: t,
-            updated_at: t,
-            failure_code: soldOut === null ? null : 'sold_out',
-            failure_details: soldOut === null ? null : { skuId: soldOut, available: 0 },
-            undone: soldOut !== null,
-            finished_at: soldOut === null ? null : t,
-        });
-        // null: the key already started an attempt (its idempotency record was released or pruned): resume that one
-        a = started ?? (await repo.findAttemptByKey(input.idempotency.scope, input.idempotency.key));
-        if (!a) throw new Error(`checkout under key ${input.idempotency.key} neither started nor found`);
-        crashPoint('started');
+    async run(input: StartInput): Promise<FlowAnswer> {
+      const t = now();
+      const id = newId('checkout');
+      // a SKU this process already knows is sold out: the reservation would be refused from that same memory, so
+      // the attempt is recorded failed (nothing held, nothing to undo) in the transaction that starts it, one
+      // round trip instead of two. The flash-sale losers who arrive after the first refusal take this path.
+      const soldOut = deps.inventory.knownSoldOut(input.priced.lines.map((l) => l.skuId));
+      const started = await starts.submit({
+        id,
+        idempotency_scope: input.idempotency.scope,
+        idempotency_key: input.idempotency.key,
+        request_hash: input.idempotency.hash,
+        account_id: input.shopper.accountId,
+        device_id: input.shopper.deviceId,
+        source: input.source,
+        cart_id: input.cartId,
+        status: soldOut === null ? 'started' : 'failed',
+        lines: input.priced.lines,
+        shipping: input.shipping,
+        currency: input.priced.currency,
+        subtotal_minor: input.priced.subtotalMinor,
+        tax_minor: input.priced.taxMinor,
+        total_minor: input.priced.totalMinor,
+        holder_id: id,
+        locked_until: new Date(t.getTime() + ATTEMPT_LOCK_MS),
+        created_at: t,
+        updated_at: t,
+        failure_code: soldOut === null ? null : 'sold_out',
+        failure_details: soldOut === null ? null : { skuId: soldOut, available: 0 },
+        undone: soldOut !== null,
+        finished_at: soldOut === null ? null : t,
+      });
+      if (!started) {
+        // the key already started an attempt (a repeat of the request, possibly in the same batch): its answer
+        const again = await repeat(input.idempotency, input.paymentMethod);
+        if (!again) throw new Error(`checkout under key ${input.idempotency.key} neither started nor found`);
+        return again;
       }
-      return resultOf(await drive(a, input.paymentMethod));
+      crashPoint('started');
+      return answer(started, input.paymentMethod);
     },
+
+    /** For a request refused before it could start (see Idempotency above): the answer of the attempt its key started, if any. */
+    repeat: (key: CheckoutKey, paymentMethod: string) => repeat(key, paymentMethod),
 
     /** Finishes or undoes attempts whose owner went away (crash, hang); safe to run from several workers at once. */
     async recover(limit = 20): Promise<number> {

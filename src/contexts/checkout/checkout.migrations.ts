@@ -72,5 +72,10 @@ export const checkoutMigrations: ContextMigrations = {
       CREATE INDEX attempts_unsettled ON checkout.attempts (locked_until)
         WHERE status NOT IN ('completed', 'failed') OR (status = 'failed' AND NOT undone);
     `),
+    // the attempt is the checkout's idempotency record (checkout.flow.ts, "Idempotency"): the hash of the request that
+    // started it, so the same key with another request is refused (null on attempts made before this migration)
+    '0002_request_hash': sqlMigration(`
+      ALTER TABLE checkout.attempts ADD COLUMN request_hash text;
+    `),
   },
 };

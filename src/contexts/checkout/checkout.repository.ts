@@ -29,6 +29,8 @@ export interface AttemptRow {
   id: string;
   idempotency_scope: string;
   idempotency_key: string;
+  /** The hash of the request that started it (see requestHash): the same key with another request is refused. */
+  request_hash: string | null;
   account_id: string | null;
   device_id: string;
   source: 'cart' | 'buy_now';
@@ -70,8 +72,8 @@ export interface Shopper {
 export const MAX_LINE_QUANTITY = 99;
 
 /** A new attempt: started, or already failed and undone when it is refused before it holds anything (sold out). */
-export type NewAttempt = Omit<AttemptRow, 'failure_code' | 'failure_details' | 'undone' | 'committed' | 'payment_id' | 'order_ids' | 'finished_at'> &
-  Partial<Pick<AttemptRow, 'failure_code' | 'failure_details' | 'undone' | 'finished_at'>>;
+export type NewAttempt = Omit<AttemptRow, 'request_hash' | 'failure_code' | 'failure_details' | 'undone' | 'committed' | 'payment_id' | 'order_ids' | 'finished_at'> &
+  Partial<Pick<AttemptRow, 'request_hash' | 'failure_code' | 'failure_details' | 'undone' | 'finished_at'>>;
 
 export type AttemptPatch = Partial<Pick<AttemptRow, 'status' | 'failure_code' | 'undone' | 'committed' | 'holder_id' | 'payment_id' | 'order_ids' | 'finished_at'>> & {
   failure_details?: unknown;
@@ -104,6 +106,7 @@ function attemptRow(base: NewAttempt, m: MutableColumns): AttemptRow {
     id: base.id,
     idempotency_scope: base.idempotency_scope,
     idempotency_key: base.idempotency_key,
+    request_hash: base.request_hash ?? null,
     account_id: base.account_id,
     device_id: base.device_id,
     source: base.source,
@@ -275,19 +278,19 @@ export class CheckoutRepository {
 
   /**
    * Many new attempts in one statement (the group-committed start of concurrent checkouts), answers in input order;
-   * null for a row whose (scope, key) already has one (a key whose idempotency record is gone: the caller resumes
-   * that attempt instead).
+   * null for a row whose (scope, key) already has one (a repeat of a request, possibly in the same batch: the caller
+   * answers with the attempt that key started).
    */
   async insertAttempts(trx: Trx, rows: readonly NewAttempt[]): Promise<Array<AttemptRow | null>> {
     const r = await sql<{ id: string }>`
-      INSERT INTO checkout.attempts (id, idempotency_scope, idempotency_key, account_id, device_id, source, cart_id, status, lines,
+      INSERT INTO checkout.attempts (id, idempotency_scope, idempotency_key, request_hash, account_id, device_id, source, cart_id, status, lines,
         shipping, currency, subtotal_minor, tax_minor, total_minor, holder_id, locked_until, created_at, updated_at,
         failure_code, failure_details, undone, finished_at)
-      SELECT x.id, x.idempotency_scope, x.idempotency_key, x.account_id, x.device_id, x.source, x.cart_id, x.status, x.lines,
+      SELECT x.id, x.idempotency_scope, x.idempotency_key, x.request_hash, x.account_id, x.device_id, x.source, x.cart_id, x.status, x.lines,
         x.shipping, x.currency, x.subtotal_minor, x.tax_minor, x.total_minor, x.holder_id, x.locked_until, x.created_at, x.updated_at,
         x.failure_code, x.failure_details, COALESCE(x.undone, false), x.finished_at
       FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(id text, idempotency_scope text, idempotency_key text,
-        account_id text, device_id text, source text, cart_id text, status text, lines jsonb, shipping jsonb, currency text,
+        request_hash text, account_id text, device_id text, source text, cart_id text, status text, lines jsonb, shipping jsonb, currency text,
         subtotal_minor bigint, tax_minor bigint, total_minor bigint, holder_id text, locked_until timestamptz,
         created_at timestamptz, updated_at timestamptz, failure_code text, failure_details jsonb, undone boolean, finished_at timestamptz)
       ON CONFLICT (idempotency_scope, idempotency_key) DO NOTHING
@@ -388,6 +391,24 @@ export class CheckoutRepository {
       const changed = byId.get(i.id);
       return changed ? attemptRow(i.base, changed) : null;
     });
+  }
+
+  /**
+   * Takes one attempt over when its lock lapsed (its runner went away): a request repeating the one that started it.
+   * The same condition as claimStuck's, so of a repeat and a sweeper only one gets it.
+   */
+  async claimLapsed(id: string, now: Date, lockMs: number): Promise<AttemptRow | null> {
+    const r = await sql<AttemptRow>`
+      UPDATE checkout.attempts SET locked_until = ${new Date(now.getTime() + lockMs)}
+      WHERE id = ${id} AND locked_until <= ${now} AND (status NOT IN ('completed', 'failed') OR (status = 'failed' AND NOT undone))
+      RETURNING *
+    `.execute(this.db);
+    return r.rows[0] ?? null;
+  }
+
+  /** Lets go of an attempt its runner cannot drive on (an unexpected error): a repeat of the request may take it over at once. */
+  async releaseLock(id: string, now: Date): Promise<void> {
+    await sql`UPDATE checkout.attempts SET locked_until = ${now} WHERE id = ${id} AND locked_until > ${now}`.execute(this.db);
   }
 
   /**

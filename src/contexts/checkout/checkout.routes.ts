@@ -1,11 +1,11 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { AppError } from '../../platform/errors';
+import { AppError, errorBody } from '../../platform/errors';
 import { errorResponses, type App } from '../../platform/http';
-import { replyIdempotent, type IdempotencyDeps } from '../../platform/idempotency';
+import { idempotencyScope, requestHash, requireIdempotencyKey } from '../../platform/idempotency';
 import { CHECKOUT_ERROR_MESSAGES } from './checkout.errors';
 import { AddCartLine, BuyNowInput, CartLineParams, CartView, ChangeCartLine, CheckoutCartInput, CheckoutView } from './checkout.schemas';
-import type { CheckoutServiceImpl, Result, Shopper } from './checkout.service';
+import type { CheckoutAnswer, CheckoutKey, CheckoutServiceImpl, Result, Shopper } from './checkout.service';
 
 const tags = ['checkout'];
 const PUBLIC = { auth: 'public' } as const;
@@ -23,7 +23,29 @@ function unwrap<T>(r: Result<T>): T {
 /** Signed-in shoppers buy as their account; anonymous ones by the device id the platform resolved. */
 const shopperOf = (request: FastifyRequest): Shopper => ({ accountId: request.principal?.accountId ?? null, deviceId: request.deviceId });
 
-export async function checkoutRoutes(app: App, service: CheckoutServiceImpl, deps: IdempotencyDeps): Promise<void> {
+/**
+ * The checkout's `Idempotency-Key` (required), with the same scope and request hash as every other money-moving
+ * route's (src/platform/idempotency.ts); the checkout keeps it on its attempt instead of a key record (checkout.flow.ts).
+ */
+function checkoutKey(request: FastifyRequest, action: string): CheckoutKey {
+  return { scope: idempotencyScope(request), key: requireIdempotencyKey(request), hash: requestHash({ action, params: request.params, body: request.body }) };
+}
+
+/**
+ * Sends a checkout's answer, first or replayed (`idempotent-replayed: true`). A refusal is sent as is, without the
+ * trip through the framework's error path (the same status and body the error handler gives); a 5xx goes through it,
+ * to be logged.
+ */
+function sendCheckout(request: FastifyRequest, reply: FastifyReply, answer: CheckoutAnswer): FastifyReply {
+  if (answer.replayed) reply.header('idempotent-replayed', 'true');
+  if (answer.ok) return reply.code(201).send(answer.value);
+  const e = new AppError(answer.code, CHECKOUT_ERROR_MESSAGES[answer.code], answer.details);
+  if (e.status >= 500) throw e;
+  request.log.info({ code: e.code }, 'request refused');
+  return reply.code(e.status).send(errorBody(e));
+}
+
+export async function checkoutRoutes(app: App, service: CheckoutServiceImpl): Promise<void> {
   app.get(
     '/cart',
     { config: PUBLIC, schema: { tags, summary: 'My cart, priced now, with availability', response: { 200: CartView, ...errorResponses() } } },
@@ -73,11 +95,7 @@ export async function checkoutRoutes(app: App, service: CheckoutServiceImpl, dep
         response: checkoutResponses,
       },
     },
-    async (request, reply) =>
-      replyIdempotent(deps, request, reply, 'POST /v1/checkout', async (claim) => ({
-        status: 201,
-        body: unwrap(await service.checkoutCart(shopperOf(request), request.body, claim)),
-      })),
+    async (request, reply) => sendCheckout(request, reply, await service.checkoutCart(shopperOf(request), request.body, checkoutKey(request, 'POST /v1/checkout'))),
   );
 
   app.post(
@@ -93,9 +111,6 @@ export async function checkoutRoutes(app: App, service: CheckoutServiceImpl, dep
       },
     },
     async (request, reply) =>
-      replyIdempotent(deps, request, reply, 'POST /v1/checkout/buy-now', async (claim) => ({
-        status: 201,
-        body: unwrap(await service.buyNow(shopperOf(request), request.body, claim)),
-      })),
+      sendCheckout(request, reply, await service.buyNow(shopperOf(request), request.body, checkoutKey(request, 'POST /v1/checkout/buy-now'))),
   );
 }

@@ -1,6 +1,6 @@
 import type { CheckoutDeps } from './index';
 import type { CheckoutFailure } from './checkout.errors';
-import { createCheckoutFlow, type FlowResult } from './checkout.flow';
+import { createCheckoutFlow, type CheckoutKey, type FlowAnswer, type FlowResult } from './checkout.flow';
 import { priceCheckout, priceLine, type LineRequest, type PricedCheckout, type StoredClaims } from './checkout.pricing';
 import { CheckoutRepository, type CartLineRow, type Shopper } from './checkout.repository';
 import type { AddCartLine, BuyNowInput, CartLineView, CartView, CheckoutCartInput } from './checkout.schemas';
@@ -10,17 +10,14 @@ import { pruneIdempotencyKeys } from '../../platform/idempotency';
 import './checkout.events';
 
 export type { Shopper } from './checkout.repository';
+export type { CheckoutKey } from './checkout.flow';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; code: CheckoutFailure; details?: unknown };
 const ok = <T>(value: T): Result<T> => ({ ok: true, value });
 const fail = (code: CheckoutFailure, details?: unknown): Result<never> => ({ ok: false, code, ...(details !== undefined ? { details } : {}) });
 
-export interface IdempotencyRef {
-  scope: string;
-  key: string;
-  /** The key was claimed for the first time (see IdempotencyClaim): no look-up for an attempt it started before. */
-  fresh?: boolean;
-}
+/** A checkout's answer; `replayed` when it is the answer an earlier request with the same key got. */
+export type CheckoutAnswer = Result<FlowResultView> & { replayed?: true };
 
 export function createCheckoutService(deps: CheckoutDeps) {
   const repo = new CheckoutRepository(deps.db);
@@ -95,7 +92,19 @@ export function createCheckoutService(deps: CheckoutDeps) {
     return ok(r);
   }
 
-  const fromFlow = (r: FlowResult) => (r.ok ? ok(r.view) : fail(r.code, r.details));
+  const fromFlow = (r: FlowAnswer): CheckoutAnswer => {
+    const res: Result<FlowResultView> = r.ok ? ok(r.view) : fail(r.code, r.details);
+    return r.replayed ? { ...res, replayed: true } : res;
+  };
+
+  /**
+   * A checkout refused before it could start (unknown SKU, price changed, empty cart) is not recorded; but when the
+   * key already started one (this is a repeat, and the product or cart changed since), the answer is that checkout's.
+   */
+  async function refused(r: Result<never>, idempotency: CheckoutKey, paymentMethod: string): Promise<CheckoutAnswer> {
+    const earlier = await flow.repeat(idempotency, paymentMethod);
+    return earlier ? fromFlow(earlier) : r;
+  }
 
   return {
     /** The shopper's open cart priced now from the catalog, with availability; never creates anything. */
@@ -140,61 +149,46 @@ export function createCheckoutService(deps: CheckoutDeps) {
 
     /**
      * Checks out the shopper's cart at server prices: completed (one order per merchant, one payment) or failed with
-     * nothing left behind. Resumes, rather than repeats, the attempt of an earlier request with the same key.
+     * nothing left behind. A repeat of the request (same key) answers with the checkout it started.
      */
-    async checkoutCart(shopper: Shopper, input: CheckoutCartInput, idempotency: IdempotencyRef): Promise<Result<FlowResultView>> {
-      const resumed = idempotency.fresh ? null : await repo.findAttemptByKey(idempotency.scope, idempotency.key);
-      let p: PricedCheckout | null = null;
-      let cartId: string | null = null;
-      if (!resumed) {
-        const cart = await repo.findOpenCart(shopper);
-        const lines = cart ? await repo.listLines(cart.id) : [];
-        if (!cart || lines.length === 0) return fail('cart_empty');
-        cartId = cart.id;
-        const r = await priced(
-          lines.map((l) => ({ lineId: l.id, skuId: l.sku_id, quantity: l.quantity, claims: l.referral })),
-          input.expectedTotalMinor,
-        );
-        if (!r.ok) return r;
-        p = r.value;
-      }
+    async checkoutCart(shopper: Shopper, input: CheckoutCartInput, idempotency: CheckoutKey): Promise<CheckoutAnswer> {
+      const cart = await repo.findOpenCart(shopper);
+      const lines = cart ? await repo.listLines(cart.id) : [];
+      // a repeat after the first completed finds the cart emptied by it: refused before starting, it gets that answer
+      const r: Result<PricedCheckout> = !cart || lines.length === 0
+        ? fail('cart_empty')
+        : await priced(lines.map((l) => ({ lineId: l.id, skuId: l.sku_id, quantity: l.quantity, claims: l.referral })), input.expectedTotalMinor);
+      if (!r.ok) return refused(r, idempotency, input.paymentMethod);
       return fromFlow(
         await flow.run({
           shopper,
           source: 'cart',
-          cartId,
-          priced: p ?? EMPTY,
+          cartId: cart!.id,
+          priced: r.value,
           shipping: (input.shipping as ShippingAddress | undefined) ?? null,
           paymentMethod: input.paymentMethod,
           idempotency,
-          resumed,
         }),
       );
     },
 
     /** Checks out one line without touching the cart; same guarantees as checkoutCart. */
-    async buyNow(shopper: Shopper, input: BuyNowInput, idempotency: IdempotencyRef): Promise<Result<FlowResultView>> {
-      const resumed = idempotency.fresh ? null : await repo.findAttemptByKey(idempotency.scope, idempotency.key);
-      let p: PricedCheckout | null = null;
-      if (!resumed) {
-        const v = (await deps.catalog.getVariantsForSale([input.skuId])).get(input.skuId);
-        if (!v) return fail('not_found', { skuId: input.skuId });
-        if (v.productStatus !== 'active') return fail('product_unavailable', { skuId: input.skuId });
-        const claims = await verifiedClaims(input.referralToken, v.productId, 'buy_now');
-        const r = await priced([{ lineId: null, skuId: input.skuId, quantity: input.quantity, claims }], input.expectedTotalMinor, new Map([[input.skuId, v]]));
-        if (!r.ok) return r;
-        p = r.value;
-      }
+    async buyNow(shopper: Shopper, input: BuyNowInput, idempotency: CheckoutKey): Promise<CheckoutAnswer> {
+      const v = (await deps.catalog.getVariantsForSale([input.skuId])).get(input.skuId);
+      if (!v) return refused(fail('not_found', { skuId: input.skuId }), idempotency, input.paymentMethod);
+      if (v.productStatus !== 'active') return refused(fail('product_unavailable', { skuId: input.skuId }), idempotency, input.paymentMethod);
+      const claims = await verifiedClaims(input.referralToken, v.productId, 'buy_now');
+      const r = await priced([{ lineId: null, skuId: input.skuId, quantity: input.quantity, claims }], input.expectedTotalMinor, new Map([[input.skuId, v]]));
+      if (!r.ok) return refused(r, idempotency, input.paymentMethod);
       return fromFlow(
         await flow.run({
           shopper,
           source: 'buy_now',
           cartId: null,
-          priced: p ?? EMPTY,
+          priced: r.value,
           shipping: (input.shipping as ShippingAddress | undefined) ?? null,
           paymentMethod: input.paymentMethod,
           idempotency,
-          resumed,
         }),
       );
     },
@@ -231,9 +225,6 @@ export function createCheckoutService(deps: CheckoutDeps) {
     repo,
   };
 }
-
-// an attempt found by its key carries its own priced lines; this placeholder is never written
-const EMPTY: PricedCheckout = { lines: [], currency: 'XXX', subtotalMinor: 0, taxMinor: 0, totalMinor: 0 };
 
 export type FlowResultView = Extract<FlowResult, { ok: true }>['view'];
 export type CheckoutServiceImpl = ReturnType<typeof createCheckoutService>;

@@ -36,7 +36,7 @@ export function createCheckoutContext(deps: CheckoutDeps): ContextModule<Checkou
     name: 'checkout',
     migrations: checkoutMigrations,
     service,
-    routes: (app: App) => checkoutRoutes(app, service, deps),
+    routes: (app: App) => checkoutRoutes(app, service),
     subscribe() {
       // a device's anonymous cart joins the account's cart on sign-in; the merge is idempotent, so redelivery is safe
       deps.outbox.subscribe('checkout.cart-merge', ['identity.device.linked'], async (event) => {
