@@ -314,7 +314,31 @@ interface RunResult {
    * much steadier across runs than the wall-clock time.
    */
   serverCpuUsPerRequest?: number;
+  /** Group-commit batches during the release, per batcher (the product's /metrics, feedshop_batch_size): how full they were. */
+  batches?: Record<string, { batches: number; items: number }>;
   verification?: Verification;
+}
+
+/** The product's group-commit counters (`feedshop_batch_size_count` and `_sum` per batcher) from its /metrics. */
+async function batchCounters(url: string): Promise<Record<string, { batches: number; items: number }>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out: Record<string, { batches: number; items: number }> = {};
+  for (const m of text.matchAll(/^feedshop_batch_size_(count|sum)\{batcher="([^"]+)"\} (\d+)/gm)) {
+    const e = (out[m[2]!] ??= { batches: 0, items: 0 });
+    if (m[1] === 'count') e.batches = Number(m[3]);
+    else e.items = Number(m[3]);
+  }
+  return out;
+}
+
+/** What happened between two readings of batchCounters. */
+function batchesBetween(before: Record<string, { batches: number; items: number }>, after: Record<string, { batches: number; items: number }>) {
+  const out: Record<string, { batches: number; items: number }> = {};
+  for (const [name, a] of Object.entries(after)) {
+    const b = before[name] ?? { batches: 0, items: 0 };
+    if (a.batches > b.batches) out[name] = { batches: a.batches - b.batches, items: a.items - b.items };
+  }
+  return out;
 }
 
 function pct(values: number[], p: number): number | null {
@@ -391,11 +415,13 @@ async function runProduct(target: 'coalesced' | 'naive', stock: number): Promise
     server = await startServer(target, [...profile, '--import', 'tsx', 'src/cli.ts', 'api'], env);
     await warm(server.port, warmSkuId, `${target}-${stock}`);
     const commitsBefore = await commitCount(dbUrl.toString());
+    const batchesBefore = await batchCounters(server.url);
     const cpuBefore = cpuTimeUs(server.child.pid);
     const { totalMs, answers } = await release(server.port, prepare(skuId, requests, `${target}-${stock}`));
     const cpuAfter = cpuTimeUs(server.child.pid);
     const commits = (await commitCount(dbUrl.toString())) - commitsBefore - 1; // minus the first count's own
     const r = summarize(target, stock, totalMs, answers, cpuBefore, cpuAfter);
+    r.batches = batchesBetween(batchesBefore, await batchCounters(server.url));
     await stopServer(server);
     server = null;
     const swept = await settleWithWorker(env, dbUrl.toString());
@@ -445,6 +471,9 @@ async function main(): Promise<void> {
       const r = target === 'hello' ? await runHello(stock) : await runProduct(target, stock);
       results.push(r);
       log(fmtRow(r));
+      if (r.batches && Object.keys(r.batches).length > 0) {
+        log(`    batches (items / batches): ${Object.entries(r.batches).map(([name, b]) => `${name} ${b.items}/${b.batches}`).join(', ')}`);
+      }
       for (const v of r.verification?.violations ?? []) log(`    VIOLATION: ${v}`);
     }
   }

@@ -2,7 +2,7 @@
 // point is finished or undone by the sweeper (the same `drive` runs live and in recovery).
 //
 //   step          done → status    undo
-//   1 start       started          – (or failed at once: a SKU this process knows is sold out, see run)
+//   1 start       started          – (or failed at once: a SKU this process knows is sold out, see startRow)
 //   2 reserve     reserved         inventory.releaseReservation(holder)
 //   3 authorize   authorized       payments.void (after reconcile when the outcome was unknown)
 //   4 commit      committed        inventory.restock per SKU (key <chk>:undo:<sku>)
@@ -79,6 +79,13 @@ export interface StartInput {
   idempotency: CheckoutKey;
 }
 
+/** A checkout to start: its row is built when its batch is written (see startRow). */
+interface StartItem {
+  input: StartInput;
+  id: string;
+  at: Date;
+}
+
 interface MoveItem extends TransitionItem {
   events?: (moved: AttemptRow) => OutboxEvent[];
   also?: (trx: Trx) => Promise<void>;
@@ -120,6 +127,10 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
   /** The funnel's last step for a checkout that failed with `reason`. */
   const failedEvent = (a: AttemptRow, reason: string) => ({ name: 'checkout.checkout.failed', payload: { ...eventBase(a), reason } }) as const;
 
+  /** The attempt's orders, one per merchant, as placeOrders gets them. */
+  const ordersOfAttempt = (a: AttemptRow) =>
+    ordersOf({ lines: a.lines, currency: a.currency, subtotalMinor: a.subtotal_minor, taxMinor: a.tax_minor, totalMinor: a.total_minor });
+
   /** Units per SKU (a reservation holds each SKU once). */
   const reservationLines = (a: AttemptRow) => {
     const bySku = new Map<string, number>();
@@ -154,16 +165,52 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     { name: 'checkout.transition' },
   );
 
-  /** New attempts with their `started` event, group-committed the same way. */
-  const starts = new Batcher<NewAttempt, AttemptRow | null>((rows) =>
+  /**
+   * A new attempt's row. On a SKU this process already knows is sold out, the reservation would be refused from that
+   * same memory, so the attempt is recorded failed (nothing held, nothing to undo) in the transaction that starts
+   * it: one round trip instead of two. Decided when the batch is written, not when the request arrived: in a flash
+   * sale every request arrives before the first reservation is answered, and the ones still queued then are spared
+   * the second write.
+   */
+  const startRow = ({ input, id, at }: StartItem): NewAttempt => {
+    const soldOut = deps.inventory.knownSoldOut(input.priced.lines.map((l) => l.skuId));
+    return {
+      id,
+      idempotency_scope: input.idempotency.scope,
+      idempotency_key: input.idempotency.key,
+      request_hash: input.idempotency.hash,
+      account_id: input.shopper.accountId,
+      device_id: input.shopper.deviceId,
+      source: input.source,
+      cart_id: input.cartId,
+      status: soldOut === null ? 'started' : 'failed',
+      lines: input.priced.lines,
+      shipping: input.shipping,
+      currency: input.priced.currency,
+      subtotal_minor: input.priced.subtotalMinor,
+      tax_minor: input.priced.taxMinor,
+      total_minor: input.priced.totalMinor,
+      holder_id: id,
+      locked_until: new Date(at.getTime() + ATTEMPT_LOCK_MS),
+      created_at: at,
+      updated_at: at,
+      failure_code: soldOut === null ? null : 'sold_out',
+      failure_details: soldOut === null ? null : { skuId: soldOut, available: 0 },
+      undone: soldOut !== null,
+      finished_at: soldOut === null ? null : at,
+    };
+  };
+
+  /** New attempts with their `started` event (and `failed`, when born failed), group-committed the same way. */
+  const starts = new Batcher<StartItem, AttemptRow | null>((items) =>
     repo.db.transaction().execute(async (trx) => {
-      const inserted = await repo.insertAttempts(trx, rows);
+      const inserted = await repo.insertAttempts(trx, items.map(startRow));
       await deps.outbox.publishMany(
         trx,
         inserted.flatMap((row): OutboxEvent[] => {
           if (!row) return [];
           const started = { name: 'checkout.checkout.started', payload: eventBase(row) } as const;
-          // refused before it held anything (see run): its whole funnel, started then failed, in one transaction
+          // refused before it held anything (see startRow): its whole funnel, started then failed, in one transaction
           return row.status === 'failed' ? [started, failedEvent(row, row.failure_code!)] : [started];
         }),
       );
@@ -346,7 +393,8 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         return moved;
       }
       case 'committed': {
-        let placed: Array<{ id: string }>;
+        let placed: Array<{ id: string; merchantId: string }>;
+        const orders = ordersOfAttempt(a);
         try {
           placed = await deps.orders.placeOrders({
             checkoutId: a.id,
@@ -354,7 +402,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
             deviceId: a.device_id,
             paymentId: a.payment_id!,
             shipping: (a.shipping as ShippingAddress | null) ?? null,
-            orders: ordersOf({ lines: a.lines, currency: a.currency, subtotalMinor: a.subtotal_minor, taxMinor: a.tax_minor, totalMinor: a.total_minor }),
+            orders,
           });
         } catch (err) {
           // the orders may exist even though the call failed (e.g. the answer was lost): never undo those
@@ -365,7 +413,10 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
           }
         }
         const lineIds = a.lines.flatMap((l) => (l.lineId ? [l.lineId] : []));
-        const moved = await move(a, ['committed'], { status: 'ordered', order_ids: placed.map((o) => o.id) }, undefined, async (trx) => {
+        // recorded in ordersOf's order (one per merchant), so the answer is built from the attempt alone (see resultOf)
+        const byMerchant = new Map(placed.map((o) => [o.merchantId, o.id]));
+        const orderIds = orders.every((o) => byMerchant.has(o.merchantId)) ? orders.map((o) => byMerchant.get(o.merchantId)!) : placed.map((o) => o.id);
+        const moved = await move(a, ['committed'], { status: 'ordered', order_ids: orderIds }, undefined, async (trx) => {
           if (a.cart_id) await repo.deleteLines(trx, a.cart_id, lineIds);
         });
         crashPoint('ordered');
@@ -465,7 +516,12 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
   /** The checkout's answer for an attempt as it stands. */
   async function resultOf(a: AttemptRow): Promise<FlowResult> {
     if (a.status === 'completed' || a.status === 'ordered') {
-      const orders = await deps.orders.findByCheckout(a.id);
+      // one order per merchant, their ids recorded in ordersOf's order by the 'committed' step: no look-up needed
+      const expected = ordersOfAttempt(a);
+      const orders =
+        expected.length === a.order_ids.length
+          ? expected.map((o, i) => ({ id: a.order_ids[i]!, merchantId: o.merchantId, totalMinor: o.totalMinor }))
+          : await deps.orders.findByCheckout(a.id);
       return {
         ok: true,
         view: {
@@ -495,37 +551,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
      * with the same idempotency scope and key answers with the attempt it started instead of starting another.
      */
     async run(input: StartInput): Promise<FlowAnswer> {
-      const t = now();
-      const id = newId('checkout');
-      // a SKU this process already knows is sold out: the reservation would be refused from that same memory, so
-      // the attempt is recorded failed (nothing held, nothing to undo) in the transaction that starts it, one
-      // round trip instead of two. The flash-sale losers who arrive after the first refusal take this path.
-      const soldOut = deps.inventory.knownSoldOut(input.priced.lines.map((l) => l.skuId));
-      const started = await starts.submit({
-        id,
-        idempotency_scope: input.idempotency.scope,
-        idempotency_key: input.idempotency.key,
-        request_hash: input.idempotency.hash,
-        account_id: input.shopper.accountId,
-        device_id: input.shopper.deviceId,
-        source: input.source,
-        cart_id: input.cartId,
-        status: soldOut === null ? 'started' : 'failed',
-        lines: input.priced.lines,
-        shipping: input.shipping,
-        currency: input.priced.currency,
-        subtotal_minor: input.priced.subtotalMinor,
-        tax_minor: input.priced.taxMinor,
-        total_minor: input.priced.totalMinor,
-        holder_id: id,
-        locked_until: new Date(t.getTime() + ATTEMPT_LOCK_MS),
-        created_at: t,
-        updated_at: t,
-        failure_code: soldOut === null ? null : 'sold_out',
-        failure_details: soldOut === null ? null : { skuId: soldOut, available: 0 },
-        undone: soldOut !== null,
-        finished_at: soldOut === null ? null : t,
-      });
+      const started = await starts.submit({ input, id: newId('checkout'), at: now() });
       if (!started) {
         // the key already started an attempt (a repeat of the request, possibly in the same batch): its answer
         const again = await repeat(input.idempotency, input.paymentMethod);

@@ -568,7 +568,7 @@ export function createOrdersService(deps: OrdersDeps) {
    * row and `orders.order.placed` event. A checkout whose orders another call placed first fails the batch with
    * LostRace; the batcher then runs each checkout alone, and that one answers with the orders that won.
    */
-  const placements = new Batcher<PlaceInput, void>((inputs) =>
+  const placements = new Batcher<PlaceInput, Summary[]>((inputs) =>
     repo.db.transaction().execute(async (trx) => {
       const at = clock.now();
       const placed = inputs.map((input) => ({ input, ...placedRows(input, at) }));
@@ -584,7 +584,8 @@ export function createOrdersService(deps: OrdersDeps) {
         trx,
         placed.flatMap((p) => p.rows.map((row) => ({ name: 'orders.order.placed', payload: orderPayload(row, p.lines.filter((l) => l.order_id === row.id), null, at) }) as const)),
       );
-      return inputs.map(() => undefined);
+      // the rows as inserted, in the order of the input's orders
+      return placed.map((p) => p.rows.map(summaryOf));
     }),
     { name: 'orders.place' },
   );
@@ -623,13 +624,13 @@ export function createOrdersService(deps: OrdersDeps) {
      * Idempotent per checkoutId: a retry (or a concurrent duplicate) returns the orders already created.
      */
     async placeOrders(input: PlaceInput): Promise<Summary[]> {
-      const existing = await repo.findByCheckout(input.checkoutId);
-      if (existing.length > 0) return existing.map(summaryOf);
       input.orders.forEach(assertConsistent);
+      // no look-up first: the insert itself finds orders placed before (ON CONFLICT (checkout_id, merchant_id)), and
+      // a repeat is rare (recovery of a checkout that crashed right after placing), so only it pays for a read
       try {
-        await placements.submit(input);
+        return await placements.submit(input);
       } catch (e) {
-        // another call for this checkout committed first (ON CONFLICT waited for it): answer with its orders
+        // placed before, or by a concurrent call that committed first (ON CONFLICT waited for it): answer with those
         if (!(e instanceof LostRace)) throw e;
       }
       return (await repo.findByCheckout(input.checkoutId)).map(summaryOf);

@@ -71,10 +71,14 @@ export class PaymentsRepository {
   readonly #byCheckout = new Batcher<string, PaymentRow | undefined>((ids) => this.#findByCheckouts(ids), { name: 'payments.by_checkout' });
 
   readonly #pending = new Batcher<PaymentRow, PaymentRow>(async (rows) => {
-    await this.db.insertInto('payments.payments').values([...rows]).onConflict((oc) => oc.column('checkout_id').doNothing()).execute();
-    const found = await this.#findByCheckouts(rows.map((r) => r.checkout_id));
-    return found.map((r, i) => {
-      if (!r) throw new Error(`payment of ${rows[i]!.checkout_id} not found after insert`);
+    const inserted = await this.db.insertInto('payments.payments').values([...rows]).onConflict((oc) => oc.column('checkout_id').doNothing()).returningAll().execute();
+    const byCheckout = new Map(inserted.map((r) => [r.checkout_id, r]));
+    // a checkout that already had its payment (a retry, or twice in this batch) gets that one: read only those
+    const missing = [...new Set(rows.filter((r) => !byCheckout.has(r.checkout_id)).map((r) => r.checkout_id))];
+    if (missing.length > 0) for (const r of await this.#findByCheckouts(missing)) if (r) byCheckout.set(r.checkout_id, r);
+    return rows.map((row) => {
+      const r = byCheckout.get(row.checkout_id);
+      if (!r) throw new Error(`payment of ${row.checkout_id} not found after insert`);
       return r;
     });
   }, { name: 'payments.insert_pending' });

@@ -211,27 +211,25 @@ export function createPaymentsService(
     async authorize(input) {
       if (!Number.isSafeInteger(input.amountMinor) || input.amountMinor <= 0) throw new RangeError(`amountMinor must be a positive integer, got ${input.amountMinor}`);
       if (!/^[A-Z]{3}$/.test(input.currency)) throw new RangeError(`currency must be ISO 4217, got ${input.currency}`);
-      let row = await repo.findByCheckout(input.checkoutId);
-      if (!row) {
-        const now = clock.now();
-        // pending is written first, so a crash during the provider call leaves a trace reconcile can follow
-        row = await repo.insertPending({
-          id: newId('payment'),
-          checkout_id: input.checkoutId,
-          account_id: input.accountId,
-          provider: provider.name,
-          provider_ref: null,
-          payment_method: describePaymentMethod(input.paymentMethod),
-          status: 'pending',
-          currency: input.currency,
-          amount_minor: input.amountMinor,
-          captured_minor: 0,
-          refunded_minor: 0,
-          failure_code: null,
-          created_at: now,
-          updated_at: now,
-        });
-      }
+      const now = clock.now();
+      // pending is written first, so a crash during the provider call leaves a trace reconcile can follow; a checkout
+      // that has its payment already (a retry) gets that one back instead, in the same statement (no look-up first)
+      let row = await repo.insertPending({
+        id: newId('payment'),
+        checkout_id: input.checkoutId,
+        account_id: input.accountId,
+        provider: provider.name,
+        provider_ref: null,
+        payment_method: describePaymentMethod(input.paymentMethod),
+        status: 'pending',
+        currency: input.currency,
+        amount_minor: input.amountMinor,
+        captured_minor: 0,
+        refunded_minor: 0,
+        failure_code: null,
+        created_at: now,
+        updated_at: now,
+      });
       if (row.status === 'pending') {
         const res = await provider.authorize({ ...authorizeRequest(row), paymentMethod: input.paymentMethod });
         if (res.ok) row = await apply(row.id, res.snapshot);
