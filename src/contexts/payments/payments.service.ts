@@ -205,6 +205,16 @@ export function createPaymentsService(
     }
   }
 
+  /**
+   * Payments this process authorized and has not captured yet (a checkout captures right after placing its orders):
+   * what capture needs without reading the row again. Bounded; a payment not found here is read as before.
+   */
+  const justAuthorized = new Map<string, { ref: string; amountMinor: number }>();
+  const rememberAuthorized = (id: string, ref: string, amountMinor: number) => {
+    if (justAuthorized.size >= 50_000) justAuthorized.clear();
+    justAuthorized.set(id, { ref, amountMinor });
+  };
+
   const service: PaymentsServiceImpl = {
     simulator: opts.simulator,
 
@@ -239,10 +249,24 @@ export function createPaymentsService(
       }
       if (row.status === 'failed') return { ok: false, code: (row.failure_code ?? 'card_declined') as PaymentFailure, payment: toView(row) };
       if (row.status === 'pending') return { ok: false, code: 'provider_timeout', payment: toView(row) };
+      if (row.status === 'authorized' && row.provider_ref) rememberAuthorized(row.id, row.provider_ref, Number(row.amount_minor));
       return { ok: true, payment: toView(row) };
     },
 
     async capture(paymentId, amountMinor) {
+      const known = justAuthorized.get(paymentId);
+      justAuthorized.delete(paymentId);
+      if (known && (amountMinor === undefined || amountMinor === known.amountMinor)) {
+        // authorized by this process moments ago (a checkout's next step): no look-up first. The provider is the
+        // authority on whether the intent can still be captured (a void, ours or anyone's, went to it first), and
+        // a refusal is explained from the books and the provider's record, as below.
+        const res = await provider.capture(known.ref, amountMinor, `${paymentId}:capture`);
+        if (res.ok) return { ok: true, payment: toView(await apply(paymentId, res.snapshot)) };
+        if (res.code === 'provider_timeout' || res.code === 'provider_unavailable') return { ok: false, code: res.code };
+        const found = await repo.findById(paymentId);
+        const settled = found ? await settle(found) : null;
+        return settled && CAPTURED.includes(settled.status) ? { ok: true, payment: toView(settled) } : { ok: false, code: 'not_capturable' };
+      }
       let row = await repo.findById(paymentId);
       if (!row) return { ok: false, code: 'not_capturable' };
       if (row.status === 'pending') row = await settlePending(row);
