@@ -90,6 +90,41 @@ for (const backend of backends()) {
       assert.equal((await buyNow(sku)).ok, true, 'seen once the memo expired');
     });
 
+    it('a memo still asked for is confirmed from the database before it lapses: no burst of refused asks; a restock elsewhere still ends it', async (tc) => {
+      const sku = await stocked(1);
+      assert.equal((await buyNow(sku)).ok, true);
+      assert.equal((await buyNow(sku)).ok, false); // the database says sold out: memo for SOLD_OUT_MEMO_MS
+      const t0 = performance.now(); // the memo was set before this: it ends by t0 + SOLD_OUT_MEMO_MS
+      // asked in the second half of its life: answered from memory, and confirmed in the background (a read, no hold)
+      await sleep(SOLD_OUT_MEMO_MS * 0.55);
+      const t1 = performance.now(); // the confirmation is asked after this: it holds until t1 + SOLD_OUT_MEMO_MS at least
+      const confirm = await countQueries(async () => {
+        assert.equal((await buyNow(sku)).ok, false);
+        await sleep(50);
+      });
+      assert.equal(confirm.queries, 1, 'one read confirms the memo');
+      // past the first memo's end, inside the confirmed one: answered from memory, no reservation statement
+      await sleep(Math.max(0, t0 + SOLD_OUT_MEMO_MS + 10 - performance.now()));
+      const hitsBefore = await memoHits();
+      const late = await countQueries(() => buyNow(sku));
+      if (performance.now() < t1 + SOLD_OUT_MEMO_MS) {
+        assert.deepEqual([late.result.ok, (await memoHits()) - hitsBefore], [false, 1]);
+        assert.ok(late.queries <= 1, `the confirmed memo answered; ${late.queries} round trips (at most one confirming read)`);
+      } else {
+        tc.diagnostic('the machine stalled past the confirmed memo; its answer is not checked this time');
+      }
+      // another process restocks: while the SKU is asked for every 25 ms the confirmations now see stock, so the
+      // memo lapses (a confirmation that kept extending it would refuse these asks for ever)
+      await t.app.db.updateTable('inventory.stock').set({ on_hand: 3 }).where('sku_id', '=', sku).execute();
+      const since = performance.now();
+      let granted = false;
+      while (!granted && performance.now() - since < SOLD_OUT_MEMO_MS * 6) {
+        granted = (await buyNow(sku)).ok;
+        if (!granted) await sleep(25);
+      }
+      assert.ok(granted, 'the restock made elsewhere was seen while the memo was still asked for');
+    });
+
     it('a holder retrying on a sold-out SKU keeps its hold instead of reading the memo', async () => {
       const sku = await stocked(1);
       const holder = newId('checkout');

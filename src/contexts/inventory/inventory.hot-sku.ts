@@ -6,7 +6,8 @@
  * InventoryRepository.grantBatch), and the asks that arrive meanwhile wait for the next batch.
  *
  * Once a SKU answers sold out, asks are refused from memory (no database round trip) until this process adds or
- * returns stock for it, or for at most SOLD_OUT_MEMO_MS: another process's restock is seen within that time. The
+ * returns stock for it, or for at most SOLD_OUT_MEMO_MS after the database last said so (a refused batch, or the
+ * memo's background confirmation): another process's restock is seen within that time. The
  * memo is only a shortcut for refusals; every grant still goes through the database, which stays the truth.
  */
 
@@ -32,6 +33,9 @@ export type HotAnswer = { ok: true; expiresAt: Date } | { ok: false; available: 
 /** Grants one batch of asks for one SKU; answers in the same order, and whether nothing is left after it. */
 export type GrantBatch = (skuId: string, asks: readonly HotAsk[]) => Promise<{ answers: HotAnswer[]; soldOut: boolean }>;
 
+/** Units of the SKU available now, read from the database (no lock): confirms a sold-out memo. */
+export type ReadAvailable = (skuId: string) => Promise<number>;
+
 interface Pending extends HotAsk {
   resolve(answer: HotAnswer): void;
   reject(error: unknown): void;
@@ -47,23 +51,51 @@ export class HotSkuReservations {
   readonly #writers = new Map<string, Writer>();
   /** SKU → when its sold-out answer stops being trusted (performance.now() time). */
   readonly #soldOutUntil = new Map<string, number>();
+  /** SKUs whose sold-out memo is being confirmed (see isSoldOut). */
+  readonly #confirming = new Set<string>();
   readonly #grant: GrantBatch;
+  readonly #readAvailable: ReadAvailable | undefined;
   readonly #onMemoHit: (count: number) => void;
   readonly #onBatch: (size: number) => void;
 
-  constructor(opts: { grant: GrantBatch; onMemoHit: (count: number) => void; onBatch: (size: number) => void }) {
+  constructor(opts: { grant: GrantBatch; readAvailable?: ReadAvailable; onMemoHit: (count: number) => void; onBatch: (size: number) => void }) {
     this.#grant = opts.grant;
+    this.#readAvailable = opts.readAvailable;
     this.#onMemoHit = opts.onMemoHit;
     this.#onBatch = opts.onBatch;
   }
 
-  /** True when this process saw the SKU sold out less than SOLD_OUT_MEMO_MS ago and has not added stock since. */
+  /**
+   * True when this process saw the SKU sold out less than SOLD_OUT_MEMO_MS ago and has not added stock since.
+   * A memo asked for in the second half of its life is confirmed in the background (one read of the SKU's
+   * availability; still none: trusted for SOLD_OUT_MEMO_MS from the read), so a flood on a sold-out SKU is not sent
+   * to the database in a burst each time the memo lapses: measured, the checkouts arriving in that gap were each
+   * started and then refused, two writes instead of one.
+   */
   isSoldOut(skuId: string): boolean {
     const until = this.#soldOutUntil.get(skuId);
     if (until === undefined) return false;
-    if (performance.now() < until) return true;
+    const now = performance.now();
+    if (now < until) {
+      if (now > until - SOLD_OUT_MEMO_MS / 2) this.#confirm(skuId);
+      return true;
+    }
     this.#soldOutUntil.delete(skuId);
     return false;
+  }
+
+  #confirm(skuId: string): void {
+    if (!this.#readAvailable || this.#confirming.has(skuId)) return;
+    this.#confirming.add(skuId);
+    const asked = performance.now();
+    this.#readAvailable(skuId)
+      .then((available) => {
+        // only a memo still standing is extended (stock this process returned meanwhile cleared it), and from the
+        // moment of the question: the read is no older than that
+        if (available <= 0 && this.#soldOutUntil.has(skuId)) this.#soldOutUntil.set(skuId, asked + SOLD_OUT_MEMO_MS);
+      })
+      .catch(() => undefined) // unconfirmed: the memo lapses as it would have
+      .finally(() => this.#confirming.delete(skuId));
   }
 
   /** Counts a refusal answered from the memo. */

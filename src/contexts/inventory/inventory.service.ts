@@ -111,6 +111,10 @@ export function createInventoryService(deps: ContextDeps) {
         return { answers, soldOut: answers.every((a) => !a.ok && a.available === 0) };
       }
     },
+    readAvailable: async (skuId) => {
+      const [row] = await repo.findStock([skuId]);
+      return row ? row.on_hand - row.reserved : 0;
+    },
     onMemoHit: (n) => memoHits.inc(n),
     onBatch: (n) => {
       batches.inc();
