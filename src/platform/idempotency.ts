@@ -1,8 +1,9 @@
-import cryptoModule, { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from './clock';
 import { Batcher } from './batcher';
+import { sha256 } from './hashing';
 import type { AnyDb } from './db';
 import { AppError, errorBody, registerErrorCodes } from './errors';
 import { sqlMigration, type ContextMigrations } from './migrations';
@@ -143,11 +144,9 @@ export async function replyIdempotent(
 /** A hash that does not depend on the order of object keys. */
 export function requestHash(request: unknown): string {
   const text = canonicalJson(request);
-  return oneShotHash ? oneShotHash('sha256', text, 'base64url') : createHash('sha256').update(text).digest('base64url');
+  return sha256(text, 'base64url');
 }
 
-// crypto.hash (Node ≥ 20.12): one call, no Hash object per request
-const oneShotHash = (cryptoModule as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
 
 function canonicalJson(v: unknown): string {
   if (v === undefined) return 'null';

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Principal, Role } from '../../platform/auth';
+import { sha256 } from '../../platform/hashing';
 import type { ContextDeps } from '../../platform/context';
 import { isId, newId } from '../../platform/ids';
 import type { ListFailure, LogInFailure, SignUpFailure } from './identity.errors';
@@ -42,7 +43,8 @@ const toSummary = (row: AccountView): AccountSummary => ({
 });
 
 const normalizeEmail = (email: string) => email.trim().toLowerCase();
-const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+// every request authenticates: one-shot hashing (see hashing.ts)
+const hashToken = (token: string) => sha256(token, 'hex');
 const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
 
 export function createIdentityService(deps: ContextDeps, repo: IdentityRepository) {

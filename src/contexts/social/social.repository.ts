@@ -1,5 +1,5 @@
 // All SQL of the social context. Simple statements use Kysely; the feed's keyset queries are plain SQL templates.
-import { sql, type Generated, type Kysely, type Transaction } from 'kysely';
+import { sql, type Generated, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 
 export interface CreatorsTable {
   id: string;
@@ -157,6 +157,22 @@ export interface ImportTagRow {
  * floor() truncates microseconds the way a JS Date does.
  */
 const PUBLISHED_MS = sql`floor(extract(epoch FROM p.published_at) * 1000)::float8 AS published_ms`;
+
+/**
+ * md5 of a list's text (an array of ROWs: PostgreSQL quotes each field, so the text is unambiguous). The feed's
+ * caches re-read their lists every few seconds and nearly always find them unchanged: the list is compared by this
+ * digest in the statement, and only a changed list's rows are sent and parsed. A digest that differs for an equal
+ * list (another session's settings) only costs a full read; treating a changed list as equal needs an md5 collision.
+ */
+const digestOf = (list: RawBuilder<unknown>) => sql<string>`md5(coalesce(${list}::text, ''))`;
+
+/** A value read with the digest of what it was read from (see digestOf); `value` is null when the digest was known. */
+export interface Digested<V> {
+  digest: string;
+  value: V;
+}
+
+type Nullable<T> = { [K in keyof T]: T[K] | null };
 
 const CREATOR_COLUMNS = sql`c.id, c.account_id, c.handle, c.display_name, c.bio, c.avatar_url, c.follower_count, c.created_at`;
 
@@ -399,48 +415,114 @@ export const socialRepository = {
   /**
    * Every live story with its creator, most-followed creators first, each creator's stories oldest first: the tray
    * for everyone (a viewer's followed creators are moved to the front in memory). Reads the stories_live index.
+   * With the list's digest: `value: null` when it equals `known` (the list is unchanged, no rows are sent).
    */
-  async liveStories(db: Executor, now: Date): Promise<LiveStoryRow[]> {
-    const r = await sql<LiveStoryRow>`
-      SELECT s.id, s.creator_id, s.media_type, s.media_url, s.published_at, s.expires_at,
-             c.handle, c.display_name, c.avatar_url, c.follower_count
-      FROM social.posts s JOIN social.creators c ON c.id = s.creator_id
-      WHERE s.kind = 'story' AND s.deleted_at IS NULL AND s.expires_at > ${now}
-      ORDER BY c.follower_count DESC, c.id, s.published_at, s.id
+  async liveStories(db: Executor, now: Date, known: string | null): Promise<Digested<LiveStoryRow[] | null>> {
+    const r = await sql<{ digest: string } & Nullable<LiveStoryRow>>`
+      WITH live AS (
+        SELECT s.id, s.creator_id, s.media_type, s.media_url, s.published_at, s.expires_at,
+               c.handle, c.display_name, c.avatar_url, c.follower_count
+        FROM social.posts s JOIN social.creators c ON c.id = s.creator_id
+        WHERE s.kind = 'story' AND s.deleted_at IS NULL AND s.expires_at > ${now}
+      ), d AS (
+        SELECT ${digestOf(sql`array_agg(live ORDER BY follower_count DESC, creator_id, published_at, id)`)} AS digest FROM live
+      )
+      SELECT d.digest, live.id, live.creator_id, live.media_type, live.media_url, live.published_at, live.expires_at,
+             live.handle, live.display_name, live.avatar_url, live.follower_count
+      FROM d LEFT JOIN live ON d.digest IS DISTINCT FROM ${known}::text
+      ORDER BY live.follower_count DESC, live.creator_id, live.published_at, live.id
     `.execute(db);
-    return r.rows;
+    const digest = r.rows[0]!.digest;
+    if (digest === known) return { digest, value: null };
+    const stories: LiveStoryRow[] = [];
+    for (const row of r.rows) {
+      if (row.id === null) continue;
+      stories.push({
+        id: row.id,
+        creator_id: row.creator_id!,
+        media_type: row.media_type!,
+        media_url: row.media_url!,
+        published_at: row.published_at!,
+        expires_at: row.expires_at!,
+        handle: row.handle!,
+        display_name: row.display_name!,
+        avatar_url: row.avatar_url,
+        follower_count: row.follower_count!,
+      });
+    }
+    return { digest, value: stories };
   },
 
-  /** Ids of the creators an account follows. */
-  async followedCreatorIds(db: Executor, accountId: string): Promise<string[]> {
-    const r = await db.selectFrom('social.follows').select('creator_id').where('account_id', '=', accountId).execute();
-    return r.map((x) => x.creator_id);
+  /** Ids of the creators each account follows, in one statement; every account asked has an entry. */
+  async followedCreatorIds(db: Executor, accountIds: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>(accountIds.map((id) => [id, []]));
+    if (accountIds.length === 0) return out;
+    const r = await db.selectFrom('social.follows').select(['account_id', 'creator_id']).where('account_id', 'in', accountIds).execute();
+    for (const x of r) out.get(x.account_id)?.push(x.creator_id);
+    return out;
   },
 
-  /** The newest `take` visible posts of each creator (newest first), one LATERAL index scan per creator. */
-  async recentPostsByCreators(db: Executor, creatorIds: readonly string[], take: number): Promise<RankedPostRow[]> {
-    const r = await sql<RankedPostRow>`
-      SELECT c.creator_id, p.id, ${PUBLISHED_MS}, p.score
-      FROM unnest(${creatorIds as string[]}::text[]) AS c (creator_id)
-      CROSS JOIN LATERAL (
-        SELECT p.id, p.published_at, p.score FROM social.posts p
-        WHERE p.creator_id = c.creator_id AND p.kind = 'post' AND p.deleted_at IS NULL
-        ORDER BY p.published_at DESC, p.id DESC
+  /**
+   * The newest `take` visible posts of each creator (newest first), one LATERAL index scan per creator, with a digest
+   * of each list. A creator whose digest equals the one given (`known`, from the list read before) answers
+   * `posts: null`: its list is unchanged, so only changed lists cross the wire and are parsed (see Digested).
+   */
+  async recentPostsByCreators(db: Executor, creators: ReadonlyArray<{ creatorId: string; known: string | null }>, take: number): Promise<Map<string, Digested<RankedPostRow[] | null>>> {
+    const r = await sql<{ creator_id: string; digest: string } & Nullable<Omit<RankedPostRow, 'creator_id'>>>`
+      WITH lists AS (
+        SELECT c.creator_id, c.known, p.id, p.published_at, ${PUBLISHED_MS}, p.score
+        FROM unnest(${creators.map((c) => c.creatorId)}::text[], ${creators.map((c) => c.known)}::text[]) AS c (creator_id, known)
+        LEFT JOIN LATERAL (
+          SELECT p.id, p.published_at, p.score FROM social.posts p
+          WHERE p.creator_id = c.creator_id AND p.kind = 'post' AND p.deleted_at IS NULL
+          ORDER BY p.published_at DESC, p.id DESC
+          LIMIT ${take}
+        ) p ON true
+      ), digests AS (
+        SELECT creator_id, known, ${digestOf(sql`array_agg(ROW(id, published_ms, score) ORDER BY published_at DESC, id DESC)`)} AS digest
+        FROM lists GROUP BY creator_id, known
+      )
+      SELECT d.creator_id, d.digest, l.id, l.published_ms, l.score
+      FROM digests d LEFT JOIN lists l ON l.creator_id = d.creator_id AND d.digest IS DISTINCT FROM d.known
+      ORDER BY d.creator_id, l.published_at DESC, l.id DESC
+    `.execute(db);
+    const known = new Map(creators.map((c) => [c.creatorId, c.known]));
+    const out = new Map<string, Digested<RankedPostRow[] | null>>();
+    for (const row of r.rows) {
+      let list = out.get(row.creator_id);
+      if (!list) {
+        // an unchanged list comes as one row with no post; a changed one with its rows (one with no post when empty)
+        list = { digest: row.digest, value: row.digest === known.get(row.creator_id) ? null : [] };
+        out.set(row.creator_id, list);
+      }
+      if (row.id !== null) list.value?.push({ id: row.id, creator_id: row.creator_id, published_ms: row.published_ms!, score: row.score! });
+    }
+    return out;
+  },
+
+  /**
+   * The `take` most popular visible posts (score, then id, descending): a backward scan of posts_popular, with the
+   * list's digest; `posts: null` when it equals `known` (the list is unchanged, no rows are sent).
+   */
+  async popularPosts(db: Executor, take: number, known: string | null): Promise<Digested<RankedPostRow[] | null>> {
+    const r = await sql<{ digest: string } & Nullable<RankedPostRow>>`
+      WITH top AS (
+        SELECT p.id, p.creator_id, ${PUBLISHED_MS}, p.score FROM social.posts p
+        WHERE p.kind = 'post' AND p.deleted_at IS NULL
+        ORDER BY p.score DESC, p.id DESC
         LIMIT ${take}
-      ) p
+      ), d AS (
+        SELECT ${digestOf(sql`array_agg(ROW(id, creator_id, published_ms, score) ORDER BY score DESC, id DESC)`)} AS digest FROM top
+      )
+      SELECT d.digest, t.id, t.creator_id, t.published_ms, t.score
+      FROM d LEFT JOIN top t ON d.digest IS DISTINCT FROM ${known}::text
+      ORDER BY t.score DESC, t.id DESC
     `.execute(db);
-    return r.rows;
-  },
-
-  /** The `take` most popular visible posts (score, then id, descending): a backward scan of posts_popular. */
-  async popularPosts(db: Executor, take: number): Promise<RankedPostRow[]> {
-    const r = await sql<RankedPostRow>`
-      SELECT p.id, p.creator_id, ${PUBLISHED_MS}, p.score FROM social.posts p
-      WHERE p.kind = 'post' AND p.deleted_at IS NULL
-      ORDER BY p.score DESC, p.id DESC
-      LIMIT ${take}
-    `.execute(db);
-    return r.rows;
+    const digest = r.rows[0]!.digest;
+    if (digest === known) return { digest, value: null };
+    const posts: RankedPostRow[] = [];
+    for (const row of r.rows) if (row.id !== null) posts.push({ id: row.id, creator_id: row.creator_id!, published_ms: row.published_ms!, score: row.score! });
+    return { digest, value: posts };
   },
 
   /** Refreshes the planner statistics of the social tables (a bulk-loaded table has none until autovacuum runs). */

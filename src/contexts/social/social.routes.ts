@@ -37,10 +37,11 @@ function orThrow<T extends { ok: boolean }>(result: T): Extract<T, { ok: true }>
 }
 
 /**
- * Sends text that is already a JSON document as is: Fastify serializes nothing for a string with a JSON content type.
- * (The route's response schema still documents it; the typed reply would only accept the object form.)
+ * Sends a JSON document that is already text or UTF-8 bytes as is: Fastify serializes nothing for a string or a
+ * Buffer with a JSON content type. (The route's response schema still documents it; the typed reply would only
+ * accept the object form.)
  */
-export function sendJsonText(reply: FastifyReply, json: string): FastifyReply {
+export function sendJsonText(reply: FastifyReply, json: string | Buffer): FastifyReply {
   return reply.type('application/json; charset=utf-8').send(json);
 }
 
@@ -199,7 +200,7 @@ export async function socialRoutes(app: App, service: SocialService): Promise<vo
         response: { 200: FeedPage, ...errorResponses() },
       },
     },
-    // The page comes as JSON text (assembled from cached fragments): sent as is, not serialized again. The response
+    // The page comes as UTF-8 JSON (assembled from cached fragments): sent as is, not serialized again. The response
     // schema above still documents it, and test/feed.test.ts validates pages against it.
     async (request, reply) => {
       const { page } = orThrow(await service.getFeed(request.principal?.accountId ?? null, request.query.cursor, request.query.limit ?? 10));

@@ -314,10 +314,10 @@ export function createSocialService(deps: SocialDeps) {
     /**
      * A feed page for `viewer` (null: anonymous): followed creators' posts newest first, then popular posts, with
      * the stories tray on the first page. A fixed number of round trips whatever `limit`; pages never repeat or skip
-     * posts while new ones are published (they show on a fresh first page). The page is the JSON text of a FeedPage,
-     * ready to send (the hot path serializes by concatenating fragments kept per cache entry).
+     * posts while new ones are published (they show on a fresh first page). The page is the UTF-8 JSON of a FeedPage,
+     * ready to send (the hot path copies fragments kept per cache entry instead of serializing).
      */
-    async getFeed(viewer: string | null, cursor: string | undefined, limit: number): Promise<Result<{ page: string }, 'invalid_cursor'>> {
+    async getFeed(viewer: string | null, cursor: string | undefined, limit: number): Promise<Result<{ page: Buffer }, 'invalid_cursor'>> {
       const now = clock.now();
       const position = cursor ? decodeFeedCursor(cursor) : { position: { phase: viewer ? 'f' : 'p', after: null } as const, bound: now };
       if (!position) return fail('invalid_cursor', 'The cursor is not one this server issued');

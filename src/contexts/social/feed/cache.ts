@@ -76,14 +76,20 @@ export class TtlCache<K, V> {
     this.#stale.clear();
   }
 
+  readonly #previous = (key: K): V | undefined => this.#entries.get(key)?.value;
+
   #store(values: Map<K, V>, generation: number): boolean {
     if (generation !== this.#generation) return false;
     for (const [key, value] of values) this.set(key, value);
     return true;
   }
 
-  /** Values for many keys; the missing or expired ones are read with ONE call of `load` (keys it omits stay absent). */
-  async getMany(keys: readonly K[], load: (missing: K[]) => Promise<Map<K, V>>): Promise<Map<K, V>> {
+  /**
+   * Values for many keys; the missing or expired ones are read with ONE call of `load` (keys it omits stay absent).
+   * `load` may look at the value it replaces (`previous`: the entry still held, even expired) to read only what
+   * changed; it must answer what a full read would, and may answer the previous object itself when nothing did.
+   */
+  async getMany(keys: Iterable<K>, load: (missing: K[], previous: (key: K) => V | undefined) => Promise<Map<K, V>>): Promise<Map<K, V>> {
     const now = this.clock.now().getTime();
     const out = new Map<K, V>();
     const missing: K[] = [];
@@ -95,12 +101,30 @@ export class TtlCache<K, V> {
         if (e.loaded + this.ttlMs / 2 <= now) this.#stale.add(key);
       }
     }
-    if (this.#stale.size > 0 && !this.#refreshing) {
+    const refresh = this.#stale.size > 0 && !this.#refreshing;
+    if (missing.length > 0) {
+      // keys waiting for a background re-read go along with this read: one statement instead of two, and they are
+      // re-read sooner, never later
+      let keys = missing;
+      if (refresh) {
+        const waiting = new Set(missing);
+        for (const key of this.#stale) waiting.add(key);
+        this.#stale.clear();
+        keys = [...waiting];
+      }
+      const generation = this.#generation;
+      const values = await load(keys, this.#previous);
+      this.#store(values, generation);
+      for (const key of missing) {
+        const value = values.get(key);
+        if (value !== undefined) out.set(key, value);
+      }
+    } else if (refresh) {
       const stale = [...this.#stale];
       const generation = this.#generation;
       this.#stale.clear();
       this.#refreshing = true;
-      load(stale)
+      load(stale, this.#previous)
         .then((values) => this.#store(values, generation))
         .catch(() => {
           /* the entries expire and are read on the request path; that read reports the error */
@@ -108,12 +132,6 @@ export class TtlCache<K, V> {
         .finally(() => {
           this.#refreshing = false;
         });
-    }
-    if (missing.length > 0) {
-      const generation = this.#generation;
-      const values = await load(missing);
-      this.#store(values, generation);
-      for (const [key, value] of values) out.set(key, value);
     }
     return out;
   }
@@ -133,10 +151,10 @@ export class SharedValue<V> {
     readonly ttlMs: number,
   ) {}
 
-  #load(load: () => Promise<V>): Promise<V> {
+  #load(load: (previous: V | undefined) => Promise<V>): Promise<V> {
     if (!this.#loading) {
       const generation = this.#generation;
-      const loading = load()
+      const loading = load(this.#value?.value)
         .then((value) => {
           if (generation === this.#generation) this.#value = { value, loaded: this.clock.now().getTime() };
           return value;
@@ -149,7 +167,11 @@ export class SharedValue<V> {
     return this.#loading;
   }
 
-  async get(load: () => Promise<V>): Promise<V> {
+  /**
+   * The value, read with `load` when missing or expired. `load` may look at the value it replaces (`previous`, even
+   * expired; undefined after clear()) to skip re-reading an unchanged one: it must answer what a full read would.
+   */
+  async get(load: (previous: V | undefined) => Promise<V>): Promise<V> {
     const now = this.clock.now().getTime();
     const v = this.#value;
     if (v && v.loaded + this.ttlMs > now) {
@@ -172,12 +194,22 @@ export interface LiveCreator {
   /** Position in that order (0 first). */
   rank: number;
   stories: LiveStoryRow[];
+  /** The earliest expiry of `stories` (epoch ms): before it, every story is live and nothing needs checking. */
+  firstExpiryMs: number;
 }
 
 /** Every creator with live stories, in the tray's order, and by id (a viewer's followed ones are found directly). */
 export interface LiveTray {
   creators: LiveCreator[];
   byCreator: Map<string, LiveCreator>;
+  /** Digest of the rows it was built from: a reload that finds the same keeps this object (and its JSON text). */
+  digest: string;
+}
+
+/** A ranked list of posts with the digest of the rows it was read from (a reload finding it unchanged keeps it). */
+export interface RankedPosts {
+  posts: RankedPostRow[];
+  digest: string;
 }
 
 export interface HydratedPost {
@@ -194,9 +226,9 @@ export function createFeedCaches(clock: Clock) {
     cards: new TtlCache<string, ProductCard>(clock, FEED_CACHE_TTL_MS.card, 50_000),
     following: new TtlCache<string, ReadonlySet<string>>(clock, FEED_CACHE_TTL_MS.following, 20_000),
     /** Creator id → their newest posts (at most RECENT_PER_CREATOR, newest first; fewer means all of them). */
-    recent: new TtlCache<string, RankedPostRow[]>(clock, FEED_CACHE_TTL_MS.recent, 20_000),
+    recent: new TtlCache<string, RankedPosts>(clock, FEED_CACHE_TTL_MS.recent, 20_000),
     /** The top POPULAR_WINDOW posts by (score, id) descending. */
-    popular: new SharedValue<RankedPostRow[]>(clock, FEED_CACHE_TTL_MS.popular),
+    popular: new SharedValue<RankedPosts>(clock, FEED_CACHE_TTL_MS.popular),
     /**
      * Referral token per tag id. A token is a pure function of the tag's immutable fields and the signing key, and
      * the key ring is fixed for the life of the process (rotation restarts it), so an entry never goes stale.

@@ -26,6 +26,36 @@ export async function readPosts(db: Executor, postIds: readonly string[]): Promi
   return out;
 }
 
+/** Whether two rows read from the same place hold the same values (own fields, compared as values; Dates by time). */
+function sameRow(a: object, b: object): boolean {
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let fields = 0;
+  for (const k in y) {
+    const u = x[k];
+    const v = y[k];
+    if (u !== v && !(u instanceof Date && v instanceof Date && u.getTime() === v.getTime())) return false;
+    fields++;
+  }
+  for (const _ in x) fields--;
+  return fields === 0;
+}
+
+const samePost = (a: HydratedPost, b: HydratedPost) => sameRow(a.post, b.post) && a.tags.length === b.tags.length && a.tags.every((t, i) => sameRow(t, b.tags[i]!));
+
+/**
+ * The cache's reloads re-read entries that nearly always have not changed. An entry equal to the one it replaces is
+ * kept as that very object: the JSON fragments keyed by it stay valid (no re-serializing, no re-signing), and the
+ * fresh copy dies young instead of replacing a long-lived object every second (old-generation churn).
+ */
+function keepUnchanged<V>(read: Map<string, V>, previous: (key: string) => V | undefined, same: (a: V, b: V) => boolean): Map<string, V> {
+  for (const [key, value] of read) {
+    const before = previous(key);
+    if (before !== undefined && before !== value && same(before, value)) read.set(key, before);
+  }
+  return read;
+}
+
 /**
  * Posts with their creators and active tags (at most 2 statements, for the posts not cached), then the tagged
  * products' cards (catalog: a fixed number too, for the cards not cached). Never one query per post or product,
@@ -33,9 +63,12 @@ export async function readPosts(db: Executor, postIds: readonly string[]): Promi
  */
 export async function hydrate(deps: HydrateDeps, postIds: readonly string[]): Promise<Hydrated> {
   if (postIds.length === 0) return { posts: new Map(), cards: new Map() };
-  const posts = await deps.caches.posts.getMany(postIds, (missing) => readPosts(deps.db, missing));
+  const posts = await deps.caches.posts.getMany(postIds, async (missing, previous) => keepUnchanged(await readPosts(deps.db, missing), previous, samePost));
   const productIds = new Set<string>();
   for (const { tags } of posts.values()) for (const t of tags) productIds.add(t.product_id);
-  const cards = productIds.size > 0 ? await deps.caches.cards.getMany([...productIds], (missing) => deps.catalog.getProductCards(missing)) : new Map<string, ProductCard>();
+  const cards =
+    productIds.size > 0
+      ? await deps.caches.cards.getMany([...productIds], async (missing, previous) => keepUnchanged(await deps.catalog.getProductCards(missing), previous, sameRow))
+      : new Map<string, ProductCard>();
   return { posts, cards };
 }

@@ -9,7 +9,7 @@ import type { PostView, StoryTrayEntry } from '../social.schemas';
 import type { FeedCaches } from './cache';
 import { encodeFeedCursor, type FeedCursor } from './cursor';
 import { hydrate, type Hydrated } from './hydrate';
-import { feedPageJson, presentPost, presentStoryTray, type FeedJson } from './present';
+import { presentPost, presentStoryTray, type FeedJson } from './present';
 import { applyRules, visiblePosts } from './rules';
 import { feedSkeleton } from './skeleton';
 import { storyTray } from './tray';
@@ -34,22 +34,18 @@ export async function presentPosts(deps: PipelineDeps, postIds: readonly string[
 }
 
 /**
- * One feed page, as the JSON text of a FeedPage (assembled from fragments kept per cache entry: see FeedJson). The
+ * One feed page, as the UTF-8 JSON of a FeedPage (assembled from fragments kept per cache entry: see FeedJson). The
  * first page (`first`) also carries the stories tray as a summary (creators, story ids, a cover): the stories
  * themselves, with their tags and product cards, come from GET /v1/stories when the tray is opened, so the page
  * stays small and every tag it shows has its card.
  */
-export async function buildFeedPage(deps: PipelineDeps, viewer: string | null, cursor: FeedCursor, first: boolean, limit: number, now: Date): Promise<string> {
+export async function buildFeedPage(deps: PipelineDeps, viewer: string | null, cursor: FeedCursor, first: boolean, limit: number, now: Date): Promise<Buffer> {
   const [skeleton, tray] = await Promise.all([
     feedSkeleton(deps.db, deps.caches, viewer, cursor, limit),
     first ? storyTray(deps.db, deps.caches, viewer, now) : Promise.resolve([]),
   ]);
   const hydrated = await hydrateWith(deps, skeleton.postIds);
-  return feedPageJson(
-    visiblePosts(skeleton.postIds, hydrated, now).map((entry) => deps.json.post(entry, hydrated.cards)),
-    tray.map((entry) => deps.json.trayEntry(entry)),
-    skeleton.next ? encodeFeedCursor(skeleton.next) : null,
-  );
+  return deps.json.page(visiblePosts(skeleton.postIds, hydrated, now), hydrated.cards, tray, skeleton.next ? encodeFeedCursor(skeleton.next) : null);
 }
 
 /** The opened stories tray: each tray creator's live stories with their tags, product cards and tokens. */

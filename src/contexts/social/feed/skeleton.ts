@@ -2,7 +2,7 @@
 // caches when their windows cover the page (no round trip once warm), else by one statement.
 import type { Executor, RankedPostRow, SkeletonRow } from '../social.repository';
 import { socialRepository as repo } from '../social.repository';
-import { POPULAR_WINDOW, RECENT_PER_CREATOR, type FeedCaches } from './cache';
+import { POPULAR_WINDOW, RECENT_PER_CREATOR, type FeedCaches, type RankedPosts } from './cache';
 import type { FeedCursor } from './cursor';
 
 export interface FeedSkeleton {
@@ -16,29 +16,44 @@ const NOBODY: ReadonlySet<string> = new Set();
 /** The creators `viewer` follows, through the per-viewer cache (one statement when cold). */
 export async function followedCreators(db: Executor, caches: FeedCaches, viewer: string | null): Promise<ReadonlySet<string>> {
   if (!viewer) return NOBODY;
-  const found = await caches.following.getMany([viewer], async ([id]) => new Map([[id!, new Set(await repo.followedCreatorIds(db, id!))]]));
+  // one statement for every viewer asked (a background refresh reloads all the stale ones at once)
+  const found = await caches.following.getMany([viewer], async (viewers) => {
+    const out = new Map<string, ReadonlySet<string>>();
+    for (const [id, creators] of await repo.followedCreatorIds(db, viewers)) out.set(id, new Set(creators));
+    return out;
+  });
   return found.get(viewer) ?? NOBODY;
 }
 
 /** (published_at, id) descending: the following phase's order. */
 const newestFirst = (a: { published_ms: number; id: string }, b: { published_ms: number; id: string }) =>
   b.published_ms - a.published_ms || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+/** (score, id) descending: the popular phase's order. */
+const byScore = (a: { score: number; id: string }, b: { score: number; id: string }) => b.score - a.score || (a.id < b.id ? 1 : -1);
 
 /**
  * The rows the SQL skeleton would answer (the next `take` followed posts, the next `take` popular posts of everyone
  * else), computed from the caches; null when a cached window cannot prove it holds every candidate (a creator with
  * more than RECENT_PER_CREATOR posts paged deep, or popular pages past POPULAR_WINDOW): the caller then asks SQL.
  */
-async function rowsFromCaches(db: Executor, caches: FeedCaches, viewer: string | null, cursor: FeedCursor, take: number): Promise<SkeletonRow[] | null> {
+async function rowsFromCaches(db: Executor, caches: FeedCaches, viewer: string | null, cursor: FeedCursor, take: number): Promise<PhaseRows | null> {
   const { position, bound } = cursor;
   const boundMs = bound.getTime();
   const followed = await followedCreators(db, caches, viewer);
-  const rows: SkeletonRow[] = [];
+  const top: RankedPostRow[] = [];
 
   if (viewer && position.phase === 'f' && followed.size > 0) {
-    const lists = await caches.recent.getMany([...followed], async (missing) => {
-      const byCreator = new Map<string, RankedPostRow[]>(missing.map((id) => [id, []]));
-      for (const r of await repo.recentPostsByCreators(db, missing, RECENT_PER_CREATOR)) byCreator.get(r.creator_id)?.push(r);
+    const lists = await caches.recent.getMany(followed, async (missing, previous) => {
+      // a list read before is sent back only when it changed (its digest differs): the others keep their object
+      const asked = missing.map((creatorId) => ({ creatorId, previous: previous(creatorId) }));
+      const read = await repo.recentPostsByCreators(db, asked.map((a) => ({ creatorId: a.creatorId, known: a.previous?.digest ?? null })), RECENT_PER_CREATOR);
+      const byCreator = new Map<string, RankedPosts>();
+      for (const { creatorId, previous: before } of asked) {
+        const r = read.get(creatorId);
+        if (!r) continue;
+        const posts = r.value ?? before?.posts;
+        if (posts) byCreator.set(creatorId, posts === before?.posts ? before : { posts, digest: r.digest });
+      }
       return byCreator;
     });
     const after = position.after;
@@ -48,7 +63,7 @@ async function rowsFromCaches(db: Executor, caches: FeedCaches, viewer: string |
     // each list is newest first: skip its posts above the bound or not past the cursor, then merge the lists' heads
     const heads: RankedPostRow[][] = [];
     const at: number[] = [];
-    for (const list of lists.values()) {
+    for (const { posts: list } of lists.values()) {
       let i = 0;
       while (i < list.length && (list[i]!.published_ms > boundMs || (afterKey !== null && newestFirst(list[i]!, afterKey) <= 0))) i++;
       if (i < list.length) {
@@ -58,34 +73,56 @@ async function rowsFromCaches(db: Executor, caches: FeedCaches, viewer: string |
       const last = list[list.length - 1];
       if (list.length >= RECENT_PER_CREATOR && last && (horizon === null || newestFirst(last, horizon) < 0)) horizon = last;
     }
-    const top: RankedPostRow[] = [];
     while (top.length < take) {
-      let best = -1;
+      // the newest of the lists' current heads (published_ms decides but for ties)
+      let best: RankedPostRow | undefined;
+      let bestK = -1;
       for (let k = 0; k < heads.length; k++) {
-        if (at[k]! < heads[k]!.length && (best < 0 || newestFirst(heads[k]![at[k]!]!, heads[best]![at[best]!]!) < 0)) best = k;
+        const head = heads[k]![at[k]!];
+        if (head !== undefined && (best === undefined || head.published_ms > best.published_ms || (head.published_ms === best.published_ms && newestFirst(head, best) < 0))) {
+          best = head;
+          bestK = k;
+        }
       }
-      if (best < 0) break;
-      top.push(heads[best]![at[best]!++]!);
+      if (best === undefined) break;
+      top.push(best);
+      at[bestK]!++;
     }
     if (horizon) {
       const lastShown = top[take - 1];
       if (!lastShown || newestFirst(horizon, lastShown) < 0) return null;
     }
-    for (const p of top) rows.push({ phase: 'f', id: p.id, published_ms: p.published_ms, score: p.score });
   }
 
-  const popular = await caches.popular.get(() => repo.popularPosts(db, POPULAR_WINDOW));
+  const { posts: popular } = await caches.popular.get(async (before) => {
+    const read = await repo.popularPosts(db, POPULAR_WINDOW, before?.digest ?? null);
+    return read.value === null && before ? before : { posts: read.value ?? [], digest: read.digest };
+  });
   const after = position.phase === 'p' ? position.after : null;
-  let found = 0;
+  const others: RankedPostRow[] = [];
   for (const p of popular) {
-    if (found === take) break;
+    if (others.length === take) break;
     if (p.published_ms > boundMs || followed.has(p.creator_id)) continue;
     if (after && !(p.score < after.score || (p.score === after.score && p.id < after.id))) continue;
-    rows.push({ phase: 'p', id: p.id, published_ms: p.published_ms, score: p.score });
-    found++;
+    others.push(p);
   }
-  if (found < take && popular.length >= POPULAR_WINDOW) return null;
-  return rows;
+  if (others.length < take && popular.length >= POPULAR_WINDOW) return null;
+  // the same order the SQL answer gets (ties within a millisecond, collation): a few rows each, so cheap
+  return { following: top.sort(newestFirst), popular: others.sort(byScore) };
+}
+
+/** The two parts of a page's candidates, each in its phase's order. */
+interface PhaseRows {
+  following: ReadonlyArray<Pick<SkeletonRow, 'id' | 'published_ms' | 'score'>>;
+  popular: ReadonlyArray<Pick<SkeletonRow, 'id' | 'published_ms' | 'score'>>;
+}
+
+/** The SQL skeleton's rows as PhaseRows: UNION ALL keeps no order across its branches, so each phase is re-sorted. */
+function phaseRows(rows: SkeletonRow[]): PhaseRows {
+  return {
+    following: rows.filter((r) => r.phase === 'f').sort(newestFirst),
+    popular: rows.filter((r) => r.phase === 'p').sort(byScore),
+  };
 }
 
 /**
@@ -94,10 +131,8 @@ async function rowsFromCaches(db: Executor, caches: FeedCaches, viewer: string |
  * without an extra round trip. Without `caches` (or when they cannot answer) it is one statement.
  */
 export async function feedSkeleton(db: Executor, caches: FeedCaches | null, viewer: string | null, cursor: FeedCursor, limit: number): Promise<FeedSkeleton> {
-  const rows = (caches ? await rowsFromCaches(db, caches, viewer, cursor, limit + 1) : null) ?? (await repo.feedSkeleton(db, viewer, cursor.position, cursor.bound, limit + 1));
-  // UNION ALL keeps no order across its branches: put each phase back in its own order
-  const following = rows.filter((r) => r.phase === 'f').sort(newestFirst);
-  const popular = rows.filter((r) => r.phase === 'p').sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : -1));
+  const { following, popular } =
+    (caches ? await rowsFromCaches(db, caches, viewer, cursor, limit + 1) : null) ?? phaseRows(await repo.feedSkeleton(db, viewer, cursor.position, cursor.bound, limit + 1));
   const { bound } = cursor;
 
   if (following.length > limit) {

@@ -16,27 +16,35 @@ export interface TrayEntry {
   stories: LiveStoryRow[];
 }
 
-/** Live stories grouped by creator, keeping the statement's order (most followed creators first). */
-async function readLiveTray(db: Executor, now: Date): Promise<LiveTray> {
+/**
+ * Live stories grouped by creator, keeping the statement's order (most followed creators first). When the rows are
+ * those `before` was built from (same digest), `before` itself: its entries' JSON text stays valid.
+ */
+async function readLiveTray(db: Executor, now: Date, before: LiveTray | undefined): Promise<LiveTray> {
+  const read = await repo.liveStories(db, now, before?.digest ?? null);
+  if (read.value === null && before) return before;
   const creators: LiveCreator[] = [];
   const byCreator = new Map<string, LiveCreator>();
-  for (const story of await repo.liveStories(db, now)) {
+  for (const story of read.value ?? []) {
     const last = creators[creators.length - 1];
-    if (last?.creatorId === story.creator_id) last.stories.push(story);
-    else {
-      const entry = { creatorId: story.creator_id, rank: creators.length, stories: [story] };
+    const expiryMs = story.expires_at.getTime();
+    if (last?.creatorId === story.creator_id) {
+      last.stories.push(story);
+      if (expiryMs < last.firstExpiryMs) last.firstExpiryMs = expiryMs;
+    } else {
+      const entry: LiveCreator = { creatorId: story.creator_id, rank: creators.length, stories: [story], firstExpiryMs: expiryMs };
       creators.push(entry);
       byCreator.set(entry.creatorId, entry);
     }
   }
-  return { creators, byCreator };
+  return { creators, byCreator, digest: read.digest };
 }
 
 /** The creator's stories still live at `nowMs`: the cached array itself while none has expired (its text is kept). */
 function liveAt(entry: LiveCreator, nowMs: number): LiveStoryRow[] {
   const { stories } = entry;
-  for (const s of stories) if (s.expires_at.getTime() <= nowMs) return stories.filter((x) => x.expires_at.getTime() > nowMs);
-  return stories;
+  if (nowMs < entry.firstExpiryMs) return stories;
+  return stories.filter((x) => x.expires_at.getTime() > nowMs);
 }
 
 /**
@@ -45,7 +53,7 @@ function liveAt(entry: LiveCreator, nowMs: number): LiveStoryRow[] {
  * in memory is bounded by the viewer's follows and the tray's size, not by how many creators have stories.
  */
 export async function storyTray(db: Executor, caches: FeedCaches, viewer: string | null, now: Date): Promise<TrayEntry[]> {
-  const [live, followed] = await Promise.all([caches.tray.get(() => readLiveTray(db, now)), followedCreators(db, caches, viewer)]);
+  const [live, followed] = await Promise.all([caches.tray.get((before) => readLiveTray(db, now, before)), followedCreators(db, caches, viewer)]);
   const nowMs = now.getTime();
   const out: TrayEntry[] = [];
   const add = (entry: LiveCreator, isFollowed: boolean) => {
