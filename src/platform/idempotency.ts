@@ -88,16 +88,46 @@ export function requireIdempotencyKey(request: Pick<FastifyRequest, 'headers'>):
   return key;
 }
 
-/** The key a run holds: `fresh` when this request inserted it (no earlier request with this key is on record). */
+/** The key a run holds. */
 export interface IdempotencyClaim {
   scope: string;
   key: string;
-  /**
-   * True when the claim is a new row, false when it was taken over from a run that went away. A fresh claim lets a
-   * flow skip looking for what an earlier run left (nothing, unless the key's record was released by an unexpected
-   * error or pruned after a day: a flow that skips the look-up must still tolerate finding its own earlier work).
-   */
-  fresh: boolean;
+}
+
+/** How long a repeat of a request that is still running waits for its answer before 409 idempotency_in_progress. */
+export const IDEMPOTENCY_WAIT_MS = 10_000;
+
+/** 422: the key was used with another request. */
+export const keyReused = () =>
+  new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request; use a new key for a new request');
+
+/** 409: the request that holds the key has no answer yet. */
+export const stillInProgress = (message = 'A request with this Idempotency-Key is still being processed; retry shortly') =>
+  new AppError('idempotency_in_progress', message, { retryAfterSeconds: 1 });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Between two looks at a request that is still running (the `attempt`-th wait): 409 idempotency_in_progress once
+ * `deadline` (Date.now() time) has passed, else a pause of 25 ms doubling up to 250 ms.
+ */
+export async function waitForRunning(deadline: number, attempt: number): Promise<void> {
+  if (Date.now() >= deadline) throw stillInProgress();
+  await sleep(Math.min(25 * 2 ** attempt, 250));
+}
+
+/**
+ * Sends a refusal (a 4xx AppError other than 429) as a money-moving route's answer is sent: the same status and body
+ * the error handler would give, without the trip through the framework's error path (~10% of a sold-out answer's
+ * CPU in a flash sale went there). Anything else is thrown on, to the error handler (which logs 5xx and sets
+ * Retry-After on 429).
+ */
+export function sendRefusal(request: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
+  if (e instanceof AppError && e.status < 500 && e.status !== 429) {
+    request.log.info({ code: e.code }, 'request refused');
+    return reply.code(e.status).send(errorBody(e));
+  }
+  throw e;
 }
 
 /**
@@ -125,19 +155,13 @@ export async function replyIdempotent(
   const key = requireIdempotencyKey(request);
   const scope = idempotencyScope(request);
   try {
-    const answer = await withIdempotency(deps, { scope, key, request: { action, params: request.params, body: request.body } }, ({ fresh }) => run({ scope, key, fresh }));
+    const answer = await withIdempotency(deps, { scope, key, request: { action, params: request.params, body: request.body } }, () => run({ scope, key }));
     if (answer.replayed) reply.header('idempotent-replayed', 'true');
     return reply.code(answer.status).send(answer.body);
   } catch (e) {
     if (e instanceof RetryLater) throw e.appError;
-    // a refusal (sold out, declined…) is this request's stored answer: sent like its replays are, without the trip
-    // through the framework's error path (the same status and body the error handler would send; ~10% of a sold-out
-    // answer's CPU in a flash sale went there)
-    if (e instanceof AppError && e.status < 500 && e.status !== 429) {
-      request.log.info({ code: e.code }, 'request refused');
-      return reply.code(e.status).send(errorBody(e));
-    }
-    throw e;
+    // a refusal (sold out, declined…) is this request's stored answer: sent like its replays are
+    return sendRefusal(request, reply, e);
   }
 }
 
@@ -180,8 +204,6 @@ interface KeyRow {
 const OWNER_PREFIX = randomBytes(12).toString('base64url');
 let ownerSeq = 0;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Runs `run` at most once per (scope, key) and answers every repeat with its stored result. An AppError thrown by
  * `run` is a result too (stored as its error body); any other exception releases the claim so a retry may run again.
@@ -189,20 +211,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function withIdempotency(
   deps: IdempotencyDeps,
   req: IdempotencyRequest,
-  run: (claim: { fresh: boolean }) => Promise<{ status: number; body: unknown }>,
+  run: () => Promise<{ status: number; body: unknown }>,
 ): Promise<IdempotentAnswer> {
   const { db, clock } = deps;
   const hash = requestHash(req.request);
   const lockMs = req.lockMs ?? 60_000;
-  const waitMs = req.waitMs ?? 10_000;
+  const waitMs = req.waitMs ?? IDEMPOTENCY_WAIT_MS;
   const owner = `${OWNER_PREFIX}${(++ownerSeq).toString(36)}`;
   const deadline = Date.now() + waitMs;
 
-  for (let pause = 25; ; pause = Math.min(pause * 2, 250)) {
+  for (let attempt = 0; ; attempt++) {
     const now = clock.now();
     const lockedUntil = new Date(now.getTime() + lockMs);
     const claimed = await batchersOf(db).claim.submit({ scope: req.scope, key: req.key, request_hash: hash, owner, created_at: now, locked_until: lockedUntil });
-    if (claimed) return { ...(await runClaimed(deps, req, owner, () => run({ fresh: true }))), replayed: false };
+    if (claimed) return { ...(await runClaimed(deps, req, owner, run)), replayed: false };
 
     const existing = await sql<KeyRow>`
       SELECT request_hash, status, owner, response_status, response_body, locked_until
@@ -210,9 +232,7 @@ export async function withIdempotency(
     `.execute(db);
     const row = existing.rows[0];
     if (!row) continue; // released by a failed run in between: claim again
-    if (row.request_hash !== hash) {
-      throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request; use a new key for a new request');
-    }
+    if (row.request_hash !== hash) throw keyReused();
     if (row.status === 'done') return { status: row.response_status!, body: row.response_body, replayed: true };
     if (new Date(row.locked_until).getTime() <= now.getTime()) {
       // the process running it is gone (its lock lapsed): take the claim over, exactly one caller wins
@@ -221,13 +241,10 @@ export async function withIdempotency(
         WHERE scope = ${req.scope} AND key = ${req.key} AND status = 'running' AND owner = ${row.owner}
         RETURNING owner
       `.execute(db);
-      if (taken.rows.length === 1) return { ...(await runClaimed(deps, req, owner, () => run({ fresh: false }))), replayed: false };
+      if (taken.rows.length === 1) return { ...(await runClaimed(deps, req, owner, run)), replayed: false };
       continue;
     }
-    if (Date.now() >= deadline) {
-      throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { retryAfterSeconds: 1 });
-    }
-    await sleep(pause);
+    await waitForRunning(deadline, attempt);
   }
 }
 

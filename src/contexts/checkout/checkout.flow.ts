@@ -27,7 +27,7 @@
 // Idempotency: the attempt is the checkout's idempotency record (Stripe's contract, as src/platform/idempotency.ts
 // keeps it for the other money-moving routes). Its (scope, key) is unique and it stores the request's hash, so a
 // request is one insert: a new key starts an attempt; a repeat finds the one its key started and answers with it
-// (`repeat`): the same request gets that attempt's answer once it has one (waiting up to REPEAT_WAIT_MS while it
+// (`repeat`): the same request gets that attempt's answer once it has one (waiting up to IDEMPOTENCY_WAIT_MS while it
 // runs, then 409 idempotency_in_progress), and takes it over when its runner went away (lock lapsed); another request
 // under the same key gets 422 idempotency_key_reused. A checkout refused before it starts (unknown SKU, price
 // changed, empty cart) stores nothing, as Stripe saves no result for a request that failed validation. A separate key
@@ -41,7 +41,7 @@ import { ordersOf, type PricedCheckout } from './checkout.pricing';
 import type { PaymentView } from '../payments';
 import type { ShippingAddress } from '../orders';
 import { Batcher } from '../../platform/batcher';
-import { AppError } from '../../platform/errors';
+import { IDEMPOTENCY_WAIT_MS, keyReused, stillInProgress, waitForRunning } from '../../platform/idempotency';
 import type { EventMap, OutboxEvent } from '../../platform/events';
 import { newId } from '../../platform/ids';
 import './checkout.events';
@@ -63,11 +63,6 @@ export interface CheckoutKey {
   key: string;
   hash: string;
 }
-
-/** How long a repeat of a request that is still running waits for its answer before 409 idempotency_in_progress. */
-export const REPEAT_WAIT_MS = 10_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface StartInput {
   shopper: Shopper;
@@ -487,28 +482,23 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
   }
 
   /**
-   * The answer to a request whose key already started an attempt (`found`, else looked up; null when the key started
-   * none): that attempt's answer once it has one, or the attempt itself, taken over, when its runner went away.
+   * The answer to a request whose key already started an attempt (null when the key started none): that attempt's
+   * answer once it has one, or the attempt itself, taken over, when its runner went away.
    */
-  async function repeat(key: CheckoutKey, paymentMethod: string, found?: AttemptRow | null): Promise<FlowAnswer | null> {
-    let a = found !== undefined ? found : await repo.findAttemptByKey(key.scope, key.key);
+  async function repeat(key: CheckoutKey, paymentMethod: string): Promise<FlowAnswer | null> {
+    let a = await repo.findAttemptByKey(key.scope, key.key);
     if (!a) return null;
-    if (a.request_hash !== null && a.request_hash !== key.hash) {
-      throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request; use a new key for a new request');
-    }
-    const deadline = Date.now() + REPEAT_WAIT_MS;
-    for (let pause = 25; ; pause = Math.min(pause * 2, 250)) {
+    if (a.request_hash !== null && a.request_hash !== key.hash) throw keyReused();
+    const deadline = Date.now() + IDEMPOTENCY_WAIT_MS;
+    for (let attempt = 0; ; attempt++) {
       // 'ordered' is not an answer yet while its runner is capturing: the first answer says 'completed' moments later
       if (a.status === 'completed' || a.status === 'failed') return { ...(await resultOf(a)), replayed: true };
       const t = now();
-      if (new Date(a.locked_until).getTime() <= t.getTime()) {
+      if (a.locked_until.getTime() <= t.getTime()) {
         const mine = await repo.claimLapsed(a.id, t, ATTEMPT_LOCK_MS);
         if (mine) return answer(mine, paymentMethod);
       }
-      if (Date.now() >= deadline) {
-        throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { retryAfterSeconds: 1 });
-      }
-      await sleep(pause);
+      await waitForRunning(deadline, attempt);
       a = (await repo.getAttempt(a.id)) ?? a;
     }
   }
@@ -542,7 +532,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       return { ok: false, code, ...(a.failure_details != null ? { details: a.failure_details } : {}) };
     }
     // another runner (the sweeper) holds it mid-way: no definite answer yet; a retry with the key gets it
-    throw new AppError('idempotency_in_progress', `Checkout ${a.id} is still being processed; retry with the same Idempotency-Key`, { retryAfterSeconds: 1 });
+    throw stillInProgress(`Checkout ${a.id} is still being processed; retry with the same Idempotency-Key`);
   }
 
   return {
@@ -563,7 +553,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     },
 
     /** For a request refused before it could start (see Idempotency above): the answer of the attempt its key started, if any. */
-    repeat: (key: CheckoutKey, paymentMethod: string) => repeat(key, paymentMethod),
+    repeat,
 
     /** Finishes or undoes attempts whose owner went away (crash, hang); safe to run from several workers at once. */
     async recover(limit = 20): Promise<number> {

@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { AppError, errorBody } from '../../platform/errors';
+import { AppError } from '../../platform/errors';
 import { errorResponses, type App } from '../../platform/http';
-import { idempotencyScope, requestHash, requireIdempotencyKey } from '../../platform/idempotency';
+import { idempotencyScope, requestHash, requireIdempotencyKey, sendRefusal } from '../../platform/idempotency';
 import { CHECKOUT_ERROR_MESSAGES } from './checkout.errors';
 import { AddCartLine, BuyNowInput, CartLineParams, CartView, ChangeCartLine, CheckoutCartInput, CheckoutView } from './checkout.schemas';
 import type { CheckoutAnswer, CheckoutKey, CheckoutServiceImpl, Result, Shopper } from './checkout.service';
@@ -32,17 +32,13 @@ function checkoutKey(request: FastifyRequest, action: string): CheckoutKey {
 }
 
 /**
- * Sends a checkout's answer, first or replayed (`idempotent-replayed: true`). A refusal is sent as is, without the
- * trip through the framework's error path (the same status and body the error handler gives); a 5xx goes through it,
- * to be logged.
+ * Sends a checkout's answer, first or replayed (`idempotent-replayed: true`); a refusal as the other money-moving
+ * routes send theirs (sendRefusal), a 5xx through the error handler.
  */
 function sendCheckout(request: FastifyRequest, reply: FastifyReply, answer: CheckoutAnswer): FastifyReply {
   if (answer.replayed) reply.header('idempotent-replayed', 'true');
   if (answer.ok) return reply.code(201).send(answer.value);
-  const e = new AppError(answer.code, CHECKOUT_ERROR_MESSAGES[answer.code], answer.details);
-  if (e.status >= 500) throw e;
-  request.log.info({ code: e.code }, 'request refused');
-  return reply.code(e.status).send(errorBody(e));
+  return sendRefusal(request, reply, new AppError(answer.code, CHECKOUT_ERROR_MESSAGES[answer.code], answer.details));
 }
 
 export async function checkoutRoutes(app: App, service: CheckoutServiceImpl): Promise<void> {
