@@ -215,6 +215,20 @@ export function createPaymentsService(
     justAuthorized.set(id, { ref, amountMinor });
   };
 
+  /**
+   * Asks the provider to capture (under the payment's one capture key) and records its answer. A refusal is explained
+   * from the books and the provider's record: it may have been captured or voided meanwhile. `row`: the payment as
+   * just read, if it was.
+   */
+  async function captureAt(paymentId: string, ref: string, amountMinor: number | undefined, row?: PaymentRow): ReturnType<PaymentsServiceImpl['capture']> {
+    const res = await provider.capture(ref, amountMinor, `${paymentId}:capture`);
+    if (res.ok) return { ok: true, payment: toView(await apply(paymentId, res.snapshot)) };
+    if (res.code === 'provider_timeout' || res.code === 'provider_unavailable') return { ok: false, code: res.code };
+    const found = row ?? (await repo.findById(paymentId));
+    const settled = found ? await settle(found) : null;
+    return settled && CAPTURED.includes(settled.status) ? { ok: true, payment: toView(settled) } : { ok: false, code: 'not_capturable' };
+  }
+
   const service: PaymentsServiceImpl = {
     simulator: opts.simulator,
 
@@ -256,17 +270,9 @@ export function createPaymentsService(
     async capture(paymentId, amountMinor) {
       const known = justAuthorized.get(paymentId);
       justAuthorized.delete(paymentId);
-      if (known && (amountMinor === undefined || amountMinor === known.amountMinor)) {
-        // authorized by this process moments ago (a checkout's next step): no look-up first. The provider is the
-        // authority on whether the intent can still be captured (a void, ours or anyone's, went to it first), and
-        // a refusal is explained from the books and the provider's record, as below.
-        const res = await provider.capture(known.ref, amountMinor, `${paymentId}:capture`);
-        if (res.ok) return { ok: true, payment: toView(await apply(paymentId, res.snapshot)) };
-        if (res.code === 'provider_timeout' || res.code === 'provider_unavailable') return { ok: false, code: res.code };
-        const found = await repo.findById(paymentId);
-        const settled = found ? await settle(found) : null;
-        return settled && CAPTURED.includes(settled.status) ? { ok: true, payment: toView(settled) } : { ok: false, code: 'not_capturable' };
-      }
+      // authorized by this process moments ago (a checkout's next step): no look-up first. The provider is the
+      // authority on whether the intent can still be captured (a void, ours or anyone's, went to it first)
+      if (known && (amountMinor === undefined || amountMinor === known.amountMinor)) return captureAt(paymentId, known.ref, amountMinor);
       let row = await repo.findById(paymentId);
       if (!row) return { ok: false, code: 'not_capturable' };
       if (row.status === 'pending') row = await settlePending(row);
@@ -276,12 +282,7 @@ export function createPaymentsService(
       if (amountMinor !== undefined && (!Number.isSafeInteger(amountMinor) || amountMinor <= 0 || amountMinor > Number(row.amount_minor))) {
         return { ok: false, code: 'not_capturable' };
       }
-      const res = await provider.capture(row.provider_ref!, amountMinor, `${row.id}:capture`);
-      if (res.ok) return { ok: true, payment: toView(await apply(row.id, res.snapshot)) };
-      if (res.code === 'provider_timeout' || res.code === 'provider_unavailable') return { ok: false, code: res.code };
-      // refused: learn why from the provider's record (it may have been captured or voided meanwhile)
-      row = await settle(row);
-      return CAPTURED.includes(row.status) ? { ok: true, payment: toView(row) } : { ok: false, code: 'not_capturable' };
+      return captureAt(row.id, row.provider_ref!, amountMinor, row);
     },
 
     async void(paymentId) {
