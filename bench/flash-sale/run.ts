@@ -315,14 +315,17 @@ interface RunResult {
    */
   serverCpuUsPerRequest?: number;
   /** Group-commit batches during the release, per batcher (the product's /metrics, feedshop_batch_size): how full they were. */
-  batches?: Record<string, { batches: number; items: number }>;
+  batches?: BatchCounts;
   verification?: Verification;
 }
 
+/** Per batcher: how many group-commit batches ran, and how many items they carried in all. */
+type BatchCounts = Record<string, { batches: number; items: number }>;
+
 /** The product's group-commit counters (`feedshop_batch_size_count` and `_sum` per batcher) from its /metrics. */
-async function batchCounters(url: string): Promise<Record<string, { batches: number; items: number }>> {
+async function batchCounters(url: string): Promise<BatchCounts> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const out: Record<string, { batches: number; items: number }> = {};
+  const out: BatchCounts = {};
   for (const m of text.matchAll(/^feedshop_batch_size_(count|sum)\{batcher="([^"]+)"\} (\d+)/gm)) {
     const e = (out[m[2]!] ??= { batches: 0, items: 0 });
     if (m[1] === 'count') e.batches = Number(m[3]);
@@ -332,8 +335,8 @@ async function batchCounters(url: string): Promise<Record<string, { batches: num
 }
 
 /** What happened between two readings of batchCounters. */
-function batchesBetween(before: Record<string, { batches: number; items: number }>, after: Record<string, { batches: number; items: number }>) {
-  const out: Record<string, { batches: number; items: number }> = {};
+function batchesBetween(before: BatchCounts, after: BatchCounts): BatchCounts {
+  const out: BatchCounts = {};
   for (const [name, a] of Object.entries(after)) {
     const b = before[name] ?? { batches: 0, items: 0 };
     if (a.batches > b.batches) out[name] = { batches: a.batches - b.batches, items: a.items - b.items };
