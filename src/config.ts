@@ -83,7 +83,7 @@ export const ConfigSchema = Type.Object({
    * checkout step. Never set in production.
    */
   crashAt: Type.Optional(
-    Type.Union([Type.Literal('started'), Type.Literal('reserved'), Type.Literal('authorized'), Type.Literal('committed'), Type.Literal('ordered'), Type.Literal('captured')]),
+    Type.Union([Type.Literal('started'), Type.Literal('reserved'), Type.Literal('authorized'), Type.Literal('committed'), Type.Literal('recorded'), Type.Literal('ordered'), Type.Literal('captured')]),
   ),
 });
 

@@ -372,10 +372,17 @@ for (const backend of backends()) {
 
     describe('recovery after a crash', () => {
       /**
-       * Starts an attempt the way the flow does, then stops: the process "died" right after `until`. Each of
-       * `merchants` sells 2 units of its own product (of 4 in stock), so `ordered` places one order per merchant.
+       * Starts an attempt, then stops: the process "died" right after `until`. Each of `merchants` sells 2 units of
+       * its own product (of 4 in stock), so `ordered` places one order per merchant. The flow records the hold, the
+       * authorization and the commit with one move ('authorized'); `held-authorized` and `held-committed` are its
+       * crashes before that move (the attempt still 'started'). `reserved`, `authorize-called` and `committed` are
+       * the journal of earlier versions, which recorded each of those steps on its own: still finished or undone.
        */
-      const crashedAttempt = async (until: 'started' | 'reserved' | 'authorize-called' | 'authorized' | 'committed' | 'ordered', merchants = 1, fromCart = false) => {
+      const crashedAttempt = async (
+        until: 'started' | 'reserved' | 'authorize-called' | 'authorized' | 'committed' | 'ordered' | 'held-authorized' | 'held-committed',
+        merchants = 1,
+        fromCart = false,
+      ) => {
         const shopper = await t.signUp('shopper');
         const lines: PricedLine[] = [];
         for (let i = 0; i < merchants; i++) {
@@ -420,6 +427,14 @@ for (const backend of backends()) {
         );
         const move = (from: any, patch: any) => repo.transition(repo.db, id, [from], patch, t.clock.now(), ATTEMPT_LOCK_MS);
         let paymentId: string | null = null;
+        if (until === 'held-authorized' || until === 'held-committed') {
+          assert.ok((await inventory().reserve(id, skuIds.map((skuId) => ({ skuId, quantity: 2 })))).ok);
+          const r = await payments().authorize({ checkoutId: id, amountMinor: subtotal + tax, currency: 'EUR', paymentMethod: CARD.ok, accountId: shopper.accountId });
+          assert.ok(r.ok);
+          paymentId = r.payment.id;
+          if (until === 'held-committed') assert.ok((await inventory().commitReservation(id)).ok);
+          return { id, skuId: skuIds[0]!, skuIds, key, shopper, paymentId };
+        }
         if (until !== 'started') {
           assert.ok((await inventory().reserve(id, skuIds.map((skuId) => ({ skuId, quantity: 2 })))).ok);
           await move('started', { status: 'reserved' });
@@ -469,7 +484,7 @@ for (const backend of backends()) {
         });
       }
 
-      for (const until of ['authorize-called', 'authorized', 'committed'] as const) {
+      for (const until of ['authorize-called', 'authorized', 'committed', 'held-authorized', 'held-committed'] as const) {
         it(`completes a checkout that died after "${until}": one order, captured, stock conserved`, async () => {
           const { id, skuId } = await crashedAttempt(until);
           await settle();
@@ -486,6 +501,40 @@ for (const backend of backends()) {
           assert.deepEqual([level.onHand, level.reserved], [2, 0]);
         });
       }
+
+      it('rolls back a checkout that died after committing, unrecorded, once its authorization is gone: the units come back once', async () => {
+        const { id, skuId, paymentId } = await crashedAttempt('held-committed');
+        // the authorization went away meanwhile (voided at the provider): nothing to finish with
+        assert.ok((await payments().void(paymentId!)).ok);
+        await settle();
+        await settle(); // a second sweep changes nothing
+        const a = (await checkout().repo.getAttempt(id))!;
+        assert.deepEqual([a.status, a.failure_code, a.undone], ['failed', 'abandoned', true]);
+        assert.deepEqual(await orders().findByCheckout(id), []);
+        // the commit was never recorded: undo found it in the hold and restocked the sold units, once
+        const level = await stock(skuId);
+        assert.deepEqual([level.onHand, level.reserved], [4, 0]);
+        const journal = await inventory().listAdjustments(skuId);
+        assert.equal(journal.filter((j) => j.reason === `checkout ${id} undone`).length, 1, JSON.stringify(journal));
+      });
+
+      it('a retry that takes over a checkout whose runner died after committing, unrecorded, on a SKU now sold out, finishes it', async () => {
+        // stock 4, the dead runner committed 2; then a second shopper buys the other 2: the SKU is sold out and this
+        // process knows it (the memo), which refuses a new hold: the retry must see that the hold is its own
+        const { id, skuId, key, shopper } = await crashedAttempt('held-committed');
+        const other = await t.signUp('shopper');
+        assert.equal((await buyNow(other.token, { skuId, quantity: 2 })).status, 201);
+        (t.clock as ManualClock).advance(ATTEMPT_LOCK_MS + 1000);
+        const res = await buyNow(shopper.token, { skuId, quantity: 2 }, key);
+        const a = (await checkout().repo.getAttempt(id))!;
+        const placed = await orders().findByCheckout(id);
+        const payment = await payments().findByCheckout(id);
+        const level = await stock(skuId);
+        // the hold it found was its own, committed: finished, not refused as sold out
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        assert.deepEqual([res.body.checkoutId, a.status, placed.length, payment?.status], [id, 'completed', 1, 'captured']);
+        assert.deepEqual([level.onHand, level.reserved], [0, 0]);
+      });
 
       it('completes a checkout that died after "ordered": both merchants\' orders paid by one capture', async () => {
         const { id, skuIds } = await crashedAttempt('ordered', 2);

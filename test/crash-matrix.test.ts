@@ -19,15 +19,20 @@ import { call, createDatabase, freePort, startCli, waitReady, type CliProcess } 
  * payment captured for its total) or rolled back (no order, no live authorization, no hold), with stock conserved.
  * The client's retry with the same Idempotency-Key gets that final answer, never a second checkout.
  */
-const POINTS = ['started', 'reserved', 'authorized', 'committed', 'ordered', 'captured'] as const;
+const POINTS = ['started', 'reserved', 'authorized', 'committed', 'recorded', 'ordered', 'captured'] as const;
 type Point = (typeof POINTS)[number];
 
-/** Where the attempt's journal stands after the kill ('captured' dies before the step is recorded). */
+/**
+ * Where the attempt's journal stands after the kill. The hold, the authorization and the stock commit are recorded
+ * by one move ('recorded'), so a kill after any of them and before it leaves the attempt 'started'; 'captured' dies
+ * before the capture is recorded.
+ */
 const JOURNALED: Record<Point, string> = {
   started: 'started',
-  reserved: 'reserved',
-  authorized: 'authorized',
-  committed: 'committed',
+  reserved: 'started',
+  authorized: 'started',
+  committed: 'started',
+  recorded: 'authorized',
   ordered: 'ordered',
   captured: 'ordered',
 };
@@ -37,6 +42,7 @@ const AFTER_SWEEP: Record<Point, 'completed' | 'rolled_back'> = {
   reserved: 'rolled_back',
   authorized: 'completed',
   committed: 'completed',
+  recorded: 'completed',
   ordered: 'completed',
   captured: 'completed',
 };
@@ -271,8 +277,10 @@ for (const backend of backends()) {
         runCell(backend.name, point, 'sweep', template),
       );
     }
-    it(`dies after "reserved": the client's retry reaches it before the sweeper, carries the payment method and completes it`, { timeout: 240_000 }, () =>
-      runCell(backend.name, 'reserved', 'retry', template),
-    );
+    for (const point of ['reserved', 'committed'] as const) {
+      it(`dies after "${point}": the client's retry reaches it before the sweeper, carries the payment method and completes it`, { timeout: 240_000 }, () =>
+        runCell(backend.name, point, 'retry', template),
+      );
+    }
   });
 }

@@ -1,14 +1,26 @@
 // The checkout flow: explicit steps, each with its undo, journalled in checkout.attempts so that a crash at any
 // point is finished or undone by the sweeper (the same `drive` runs live and in recovery).
 //
-//   step          done → status    undo
+//   step          recorded as      undo
 //   1 start       started          – (or failed at once: a SKU this process knows is sold out, see startRow)
-//   2 reserve     reserved         inventory.releaseReservation(holder)
-//   3 authorize   authorized       payments.void (after reconcile when the outcome was unknown)
-//   4 commit      committed        inventory.restock per SKU (key <chk>:undo:<sku>)
+//   2 reserve     ┐                inventory.releaseReservation(holder)
+//   3 authorize   ├ authorized     payments.void (after reconcile when the outcome was unknown)
+//   4 commit      ┘                inventory.restock per SKU (key <chk>:undo:<sku>)
 //   5 placeOrders ordered          orders.cancelForCheckout (restocks each line under <ord>:cancel:<oln>, so 4's
 //                                  restock is skipped); run only when the capture is refused
 //   6 capture     completed        – (the last step: an outage is retried by the sweeper, a refusal fails the attempt)
+//
+// Steps 2–4 are recorded by one move (one group-committed round trip on the sale's path instead of three, which a
+// flash sale pays for 10,000 times), because each one's undo can find out for itself whether it was done:
+// - releasing a holder is idempotent and harmless when nothing was held, and undo always does it;
+// - the payment is settled with the provider (reconcile) when the record does not name it;
+// - a commit that was not recorded shows in the hold itself (`committed`), which undo looks at.
+// The move comes after the commit and before the orders: it is the fence that keeps a runner whose attempt was
+// failed meanwhile (it stalled past its lock) from placing orders; it loses the move and gives back what it did.
+// Recovery of a 'started' attempt by the sweeper (which has no payment method) finishes it when its payment turns
+// out authorized and undoes it otherwise. A commit that finds the hold lapsed (a slow authorization) records
+// 'authorized' without `committed`; that step holds again and records 'committed' on its own before the orders.
+// Attempts recorded 'reserved' (by earlier versions of this flow) are still driven from there.
 //
 // The capture point (the lead's decision): the checkout captures the whole payment right after the orders are placed,
 // because one payment covers every merchant's order of the checkout (capturing per shipment would need multicapture).
@@ -42,7 +54,7 @@ import type { PaymentView } from '../payments';
 import type { ShippingAddress } from '../orders';
 import { Batcher } from '../../platform/batcher';
 import { IDEMPOTENCY_WAIT_MS, keyReused, stillInProgress, waitForRunning } from '../../platform/idempotency';
-import type { EventMap, OutboxEvent } from '../../platform/events';
+import type { OutboxEvent } from '../../platform/events';
 import { newId } from '../../platform/ids';
 import './checkout.events';
 
@@ -50,7 +62,8 @@ import './checkout.events';
 export const ATTEMPT_LOCK_MS = 60_000;
 const MAX_HOLDS = 3;
 
-export type CrashPoint = 'started' | 'reserved' | 'authorized' | 'committed' | 'ordered' | 'captured';
+/** Where the crash matrix kills the process: right after the step of that name (see step; 'recorded' is the move that records the hold, the authorization and the commit). */
+export type CrashPoint = 'started' | 'reserved' | 'authorized' | 'committed' | 'recorded' | 'ordered' | 'captured';
 
 export type FlowResult = { ok: true; view: CheckoutView } | { ok: false; code: CheckoutFailure; details?: unknown };
 
@@ -214,12 +227,12 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     { name: 'checkout.start' },
   );
 
-  /** Records a step's outcome, and its analytics event, in one short transaction (shared with concurrent checkouts). */
-  function move<N extends keyof EventMap & `checkout.${string}`>(
+  /** Records a step's outcome, and its analytics events, in one short transaction (shared with concurrent checkouts). */
+  function move(
     a: AttemptRow,
     from: readonly AttemptStatus[],
     patch: AttemptPatch,
-    event?: { name: N; payload: (a: AttemptRow) => EventMap[N] },
+    events?: (moved: AttemptRow) => OutboxEvent[],
     alsoInTransaction?: (trx: Trx) => Promise<void>,
   ): Promise<AttemptRow | null> {
     return moves.submit({
@@ -229,27 +242,51 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       patch,
       // a new holder is recorded only over the one this runner saw (see TransitionItem.holder)
       ...(patch.holder_id !== undefined ? { holder: a.holder_id } : {}),
-      ...(event ? { events: (m: AttemptRow) => [{ name: event.name, payload: event.payload(m) } as OutboxEvent] } : {}),
+      ...(events ? { events } : {}),
       ...(alsoInTransaction ? { also: alsoInTransaction } : {}),
     });
   }
 
-  /** Fails the attempt; `nothingToUndo` (no hold, no payment, nothing committed) also marks it undone, in the same transaction. */
-  function fail(a: AttemptRow, code: string, details?: unknown, extra?: { declined?: string; nothingToUndo?: boolean }): Promise<AttemptRow | null> {
-    return moves.submit({
-      id: a.id,
-      base: a,
-      from: [a.status],
-      patch: { status: 'failed', failure_code: code, failure_details: details ?? null, finished_at: now(), ...(extra?.nothingToUndo ? { undone: true } : {}) },
-      events: (m) => [
+  /** The `stock_reserved` event, when the step being recorded is the one that also records the reservation. */
+  const reservedEvents = (m: AttemptRow, reserved: boolean | undefined): OutboxEvent[] =>
+    reserved ? [{ name: 'checkout.checkout.stock_reserved', payload: eventBase(m) }] : [];
+
+  /**
+   * Fails the attempt. `nothingToUndo` (no hold, no payment, nothing committed) also marks it undone, in the same
+   * transaction; `reserved` records the hold this runner made (its event comes first); `committed` that this runner
+   * committed the stock (so undo restocks it).
+   */
+  function fail(
+    a: AttemptRow,
+    code: string,
+    details?: unknown,
+    extra?: { declined?: string; nothingToUndo?: boolean; reserved?: boolean; committed?: boolean },
+  ): Promise<AttemptRow | null> {
+    return move(
+      a,
+      [a.status],
+      {
+        status: 'failed',
+        failure_code: code,
+        failure_details: details ?? null,
+        finished_at: now(),
+        ...(extra?.nothingToUndo ? { undone: true } : {}),
+        ...(extra?.committed ? { committed: true } : {}),
+      },
+      (m) => [
+        ...reservedEvents(m, extra?.reserved),
         ...(extra?.declined ? [{ name: 'checkout.checkout.payment_declined', payload: { ...eventBase(m), reason: extra.declined } } as const] : []),
         failedEvent(m, code),
       ],
-    });
+    );
   }
 
-  const authorized = (a: AttemptRow, p: PaymentView) =>
-    move(a, [a.status], { status: 'authorized', payment_id: p.id }, { name: 'checkout.checkout.payment_authorized', payload: (m) => ({ ...eventBase(m), paymentId: p.id }) });
+  /** Records the authorization (and, from 'started', the reservation before it). */
+  const authorized = (a: AttemptRow, p: PaymentView, reserved: boolean) =>
+    move(a, [a.status], { status: 'authorized', payment_id: p.id }, (m) => [
+      ...reservedEvents(m, reserved),
+      { name: 'checkout.checkout.payment_authorized', payload: { ...eventBase(m), paymentId: p.id } },
+    ]);
 
   /** Settles an authorization whose outcome is unknown (timeout, crash) by asking the provider. */
   async function settledPayment(checkoutId: string): Promise<PaymentView | null> {
@@ -264,6 +301,12 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     }
   }
 
+  /** Whether one of the attempt's holders was committed (sold), recorded or not. */
+  async function committedHold(a: AttemptRow): Promise<boolean> {
+    for (const holder of holderIds(a)) if ((await deps.inventory.getHold(holder)).status === 'committed') return true;
+    return false;
+  }
+
   /** Undoes every step a failed attempt did; throws (leaving it for the sweeper) when an undo cannot be done now. */
   async function undo(a: AttemptRow): Promise<StepOutcome> {
     if (a.order_ids.length > 0) {
@@ -271,7 +314,9 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       if (a.failure_code !== 'capture_refused') throw new Error(`checkout ${a.id} failed after its orders were placed; refusing to undo`);
       // the orders restock their lines (the committed units), so the checkout's own restock below must not run too
       await deps.orders.cancelForCheckout(a.id, 'capture_refused');
-    } else if (a.committed) {
+    } else if (a.committed || (await committedHold(a))) {
+      // a commit is recorded with the step after it, so a runner that died in between left it unrecorded: the hold
+      // itself says (restocks are keyed, so whoever runs this, the units come back once)
       await restockCommitted(a);
     }
     for (const holder of holderIds(a)) await deps.inventory.releaseReservation(holder);
@@ -297,9 +342,11 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
    * undoes its own part, with undo's own idempotent means: an undo running now, or later, cannot do it twice.
    * An attempt that went on instead found the same authorization or hold and keeps them.
    */
-  async function giveBack(a: AttemptRow, did: { payment?: PaymentView; committed?: boolean }): Promise<void> {
+  async function giveBack(a: AttemptRow, did: { payment?: PaymentView; committed?: boolean; hold?: boolean }): Promise<void> {
     const fresh = await repo.getAttempt(a.id);
     if (fresh?.status !== 'failed') return;
+    // a release is idempotent: whether or not the undo saw this hold, it is given back once
+    if (did.hold) await deps.inventory.releaseReservation(a.holder_id);
     // a failed attempt recorded as committed is restocked by its undo (same keys); one never recorded so never is
     if (did.committed && !fresh.committed) await restockCommitted(a);
     if (did.payment) {
@@ -308,58 +355,118 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     }
   }
 
-  /** Runs one step from the attempt's status. `paymentMethod` is known only to the live request. */
-  async function step(a: AttemptRow, paymentMethod: string | null): Promise<StepOutcome> {
+  /**
+   * Authorizes the payment of a held attempt, commits its stock, and records both in one move ('authorized', with
+   * `committed` when the commit went through). `reserved` says the hold is not recorded yet (the attempt is
+   * 'started'): its `stock_reserved` event goes with this move, and a lost race gives the hold back too.
+   */
+  async function authorize(a: AttemptRow, paymentMethod: string | null, reserved: boolean): Promise<StepOutcome> {
+    // an undo that ran before the provider answered cannot have voided this authorization, nor restocked this
+    // commit (see giveBack)
+    const record = async (p: PaymentView) => {
+      // sold before it is recorded: the record is the fence that keeps a runner whose attempt was failed meanwhile
+      // from placing orders (it loses the move and gives everything back). A commit that finds the hold lapsed (a
+      // slow authorization) is left to the 'authorized' step, which holds again.
+      const c = await deps.inventory.commitReservation(a.holder_id);
+      if (c.ok) crashPoint('committed');
+      const moved = await move(a, [a.status], { status: 'authorized', payment_id: p.id, ...(c.ok ? { committed: true } : {}) }, (m) => [
+        ...reservedEvents(m, reserved),
+        { name: 'checkout.checkout.payment_authorized', payload: { ...eventBase(m), paymentId: p.id } },
+      ]);
+      if (!moved) await giveBack(a, { payment: p, hold: reserved, committed: c.ok });
+      else crashPoint('recorded');
+      return moved;
+    };
+    if (paymentMethod === null) {
+      // recovery: the authorize call may or may not have reached the provider
+      const p = await settledPayment(a.id);
+      return p && (p.status === 'authorized' || p.status === 'captured') ? record(p) : fail(a, 'abandoned', undefined, { reserved });
+    }
+    const r = await deps.payments.authorize({
+      checkoutId: a.id,
+      amountMinor: a.total_minor,
+      currency: a.currency,
+      paymentMethod,
+      accountId: a.account_id,
+    });
+    if (r.ok) {
+      crashPoint('authorized');
+      return record(r.payment);
+    }
+    if (r.code === 'card_declined' || r.code === 'insufficient_funds') return fail(a, 'payment_declined', { reason: r.code }, { declined: r.code, reserved });
+    // timeout or provider error: the outcome is unknown, so ask before deciding
+    const p = await settledPayment(a.id).catch(() => null);
+    if (p && (p.status === 'authorized' || p.status === 'captured')) return record(p);
+    return fail(a, 'payment_unavailable', { reason: r.code }, { reserved });
+  }
+
+  /**
+   * Places the orders of an attempt whose stock is committed (and recorded so), and records them, the cart lines
+   * they bought leaving the cart in the same transaction.
+   */
+  async function placeOrders(a: AttemptRow): Promise<StepOutcome> {
+    let placed: Array<{ id: string; merchantId: string }>;
+    const orders = ordersOfAttempt(a);
+    try {
+      placed = await deps.orders.placeOrders({
+        checkoutId: a.id,
+        accountId: a.account_id,
+        deviceId: a.device_id,
+        paymentId: a.payment_id!,
+        shipping: (a.shipping as ShippingAddress | null) ?? null,
+        orders,
+      });
+    } catch (err) {
+      // the orders may exist even though the call failed (e.g. the answer was lost): never undo those
+      placed = await deps.orders.findByCheckout(a.id);
+      if (placed.length === 0) {
+        deps.log.error({ err, checkoutId: a.id }, 'placing orders failed; undoing the checkout');
+        return fail(a, 'checkout_failed');
+      }
+    }
+    const lineIds = a.lines.flatMap((l) => (l.lineId ? [l.lineId] : []));
+    // recorded in ordersOf's order (one per merchant), so the answer is built from the attempt alone (see resultOf)
+    const byMerchant = new Map(placed.map((o) => [o.merchantId, o.id]));
+    const orderIds = orders.every((o) => byMerchant.has(o.merchantId)) ? orders.map((o) => byMerchant.get(o.merchantId)!) : placed.map((o) => o.id);
+    const moved = await move(a, [a.status], { status: 'ordered', order_ids: orderIds }, undefined, async (trx) => {
+      if (a.cart_id) await repo.deleteLines(trx, a.cart_id, lineIds);
+    });
+    crashPoint('ordered');
+    return moved;
+  }
+
+  /**
+   * Runs one step from the attempt's status. `paymentMethod` is known only to the live request; `fresh` says this
+   * runner inserted the attempt (no runner before it can have held, authorized or committed anything for it).
+   */
+  async function step(a: AttemptRow, paymentMethod: string | null, fresh: boolean): Promise<StepOutcome> {
     switch (a.status) {
       case 'started': {
-        if (paymentMethod === null) return fail(a, 'abandoned'); // crashed before authorizing: undo releases any hold
-        const r = await deps.inventory.reserve(a.holder_id, reservationLines(a));
-        // a refused reservation holds nothing (all or nothing per holder) and no payment exists yet: the flash-sale
-        // loser's path ends here in one transaction, with no undo round trips
-        if (!r.ok) return fail(a, 'sold_out', { skuId: r.skuId, available: r.available }, { nothingToUndo: true });
-        const moved = await move(a, ['started'], { status: 'reserved' }, { name: 'checkout.checkout.stock_reserved', payload: eventBase });
-        if (!moved) {
-          // the sweeper failed the attempt meanwhile (this request stalled past its lock): its undo may have released
-          // before this hold existed, so this request gives the hold back itself (a release is idempotent)
-          await deps.inventory.releaseReservation(a.holder_id);
-          return null;
-        }
-        crashPoint('reserved');
-        return moved;
-      }
-      case 'reserved': {
-        // an undo that ran before the provider answered cannot have voided this authorization (see giveBack)
-        const record = async (p: PaymentView) => {
-          const moved = await authorized(a, p);
-          if (!moved) await giveBack(a, { payment: p });
-          return moved;
-        };
         if (paymentMethod === null) {
-          // recovery: the authorize call may or may not have reached the provider
-          const p = await settledPayment(a.id);
-          return p && (p.status === 'authorized' || p.status === 'captured') ? record(p) : fail(a, 'abandoned');
+          // recovery: the dead runner held stock before it asked for the payment (and may have committed it after):
+          // with the payment authorized, the attempt is finished from there; otherwise it is undone, which releases
+          // any hold, restocks a commit and voids what the provider may have authorized meanwhile
+          return authorize(a, null, true);
         }
-        const r = await deps.payments.authorize({
-          checkoutId: a.id,
-          amountMinor: a.total_minor,
-          currency: a.currency,
-          paymentMethod,
-          accountId: a.account_id,
-        });
-        if (r.ok) {
-          const moved = await record(r.payment);
-          crashPoint('authorized');
-          return moved;
-        }
-        if (r.code === 'card_declined' || r.code === 'insufficient_funds') return fail(a, 'payment_declined', { reason: r.code }, { declined: r.code });
-        // timeout or provider error: the outcome is unknown, so ask before deciding
-        const p = await settledPayment(a.id).catch(() => null);
-        if (p && (p.status === 'authorized' || p.status === 'captured')) return record(p);
-        return fail(a, 'payment_unavailable', { reason: r.code });
+        // taken over from a runner that went away: it may have held, and committed, already (its hold is this
+        // attempt's, even when the SKU is now sold out to everyone else)
+        const held = !fresh && ['held', 'committed'].includes((await deps.inventory.getHold(a.holder_id)).status);
+        const r = held ? null : await deps.inventory.reserve(a.holder_id, reservationLines(a));
+        // a refused reservation holds nothing (all or nothing per holder) and no payment exists yet: the flash-sale
+        // loser's path ends here in one transaction, with no undo round trips. An attempt taken over is undone
+        // instead: the runner before may have been authorized
+        if (r && !r.ok) return fail(a, 'sold_out', { skuId: r.skuId, available: r.available }, { nothingToUndo: fresh });
+        crashPoint('reserved');
+        return authorize(a, paymentMethod, true);
       }
+      case 'reserved':
+        return authorize(a, paymentMethod, false);
       case 'authorized': {
+        if (a.committed) return placeOrders(a);
         const c = await deps.inventory.commitReservation(a.holder_id);
         if (c.ok) {
+          // recorded before the orders are placed (see authorize's record): this path is the rare one, a hold that
+          // lapsed during the authorization and was made again
           const moved = await move(a, ['authorized'], { status: 'committed', committed: true });
           if (!moved) {
             // a failed attempt's undo that saw no commit restocks nothing: these sold units would have no order
@@ -387,36 +494,8 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         }
         return moved;
       }
-      case 'committed': {
-        let placed: Array<{ id: string; merchantId: string }>;
-        const orders = ordersOfAttempt(a);
-        try {
-          placed = await deps.orders.placeOrders({
-            checkoutId: a.id,
-            accountId: a.account_id,
-            deviceId: a.device_id,
-            paymentId: a.payment_id!,
-            shipping: (a.shipping as ShippingAddress | null) ?? null,
-            orders,
-          });
-        } catch (err) {
-          // the orders may exist even though the call failed (e.g. the answer was lost): never undo those
-          placed = await deps.orders.findByCheckout(a.id);
-          if (placed.length === 0) {
-            deps.log.error({ err, checkoutId: a.id }, 'placing orders failed; undoing the checkout');
-            return fail(a, 'checkout_failed');
-          }
-        }
-        const lineIds = a.lines.flatMap((l) => (l.lineId ? [l.lineId] : []));
-        // recorded in ordersOf's order (one per merchant), so the answer is built from the attempt alone (see resultOf)
-        const byMerchant = new Map(placed.map((o) => [o.merchantId, o.id]));
-        const orderIds = orders.every((o) => byMerchant.has(o.merchantId)) ? orders.map((o) => byMerchant.get(o.merchantId)!) : placed.map((o) => o.id);
-        const moved = await move(a, ['committed'], { status: 'ordered', order_ids: orderIds }, undefined, async (trx) => {
-          if (a.cart_id) await repo.deleteLines(trx, a.cart_id, lineIds);
-        });
-        crashPoint('ordered');
-        return moved;
-      }
+      case 'committed':
+        return placeOrders(a);
       case 'ordered': {
         const c = await deps.payments.capture(a.payment_id!);
         if (!c.ok) {
@@ -431,10 +510,9 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         }
         crashPoint('captured');
         await deps.orders.markPaid(a.id);
-        return move(a, ['ordered'], { status: 'completed', finished_at: now() }, {
-          name: 'checkout.checkout.completed',
-          payload: (m) => ({ ...eventBase(m), paymentId: m.payment_id!, orderIds: m.order_ids }),
-        });
+        return move(a, ['ordered'], { status: 'completed', finished_at: now() }, (m) => [
+          { name: 'checkout.checkout.completed', payload: { ...eventBase(m), paymentId: m.payment_id!, orderIds: m.order_ids } },
+        ]);
       }
       case 'failed':
         return a.undone ? 'stay' : undo(a);
@@ -444,12 +522,12 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
   }
 
   /** Moves an attempt as far as it can go now; a lost race re-reads the attempt and stops if someone else moved it. */
-  async function drive(start: AttemptRow, paymentMethod: string | null): Promise<AttemptRow> {
+  async function drive(start: AttemptRow, paymentMethod: string | null, fresh = false): Promise<AttemptRow> {
     let a = start;
     for (let i = 0; i < 16; i++) {
       let next: StepOutcome;
       try {
-        next = await step(a, paymentMethod);
+        next = await step(a, paymentMethod, fresh);
       } catch (err) {
         // an undo that cannot be done now (provider down) is retried by the sweeper; the failure answer stands
         if (a.status !== 'failed') throw err;
@@ -458,9 +536,10 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       }
       if (next === 'stay') return a;
       if (next === null) {
-        const fresh = await repo.getAttempt(a.id);
-        if (!fresh || (fresh.status === a.status && fresh.undone === a.undone && fresh.holder_id === a.holder_id)) return fresh ?? a;
-        a = fresh;
+        const current = await repo.getAttempt(a.id);
+        if (!current || (current.status === a.status && current.undone === a.undone && current.holder_id === a.holder_id)) return current ?? a;
+        a = current;
+        fresh = false; // another runner moved it
         continue;
       }
       a = next;
@@ -469,10 +548,10 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
   }
 
   /** Drives an attempt this request owns and answers with where it ended. */
-  async function answer(a: AttemptRow, paymentMethod: string): Promise<FlowAnswer> {
+  async function answer(a: AttemptRow, paymentMethod: string, fresh: boolean): Promise<FlowAnswer> {
     let end: AttemptRow;
     try {
-      end = await drive(a, paymentMethod);
+      end = await drive(a, paymentMethod, fresh);
     } catch (err) {
       // nothing definite to answer: let a retry of this request take the attempt over at once (not a minute later)
       await repo.releaseLock(a.id, now()).catch(() => undefined);
@@ -496,7 +575,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       const t = now();
       if (a.locked_until.getTime() <= t.getTime()) {
         const mine = await repo.claimLapsed(a.id, t, ATTEMPT_LOCK_MS);
-        if (mine) return answer(mine, paymentMethod);
+        if (mine) return answer(mine, paymentMethod, false);
       }
       await waitForRunning(deadline, attempt);
       a = (await repo.getAttempt(a.id)) ?? a;
@@ -549,7 +628,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         return again;
       }
       crashPoint('started');
-      return answer(started, input.paymentMethod);
+      return answer(started, input.paymentMethod, true);
     },
 
     /** For a request refused before it could start (see Idempotency above): the answer of the attempt its key started, if any. */
