@@ -109,6 +109,35 @@ for (const backend of backends()) {
       return { inventory, ran: () => ran };
     }
 
+    it('a capture that timed out answers 201 ordered; a repeat of the request takes the capture over at once', async () => {
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 2500, stock: 3 });
+      let timeouts = 0;
+      const payments: PaymentsService = {
+        ...ctx().payments.service,
+        async capture(paymentId, amountMinor) {
+          if (timeouts++ === 0) return { ok: false, code: 'provider_timeout' };
+          return ctx().payments.service.capture(paymentId, amountMinor);
+        },
+      };
+      const live = liveCheckout({ payments });
+      const shopper = { accountId: null, deviceId: `dev_capture_timeout_${randomBytes(4).toString('hex')}` };
+      const request = { skuId: p.skuId, quantity: 1, paymentMethod: CARD_OK };
+      const key = { scope: 'buy-now:test', key: randomUUID(), hash: 'test' };
+      const first = await live.buyNow(shopper, request, key);
+      assert.ok(first.ok, JSON.stringify(first));
+      assert.equal(first.value.status, 'ordered');
+      assert.equal((await ctx().payments.service.findByCheckout(first.value.checkoutId))?.status, 'authorized');
+      // the lock is not waited out (10 s, then 409): the repeat captures and answers with the completed checkout
+      const started = Date.now();
+      const again = await live.buyNow(shopper, request, key);
+      assert.ok(Date.now() - started < 5_000, `the repeat waited ${Date.now() - started} ms`);
+      assert.ok(again.ok, JSON.stringify(again));
+      assert.deepEqual([again.value.checkoutId, again.value.status], [first.value.checkoutId, 'completed']);
+      assert.equal((await ctx().payments.service.findByCheckout(first.value.checkoutId))?.status, 'captured');
+      assert.deepEqual((await ctx().orders.service.findByCheckout(first.value.checkoutId)).map((o) => o.status), ['paid']);
+    });
+
     /** The books of a checkout that ended failed: every figure as if it had never started. */
     async function assertRolledBack(checkoutId: string, skuId: string, stock: number, opts: { restockedHolder?: string } = {}) {
       const attempt = await ctx().checkout.service.getAttempt(checkoutId);

@@ -501,8 +501,12 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         if (!c.ok) {
           const p = await deps.payments.getPayment(a.payment_id!);
           if (!p || (p.status !== 'captured' && p.status !== 'partially_refunded' && p.status !== 'refunded')) {
-            // provider down: retried by the sweeper once the lock lapses
-            if (c.code === 'provider_timeout' || c.code === 'provider_unavailable') return 'stay';
+            // provider down: retried by the sweeper once the lock lapses. The live request lets go of the lock as it
+            // answers 'ordered', so a repeat of the request takes the capture over at once instead of waiting it out
+            if (c.code === 'provider_timeout' || c.code === 'provider_unavailable') {
+              if (paymentMethod !== null) await repo.releaseLock(a.id, now()).catch(() => undefined);
+              return 'stay';
+            }
             // refused for good (the authorization lapsed or was voided): nothing was taken, so undo cancels the orders
             deps.log.warn({ checkoutId: a.id, paymentId: a.payment_id, code: c.code, payment: p?.status }, 'capture refused; cancelling the checkout\'s orders');
             return fail(a, 'capture_refused', { reason: c.code });
