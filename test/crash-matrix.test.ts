@@ -19,17 +19,18 @@ import { call, createDatabase, freePort, startCli, waitReady, type CliProcess } 
  * payment captured for its total) or rolled back (no order, no live authorization, no hold), with stock conserved.
  * The client's retry with the same Idempotency-Key gets that final answer, never a second checkout.
  */
-const POINTS = ['started', 'reserved', 'authorized', 'committed', 'recorded', 'ordered', 'captured'] as const;
+const POINTS = ['reserved', 'started', 'authorized', 'committed', 'recorded', 'ordered', 'captured'] as const;
 type Point = (typeof POINTS)[number];
 
 /**
- * Where the attempt's journal stands after the kill. The hold, the authorization and the stock commit are recorded
- * by one move ('recorded'), so a kill after any of them and before it leaves the attempt 'started'; 'captured' dies
- * before the capture is recorded.
+ * Where the attempt's journal stands after the kill. The hold comes before the attempt is written ('reserved': no
+ * attempt yet, only a hold, which expires); the authorization and the stock commit are recorded by one move
+ * ('recorded'), so a kill after either and before it leaves the attempt 'started'; 'captured' dies before the
+ * capture is recorded.
  */
-const JOURNALED: Record<Point, string> = {
+const JOURNALED: Record<Point, string | null> = {
+  reserved: null,
   started: 'started',
-  reserved: 'started',
   authorized: 'started',
   committed: 'started',
   recorded: 'authorized',
@@ -37,9 +38,9 @@ const JOURNALED: Record<Point, string> = {
   captured: 'ordered',
 };
 /** Recovery by the sweeper: before authorization there is nothing to finish with (no payment method), so undo. */
-const AFTER_SWEEP: Record<Point, 'completed' | 'rolled_back'> = {
+const AFTER_SWEEP: Record<Point, 'completed' | 'rolled_back' | 'never_started'> = {
+  reserved: 'never_started',
   started: 'rolled_back',
-  reserved: 'rolled_back',
   authorized: 'completed',
   committed: 'completed',
   recorded: 'completed',
@@ -170,6 +171,35 @@ function assertRolledBack(s: State): void {
 }
 
 /**
+ * A cell whose process died holding stock before it wrote the attempt: nothing was recorded, so there is nothing to
+ * finish; the hold expires (the sweep), and the client's retry is a new checkout that completes.
+ */
+async function neverStartedCell(app: Feedshop, crashed: Crashed, first: 'sweep' | 'retry'): Promise<void> {
+  assert.equal(await app.contexts.checkout.service.repo.findAttemptByKey(crashed.shopper.accountId, crashed.key), null, 'no attempt was written');
+  const [before] = await app.contexts.inventory.service.auditStock([crashed.skuId]);
+  assert.deepEqual([before!.onHand, before!.reserved, before!.sold], [STOCK, QTY, 0], 'the dead process held the units');
+  const buy = async () => {
+    const res = await app.http.inject({
+      method: 'POST',
+      url: '/v1/checkout/buy-now',
+      headers: { authorization: `Bearer ${crashed.shopper.token}`, 'idempotency-key': crashed.key },
+      payload: crashed.body,
+    });
+    return { status: res.statusCode, body: res.json(), replayed: res.headers['idempotent-replayed'] === 'true' };
+  };
+  if (first === 'sweep') await app.sweep();
+  const answer = await buy();
+  await app.sweep();
+  assert.equal(answer.status, 201, JSON.stringify(answer.body));
+  assert.equal(answer.replayed, false, 'a new checkout, not a replay');
+  const s = await stateOf(app, answer.body.checkoutId, crashed.skuId);
+  // the abandoned hold expired: the only units taken are the new checkout's
+  assertCompleted(s);
+  const again = await buy();
+  assert.deepEqual([again.status, again.body, again.replayed], [201, answer.body, true]);
+}
+
+/**
  * One cell of the matrix. `first` says who reaches the crashed checkout first after the restart: the sweeper (it
  * finishes or undoes it alone) or the client's retry (it carries the payment method, so it may finish the checkout).
  */
@@ -183,12 +213,16 @@ async function runCell(backend: 'pglite' | 'postgres', point: Point, first: 'swe
   try {
     const crashed = await crashDuringBuyNow(env, point);
 
-    // the restart: same store, no crash point, a clock past the dead process's lock on the attempt
-    const clock = new ManualClock(new Date(Date.now() + ATTEMPT_LOCK_MS + 60_000));
-    app = await createFeedshop({ config: loadConfig({}, { ...settings, logLevel: 'silent' }), clock });
+    // the restart: same store, no crash point, a clock past the dead process's lock on the attempt (and, when it died
+    // before writing the attempt, past its hold's expiry: that hold is an abandoned reservation)
+    const neverStarted = JOURNALED[point] === null;
+    const config = loadConfig({}, { ...settings, logLevel: 'silent' });
+    const later = ATTEMPT_LOCK_MS + 60_000 + (neverStarted ? config.reservationTtlMinutes * 60_000 : 0);
+    app = await createFeedshop({ config, clock: new ManualClock(new Date(Date.now() + later)) });
     await app.migrate();
     const checkout = app.contexts.checkout.service;
     const attempt = await checkout.repo.findAttemptByKey(crashed.shopper.accountId, crashed.key);
+    if (neverStarted) return await neverStartedCell(app, crashed, first);
     assert.ok(attempt, 'the checkout was journalled before the crash');
     assert.equal(attempt.status, JOURNALED[point], 'the process died right after the step it was told to');
     const checkoutId = attempt.id;
@@ -272,12 +306,11 @@ for (const backend of backends()) {
       if (template) rmSync(template, { recursive: true, force: true });
     });
 
+    const bySweep = { completed: 'the sweeper completes it; the retry gets that answer', rolled_back: 'the sweeper rolls it back; the retry gets that answer', never_started: 'its hold expires; the retry is a new checkout that completes' };
     for (const point of POINTS) {
-      it(`dies after "${point}": the sweeper ${AFTER_SWEEP[point] === 'completed' ? 'completes it' : 'rolls it back'}; the retry gets that answer`, { timeout: 240_000 }, () =>
-        runCell(backend.name, point, 'sweep', template),
-      );
+      it(`dies after "${point}": ${bySweep[AFTER_SWEEP[point]]}`, { timeout: 240_000 }, () => runCell(backend.name, point, 'sweep', template));
     }
-    for (const point of ['reserved', 'committed'] as const) {
+    for (const point of ['reserved', 'started', 'committed'] as const) {
       it(`dies after "${point}": the client's retry reaches it before the sweeper, carries the payment method and completes it`, { timeout: 240_000 }, () =>
         runCell(backend.name, point, 'retry', template),
       );

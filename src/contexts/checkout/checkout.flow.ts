@@ -2,25 +2,31 @@
 // point is finished or undone by the sweeper (the same `drive` runs live and in recovery).
 //
 //   step          recorded as      undo
-//   1 start       started          – (or failed at once: a SKU this process knows is sold out, see startRow)
-//   2 reserve     ┐                inventory.releaseReservation(holder)
-//   3 authorize   ├ authorized     payments.void (after reconcile when the outcome was unknown)
-//   4 commit      ┘                inventory.restock per SKU (key <chk>:undo:<sku>)
+//   1 reserve     ┐                inventory.releaseReservation(holder); a hold whose attempt was never written
+//                 │                (a crash between 1 and 2) is an abandoned reservation: it expires (config TTL)
+//   2 start       ┘ started        – (or failed at once when 1 was refused: nothing held, nothing to undo)
+//   3 authorize   ┐                payments.void (after reconcile when the outcome was unknown)
+//   4 commit      ┘ authorized     inventory.restock per SKU (key <chk>:undo:<sku>)
 //   5 placeOrders ordered          orders.cancelForCheckout (restocks each line under <ord>:cancel:<oln>, so 4's
 //                                  restock is skipped); run only when the capture is refused
 //   6 capture     completed        – (the last step: an outage is retried by the sweeper, a refusal fails the attempt)
 //
-// Steps 2–4 are recorded by one move (one group-committed round trip on the sale's path instead of three, which a
-// flash sale pays for 10,000 times), because each one's undo can find out for itself whether it was done:
-// - releasing a holder is idempotent and harmless when nothing was held, and undo always does it;
-// - the payment is settled with the provider (reconcile) when the record does not name it;
-// - a commit that was not recorded shows in the hold itself (`committed`), which undo looks at.
-// The move comes after the commit and before the orders: it is the fence that keeps a runner whose attempt was
-// failed meanwhile (it stalled past its lock) from placing orders; it loses the move and gives back what it did.
-// Recovery of a 'started' attempt by the sweeper (which has no payment method) finishes it when its payment turns
-// out authorized and undoes it otherwise. A commit that finds the hold lapsed (a slow authorization) records
-// 'authorized' without `committed`; that step holds again and records 'committed' on its own before the orders.
-// Attempts recorded 'reserved' (by earlier versions of this flow) are still driven from there.
+// Each record covers the steps before it whose undo can find out for itself whether they were done: a record is a
+// group-committed round trip on the sale's path, which a flash sale pays for 10,000 times.
+// - The hold comes first, under the attempt's id (the holder), so the attempt's insert records its outcome: a
+//   refusal (the flash sale's 9,999 losers) is one insert, `failed` and undone at birth, with its funnel events.
+//   Its cost: a repeat of a request (same key) holds stock for a moment before its insert finds the first attempt,
+//   and then gives its hold back.
+// - Releasing a holder is idempotent and harmless when nothing was held, and undo always does it.
+// - The payment is settled with the provider (reconcile) when the record does not name it.
+// - A commit that was not recorded shows in the hold itself (`committed`), which undo looks at.
+// The 'authorized' record comes after the commit and before the orders: it is the fence that keeps a runner whose
+// attempt was failed meanwhile (it stalled past its lock) from placing orders; it loses the move and gives back what
+// it did. Recovery of a 'started' attempt by the sweeper (which has no payment method) finishes it when its payment
+// turns out authorized and undoes it otherwise; a repeat of the request that takes it over keeps the hold it finds.
+// A commit that finds the hold lapsed (a slow authorization) records 'authorized' without `committed`; that step
+// holds again and records 'committed' on its own before the orders. Attempts recorded 'reserved' (by earlier
+// versions of this flow) are still driven from there.
 //
 // The capture point (the lead's decision): the checkout captures the whole payment right after the orders are placed,
 // because one payment covers every merchant's order of the checkout (capturing per shipment would need multicapture).
@@ -49,7 +55,7 @@ import type { CheckoutDeps } from './index';
 import type { CheckoutEventBase } from './checkout.events';
 import type { CheckoutFailure } from './checkout.errors';
 import type { CheckoutView } from './checkout.schemas';
-import { ordersOf, type PricedCheckout } from './checkout.pricing';
+import { ordersOf, type PricedCheckout, type PricedLine } from './checkout.pricing';
 import type { PaymentView } from '../payments';
 import type { ShippingAddress } from '../orders';
 import { Batcher } from '../../platform/batcher';
@@ -92,6 +98,8 @@ interface StartItem {
   input: StartInput;
   id: string;
   at: Date;
+  /** Why the hold was refused (the attempt is then recorded failed, with nothing to undo), or null: it holds. */
+  refused: { skuId: string; available: number } | null;
 }
 
 interface MoveItem extends TransitionItem {
@@ -140,11 +148,12 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     ordersOf({ lines: a.lines, currency: a.currency, subtotalMinor: a.subtotal_minor, taxMinor: a.tax_minor, totalMinor: a.total_minor });
 
   /** Units per SKU (a reservation holds each SKU once). */
-  const reservationLines = (a: AttemptRow) => {
+  const unitsPerSku = (lines: readonly PricedLine[]) => {
     const bySku = new Map<string, number>();
-    for (const l of a.lines) bySku.set(l.skuId, (bySku.get(l.skuId) ?? 0) + l.quantity);
+    for (const l of lines) bySku.set(l.skuId, (bySku.get(l.skuId) ?? 0) + l.quantity);
     return [...bySku.entries()].map(([skuId, quantity]) => ({ skuId, quantity }));
   };
+  const reservationLines = (a: AttemptRow) => unitsPerSku(a.lines);
 
   const holderIds = (a: AttemptRow) => {
     const n = a.holder_id === a.id ? 1 : Number(a.holder_id.split('.r')[1]);
@@ -173,41 +182,32 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     { name: 'checkout.transition' },
   );
 
-  /**
-   * A new attempt's row. On a SKU this process already knows is sold out, the reservation would be refused from that
-   * same memory, so the attempt is recorded failed (nothing held, nothing to undo) in the transaction that starts
-   * it: one round trip instead of two. Decided when the batch is written, not when the request arrived: in a flash
-   * sale every request arrives before the first reservation is answered, and the ones still queued then are spared
-   * the second write.
-   */
-  const startRow = ({ input, id, at }: StartItem): NewAttempt => {
-    const soldOut = deps.inventory.knownSoldOut(input.priced.lines.map((l) => l.skuId));
-    return {
-      id,
-      idempotency_scope: input.idempotency.scope,
-      idempotency_key: input.idempotency.key,
-      request_hash: input.idempotency.hash,
-      account_id: input.shopper.accountId,
-      device_id: input.shopper.deviceId,
-      source: input.source,
-      cart_id: input.cartId,
-      status: soldOut === null ? 'started' : 'failed',
-      lines: input.priced.lines,
-      shipping: input.shipping,
-      currency: input.priced.currency,
-      subtotal_minor: input.priced.subtotalMinor,
-      tax_minor: input.priced.taxMinor,
-      total_minor: input.priced.totalMinor,
-      holder_id: id,
-      locked_until: new Date(at.getTime() + ATTEMPT_LOCK_MS),
-      created_at: at,
-      updated_at: at,
-      failure_code: soldOut === null ? null : 'sold_out',
-      failure_details: soldOut === null ? null : { skuId: soldOut, available: 0 },
-      undone: soldOut !== null,
-      finished_at: soldOut === null ? null : at,
-    };
-  };
+  /** A new attempt's row: started (its stock held), or failed and undone at once when the hold was refused. */
+  const startRow = ({ input, id, at, refused }: StartItem): NewAttempt => ({
+    id,
+    idempotency_scope: input.idempotency.scope,
+    idempotency_key: input.idempotency.key,
+    request_hash: input.idempotency.hash,
+    account_id: input.shopper.accountId,
+    device_id: input.shopper.deviceId,
+    source: input.source,
+    cart_id: input.cartId,
+    status: refused === null ? 'started' : 'failed',
+    lines: input.priced.lines,
+    shipping: input.shipping,
+    currency: input.priced.currency,
+    subtotal_minor: input.priced.subtotalMinor,
+    tax_minor: input.priced.taxMinor,
+    total_minor: input.priced.totalMinor,
+    holder_id: id,
+    locked_until: new Date(at.getTime() + ATTEMPT_LOCK_MS),
+    created_at: at,
+    updated_at: at,
+    failure_code: refused === null ? null : 'sold_out',
+    failure_details: refused,
+    undone: refused !== null,
+    finished_at: refused === null ? null : at,
+  });
 
   /** New attempts with their `started` event (and `failed`, when born failed), group-committed the same way. */
   const starts = new Batcher<StartItem, AttemptRow | null>((items) =>
@@ -218,7 +218,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         inserted.flatMap((row): OutboxEvent[] => {
           if (!row) return [];
           const started = { name: 'checkout.checkout.started', payload: eventBase(row) } as const;
-          // refused before it held anything (see startRow): its whole funnel, started then failed, in one transaction
+          // its hold refused (see startRow): its whole funnel, started then failed, in one transaction
           return row.status === 'failed' ? [started, failedEvent(row, row.failure_code!)] : [started];
         }),
       );
@@ -448,15 +448,14 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
           // any hold, restocks a commit and voids what the provider may have authorized meanwhile
           return authorize(a, null, true);
         }
-        // taken over from a runner that went away: it may have held, and committed, already (its hold is this
-        // attempt's, even when the SKU is now sold out to everyone else)
-        const held = !fresh && ['held', 'committed'].includes((await deps.inventory.getHold(a.holder_id)).status);
+        // this runner held the stock before it inserted the attempt (see run)
+        if (fresh) return authorize(a, paymentMethod, true);
+        // taken over from a runner that went away: it held (and may have committed) already; its hold is this
+        // attempt's, even when the SKU is now sold out to everyone else, and a lapsed one is made anew
+        const held = ['held', 'committed'].includes((await deps.inventory.getHold(a.holder_id)).status);
         const r = held ? null : await deps.inventory.reserve(a.holder_id, reservationLines(a));
-        // a refused reservation holds nothing (all or nothing per holder) and no payment exists yet: the flash-sale
-        // loser's path ends here in one transaction, with no undo round trips. An attempt taken over is undone
-        // instead: the runner before may have been authorized
-        if (r && !r.ok) return fail(a, 'sold_out', { skuId: r.skuId, available: r.available }, { nothingToUndo: fresh });
-        crashPoint('reserved');
+        // refused: undone, since the runner before may have been authorized
+        if (r && !r.ok) return fail(a, 'sold_out', { skuId: r.skuId, available: r.available });
         return authorize(a, paymentMethod, true);
       }
       case 'reserved':
@@ -624,14 +623,29 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
      * with the same idempotency scope and key answers with the attempt it started instead of starting another.
      */
     async run(input: StartInput): Promise<FlowAnswer> {
-      const started = await starts.submit({ input, id: newId('checkout'), at: now() });
+      const id = newId('checkout');
+      // the hold first, under the attempt's id (see the header): the insert then records its outcome
+      const hold = await deps.inventory.reserve(id, unitsPerSku(input.priced.lines));
+      if (hold.ok) crashPoint('reserved');
+      const refused = hold.ok ? null : { skuId: hold.skuId, available: hold.available };
+      let started: AttemptRow | null;
+      try {
+        started = await starts.submit({ input, id, at: now(), refused });
+      } catch (err) {
+        // nothing recorded: the hold goes back now rather than when it expires
+        if (hold.ok) await deps.inventory.releaseReservation(id).catch(() => undefined);
+        throw err;
+      }
       if (!started) {
-        // the key already started an attempt (a repeat of the request, possibly in the same batch): its answer
+        // the key already started an attempt (a repeat of the request, possibly in the same batch): this request's
+        // hold goes back, and it gets that attempt's answer
+        if (hold.ok) await deps.inventory.releaseReservation(id);
         const again = await repeat(input.idempotency, input.paymentMethod);
         if (!again) throw new Error(`checkout under key ${input.idempotency.key} neither started nor found`);
         return again;
       }
       crashPoint('started');
+      if (started.status === 'failed') return resultOf(started);
       return answer(started, input.paymentMethod, true);
     },
 

@@ -58,11 +58,6 @@ export interface InventoryService {
    * (default config.reservationTtlMinutes).
    */
   reserve(holderId: string, lines: readonly ReservationLine[], opts?: { ttlMs?: number }): Promise<ReserveResult>;
-  /**
-   * The first of `skuIds` this process knows to be sold out right now (the sold-out memo `reserve` answers from), or
-   * null: a caller about to reserve may record the refusal at once. Reads memory only; counted as a memo refusal.
-   */
-  knownSoldOut(skuIds: readonly string[]): string | null;
   /** Turns the holder's held units into sold units (on hand and reserved both drop). Idempotent; an expired or released hold answers not_held. */
   commitReservation(holderId: string): Promise<{ ok: true } | { ok: false; code: 'not_held' }>;
   /** Returns the holder's held units to availability. Idempotent; committed units are not touched. */

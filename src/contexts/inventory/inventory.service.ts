@@ -223,7 +223,6 @@ export function createInventoryService(deps: ContextDeps) {
   const releases = settler('released');
 
   const service = {
-    knownSoldOut: memoSoldOut,
 
     /**
      * Holds every line for the holder or nothing; idempotent per holder (a retry answers with the live hold).
