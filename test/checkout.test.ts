@@ -97,6 +97,38 @@ for (const backend of backends()) {
       assert.deepEqual(await eventsOf(res.body.checkoutId), ['started', 'stock_reserved', 'payment_authorized', 'completed']);
     });
 
+    it('the started and failed events, built in SQL with the attempt\'s insert, carry the same payload as the steps built in TypeScript', async () => {
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1250, stock: 2 });
+      const shopper = await t.signUp('shopper');
+      const claims = { tagId: newId('tag'), postId: newId('post'), creatorId: newId('creator'), productId: p.productId, tagCreatedAt: new Date('2026-02-01T09:00:00Z') };
+      const payloads = async (checkoutId: string) => {
+        const r = await sql<{ name: string; payload: any }>`
+          SELECT name, payload FROM outbox.events WHERE name LIKE 'checkout.%' AND payload->>'checkoutId' = ${checkoutId} ORDER BY id
+        `.execute(t.app.db);
+        return Object.fromEntries(r.rows.map((e) => [e.name.replace('checkout.checkout.', ''), e.payload]));
+      };
+      const sold = await buyNow(shopper.token, { skuId: p.skuId, quantity: 2, referralToken: t.app.referrals.sign(claims) });
+      assert.equal(sold.status, 201, JSON.stringify(sold.body));
+      const ok = await payloads(sold.body.checkoutId);
+      // stock_reserved is built in TypeScript (eventBase) from the same attempt: the same base, to the key
+      assert.deepEqual(ok.started, ok.stock_reserved);
+      assert.deepEqual(ok.started.lines, [
+        { skuId: p.skuId, productId: p.productId, merchantId: m.merchantId, quantity: 2, unitPriceMinor: 1250, netAmountMinor: 2500, taxMinor: taxOf(2500), tagId: claims.tagId, creatorId: claims.creatorId },
+      ]);
+      assert.deepEqual([ok.started.accountId, ok.started.source, ok.started.totalMinor], [shopper.accountId, 'buy_now', 2500 + taxOf(2500)]);
+
+      // sold out now: refused at the hold, recorded failed by the insert with both events, no referral on this one
+      const key = randomUUID();
+      const refused = await buyNow(shopper.token, { skuId: p.skuId, quantity: 1 }, key);
+      assert.equal(refused.status, 409, JSON.stringify(refused.body));
+      const attempt = await attemptOf(shopper.accountId, key);
+      const no = await payloads(attempt.id);
+      assert.deepEqual(Object.keys(no), ['started', 'failed']);
+      assert.deepEqual(no.failed, { ...no.started, reason: 'sold_out' });
+      assert.deepEqual(no.started.lines.map((l: any) => [l.quantity, l.tagId, l.creatorId]), [[1, null, null]]);
+    });
+
     it('refuses price fields and a stale expected total; the order always carries the server price', async () => {
       const m = await shopOwner(t);
       const p = await activeProduct(t, m, { priceMinor: 1000, stock: 5 });

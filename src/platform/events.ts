@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { AnyDb } from './db';
 import type { Clock } from './clock';
 import { sqlMigration, type ContextMigrations } from './migrations';
@@ -99,18 +99,39 @@ export class Outbox {
   async publishMany(trx: Executor, events: readonly OutboxEvent[]): Promise<void> {
     if (events.length === 0) return;
     if (events.length === 1) return this.publish(trx, events[0]!.name, events[0]!.payload);
-    const now = this.#clock.now();
     await sql`
-      WITH e AS (
-        INSERT INTO outbox.events (name, payload, occurred_at)
-        SELECT x.name, x.payload, ${now}::timestamptz
+      WITH x AS (
+        SELECT x.name, x.payload, x.n
         FROM ROWS FROM (jsonb_to_recordset(${JSON.stringify(events)}::jsonb) AS (name text, payload jsonb)) WITH ORDINALITY AS x(name, payload, n)
-        ORDER BY x.n
-        RETURNING id, name
-      )
-      INSERT INTO outbox.deliveries (subscriber, event_id, available_at)
-      SELECT s.subscriber, e.id, ${now}::timestamptz FROM outbox.subscriptions s JOIN e ON e.name = ANY (s.event_names) OR '*' = ANY (s.event_names)
+      ), ${this.eventsFrom('x')}
+      SELECT 1
     `.execute(trx);
+    this.written();
+  }
+
+  /**
+   * Events that a statement derives in SQL from the rows it writes, recorded by that same statement (so they commit
+   * exactly with those rows): CTEs to put last in its WITH list, which record every row of the CTE `source` (columns
+   * `name text, payload jsonb, n`, ids following `n`) as an event, with its deliveries. Call `written()` once the
+   * statement ran. The caller then builds and sends no payload of its own: a flash sale's 10,000 checkout starts
+   * would each send their `started` event (and a refusal its `failed` one) next to the attempt row they repeat.
+   * The payloads must have the event's declared type (EventMap); the caller's tests compare them with the ones it
+   * builds in TypeScript.
+   */
+  eventsFrom(source: string): RawBuilder<unknown> {
+    const now = this.#clock.now();
+    return sql`outbox_events AS (
+        INSERT INTO outbox.events (name, payload, occurred_at)
+        SELECT name, payload, ${now}::timestamptz FROM ${sql.table(source)} ORDER BY n
+        RETURNING id, name
+      ), outbox_deliveries AS (
+        INSERT INTO outbox.deliveries (subscriber, event_id, available_at)
+        SELECT s.subscriber, e.id, ${now}::timestamptz FROM outbox.subscriptions s JOIN outbox_events e ON e.name = ANY (s.event_names) OR '*' = ANY (s.event_names)
+      )`;
+  }
+
+  /** Wakes this process's delivery loop after events were written by a statement of the caller's (see eventsFrom). */
+  written(): void {
     this.#wake?.();
   }
 

@@ -209,23 +209,11 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     finished_at: refused === null ? null : at,
   });
 
-  /** New attempts with their `started` event (and `failed`, when born failed), group-committed the same way. */
-  const starts = new Batcher<StartItem, AttemptRow | null>((items) =>
-    repo.db.transaction().execute(async (trx) => {
-      const inserted = await repo.insertAttempts(trx, items.map(startRow));
-      await deps.outbox.publishMany(
-        trx,
-        inserted.flatMap((row): OutboxEvent[] => {
-          if (!row) return [];
-          const started = { name: 'checkout.checkout.started', payload: eventBase(row) } as const;
-          // its hold refused (see startRow): its whole funnel, started then failed, in one transaction
-          return row.status === 'failed' ? [started, failedEvent(row, row.failure_code!)] : [started];
-        }),
-      );
-      return inserted;
-    }),
-    { name: 'checkout.start' },
-  );
+  /**
+   * New attempts with their `started` event (and `failed`, when the hold was refused: its whole funnel at once),
+   * group-committed: one statement per batch, which builds the events from the rows it inserts (see insertAttempts).
+   */
+  const starts = new Batcher<StartItem, AttemptRow | null>((items) => repo.insertAttempts(items.map(startRow), deps.outbox), { name: 'checkout.start' });
 
   /** Records a step's outcome, and its analytics events, in one short transaction (shared with concurrent checkouts). */
   function move(

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { Batcher } from '../../platform/batcher';
 import type { AnyDb } from '../../platform/db';
+import type { Outbox } from '../../platform/events';
 import { newId } from '../../platform/ids';
 import type { PricedLine, StoredClaims } from './checkout.pricing';
 
@@ -277,25 +278,49 @@ export class CheckoutRepository {
   }
 
   /**
-   * Many new attempts in one statement (the group-committed start of concurrent checkouts), answers in input order;
-   * null for a row whose (scope, key) already has one (a repeat of a request, possibly in the same batch: the caller
-   * answers with the attempt that key started).
+   * Inserts new attempts, skipping a (scope, key) that already has one (null for those), in one statement that also
+   * records each inserted attempt's `checkout.checkout.started` event, and `checkout.checkout.failed` after it for
+   * one inserted failed (its hold was refused), built in SQL from the row (see eventsFrom): the payload is the flow's
+   * CheckoutEventBase (`eventBase` in checkout.flow.ts), which test/checkout.test.ts compares it with.
    */
-  async insertAttempts(trx: Trx, rows: readonly NewAttempt[]): Promise<Array<AttemptRow | null>> {
+  async insertAttempts(rows: readonly NewAttempt[], outbox: Pick<Outbox, 'eventsFrom' | 'written'>): Promise<Array<AttemptRow | null>> {
     const r = await sql<{ id: string }>`
-      INSERT INTO checkout.attempts (id, idempotency_scope, idempotency_key, request_hash, account_id, device_id, source, cart_id, status, lines,
-        shipping, currency, subtotal_minor, tax_minor, total_minor, holder_id, locked_until, created_at, updated_at,
-        failure_code, failure_details, undone, finished_at)
-      SELECT x.id, x.idempotency_scope, x.idempotency_key, x.request_hash, x.account_id, x.device_id, x.source, x.cart_id, x.status, x.lines,
-        x.shipping, x.currency, x.subtotal_minor, x.tax_minor, x.total_minor, x.holder_id, x.locked_until, x.created_at, x.updated_at,
-        x.failure_code, x.failure_details, COALESCE(x.undone, false), x.finished_at
-      FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(id text, idempotency_scope text, idempotency_key text,
-        request_hash text, account_id text, device_id text, source text, cart_id text, status text, lines jsonb, shipping jsonb, currency text,
-        subtotal_minor bigint, tax_minor bigint, total_minor bigint, holder_id text, locked_until timestamptz,
-        created_at timestamptz, updated_at timestamptz, failure_code text, failure_details jsonb, undone boolean, finished_at timestamptz)
-      ON CONFLICT (idempotency_scope, idempotency_key) DO NOTHING
-      RETURNING id
-    `.execute(trx);
+      WITH x AS (
+        SELECT x.*, row_number() OVER () AS n
+        FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(id text, idempotency_scope text, idempotency_key text,
+          request_hash text, account_id text, device_id text, source text, cart_id text, status text, lines jsonb, shipping jsonb, currency text,
+          subtotal_minor bigint, tax_minor bigint, total_minor bigint, holder_id text, locked_until timestamptz,
+          created_at timestamptz, updated_at timestamptz, failure_code text, failure_details jsonb, undone boolean, finished_at timestamptz)
+      ), ins AS (
+        INSERT INTO checkout.attempts (id, idempotency_scope, idempotency_key, request_hash, account_id, device_id, source, cart_id, status, lines,
+          shipping, currency, subtotal_minor, tax_minor, total_minor, holder_id, locked_until, created_at, updated_at,
+          failure_code, failure_details, undone, finished_at)
+        SELECT x.id, x.idempotency_scope, x.idempotency_key, x.request_hash, x.account_id, x.device_id, x.source, x.cart_id, x.status, x.lines,
+          x.shipping, x.currency, x.subtotal_minor, x.tax_minor, x.total_minor, x.holder_id, x.locked_until, x.created_at, x.updated_at,
+          x.failure_code, x.failure_details, COALESCE(x.undone, false), x.finished_at
+        FROM x
+        ON CONFLICT (idempotency_scope, idempotency_key) DO NOTHING
+        RETURNING id, status, failure_code, account_id, device_id, source, currency, subtotal_minor, tax_minor, total_minor, lines
+      ), base AS (
+        SELECT ins.status, ins.failure_code, x.n, jsonb_build_object(
+          'checkoutId', ins.id, 'accountId', ins.account_id, 'deviceId', ins.device_id, 'source', ins.source, 'currency', ins.currency,
+          'subtotalMinor', ins.subtotal_minor, 'taxMinor', ins.tax_minor, 'totalMinor', ins.total_minor,
+          'lines', (
+            SELECT COALESCE(jsonb_agg(jsonb_build_object(
+              'skuId', l->'skuId', 'productId', l->'productId', 'merchantId', l->'merchantId', 'quantity', l->'quantity',
+              'unitPriceMinor', l->'unitPriceMinor', 'netAmountMinor', l->'netAmountMinor', 'taxMinor', l->'taxMinor',
+              'tagId', l->'claims'->'tagId', 'creatorId', l->'claims'->'creatorId') ORDER BY o), '[]'::jsonb)
+            FROM jsonb_array_elements(ins.lines) WITH ORDINALITY AS t(l, o))
+        ) AS payload
+        FROM ins JOIN x ON x.id = ins.id
+      ), events AS (
+        SELECT 'checkout.checkout.started' AS name, payload, 2 * n AS n FROM base
+        UNION ALL
+        SELECT 'checkout.checkout.failed', payload || jsonb_build_object('reason', failure_code), 2 * n + 1 FROM base WHERE status = 'failed'
+      ), ${outbox.eventsFrom('events')}
+      SELECT id FROM ins
+    `.execute(this.db);
+    outbox.written();
     const inserted = new Set(r.rows.map((row) => row.id));
     // the rows as stored: what was inserted plus the columns' defaults (only the ids are read back)
     return rows.map((row) =>
