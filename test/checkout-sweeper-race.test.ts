@@ -138,6 +138,34 @@ for (const backend of backends()) {
       assert.deepEqual((await ctx().orders.service.findByCheckout(first.value.checkoutId)).map((o) => o.status), ['paid']);
     });
 
+    it('a capture refused right after the orders were placed (not recorded yet) cancels them, restocks, voids, and gives the cart back', async () => {
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1800, stock: 4 });
+      // the authorization went away before the capture (voided at the provider, as a lapse would): refused for good
+      const payments: PaymentsService = {
+        ...ctx().payments.service,
+        async capture(paymentId, amountMinor) {
+          assert.ok((await ctx().payments.service.void(paymentId)).ok);
+          return ctx().payments.service.capture(paymentId, amountMinor);
+        },
+      };
+      const live = liveCheckout({ payments });
+      const shopper = { accountId: null, deviceId: `dev_capture_refused_${randomBytes(4).toString('hex')}` };
+      assert.ok((await live.addLine(shopper, { skuId: p.skuId, quantity: 2 })).ok);
+      const r = await live.checkoutCart(shopper, { paymentMethod: CARD_OK }, { scope: 'checkout:test', key: randomUUID(), hash: 'test' });
+      assert.ok(!r.ok);
+      assert.equal(r.code, 'capture_refused');
+      const { id } = await ctx().checkout.service.repo.db.selectFrom('checkout.attempts').select('id').where('device_id', '=', shopper.deviceId).executeTakeFirstOrThrow();
+      const attempt = (await ctx().checkout.service.getAttempt(id))!;
+      assert.deepEqual([attempt.status, attempt.failureCode, attempt.undone, attempt.orderIds.length], ['failed', 'capture_refused', true, 1]);
+      assert.deepEqual((await ctx().orders.service.findByCheckout(attempt.id)).map((o) => o.status), ['cancelled']);
+      assert.equal((await ctx().payments.service.findByCheckout(attempt.id))?.status, 'voided');
+      const [audit] = await ctx().inventory.service.auditStock([p.skuId]);
+      assert.deepEqual([audit!.onHand, audit!.sold, audit!.reserved, audit!.journaled], [4, 0, 0, 4], 'the sold units came back once');
+      // nothing was paid: the cart is as it was, its line once
+      assert.deepEqual((await live.getCart(shopper)).lines.map((l) => [l.skuId, l.quantity]), [[p.skuId, 2]]);
+    });
+
     /** The books of a checkout that ended failed: every figure as if it had never started. */
     async function assertRolledBack(checkoutId: string, skuId: string, stock: number, opts: { restockedHolder?: string } = {}) {
       const attempt = await ctx().checkout.service.getAttempt(checkoutId);

@@ -25,8 +25,8 @@ type Point = (typeof POINTS)[number];
 /**
  * Where the attempt's journal stands after the kill. The hold comes before the attempt is written ('reserved': no
  * attempt yet, only a hold, which expires); the authorization and the stock commit are recorded by one move
- * ('recorded'), so a kill after either and before it leaves the attempt 'started'; 'captured' dies before the
- * capture is recorded.
+ * ('recorded'), so a kill after either and before it leaves the attempt 'started'; the orders and the capture are
+ * recorded with the outcome ('completed'), so a kill after either leaves it 'authorized'.
  */
 const JOURNALED: Record<Point, string | null> = {
   reserved: null,
@@ -34,8 +34,8 @@ const JOURNALED: Record<Point, string | null> = {
   authorized: 'started',
   committed: 'started',
   recorded: 'authorized',
-  ordered: 'ordered',
-  captured: 'ordered',
+  ordered: 'authorized',
+  captured: 'authorized',
 };
 /** Recovery by the sweeper: before authorization there is nothing to finish with (no payment method), so undo. */
 const AFTER_SWEEP: Record<Point, 'completed' | 'rolled_back' | 'never_started'> = {

@@ -7,9 +7,10 @@
 //   2 start       ┘ started        – (or failed at once when 1 was refused: nothing held, nothing to undo)
 //   3 authorize   ┐                payments.void (after reconcile when the outcome was unknown)
 //   4 commit      ┘ authorized     inventory.restock per SKU (key <chk>:undo:<sku>)
-//   5 placeOrders ordered          orders.cancelForCheckout (restocks each line under <ord>:cancel:<oln>, so 4's
-//                                  restock is skipped); run only when the capture is refused
-//   6 capture     completed        – (the last step: an outage is retried by the sweeper, a refusal fails the attempt)
+//   5 placeOrders ┐                orders.cancelForCheckout (restocks each line under <ord>:cancel:<oln>, so 4's
+//                 │                restock is skipped); run only when the capture is refused
+//   6 capture     ┘ completed      – (the last step: an outage is retried by the sweeper, a refusal fails the attempt);
+//                                  a capture the provider could not answer records the orders alone: 'ordered'
 //
 // Each record covers the steps before it whose undo can find out for itself whether they were done: a record is a
 // group-committed round trip on the sale's path, which a flash sale pays for 10,000 times.
@@ -20,6 +21,8 @@
 // - Releasing a holder is idempotent and harmless when nothing was held, and undo always does it.
 // - The payment is settled with the provider (reconcile) when the record does not name it.
 // - A commit that was not recorded shows in the hold itself (`committed`), which undo looks at.
+// - Placing orders is idempotent per checkout and the capture per payment, so an 'authorized' attempt found by the
+//   sweeper places (finds) its orders and captures again; the orders are recorded with the capture's outcome.
 // The 'authorized' record comes after the commit and before the orders: it is the fence that keeps a runner whose
 // attempt was failed meanwhile (it stalled past its lock) from placing orders; it loses the move and gives back what
 // it did. Recovery of a 'started' attempt by the sweeper (which has no payment method) finishes it when its payment
@@ -107,8 +110,11 @@ interface MoveItem extends TransitionItem {
   also?: (trx: Trx) => Promise<void>;
 }
 
-/** What `drive` returns for a step: the attempt as it now stands, 'stay' (nothing more to do now) or null (lost a race). */
-type StepOutcome = AttemptRow | 'stay' | null;
+/**
+ * What a step returns: the attempt as it now stands (the next step follows), 'stay' or `{ stay }` (nothing more to
+ * do now; with the attempt as it now stands) or null (lost a race).
+ */
+type StepOutcome = AttemptRow | 'stay' | { stay: AttemptRow } | null;
 
 export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository) {
   const now = () => deps.clock.now();
@@ -248,7 +254,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     a: AttemptRow,
     code: string,
     details?: unknown,
-    extra?: { declined?: string; nothingToUndo?: boolean; reserved?: boolean; committed?: boolean },
+    extra?: { declined?: string; nothingToUndo?: boolean; reserved?: boolean; committed?: boolean; orderIds?: string[] },
   ): Promise<AttemptRow | null> {
     return move(
       a,
@@ -260,6 +266,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         finished_at: now(),
         ...(extra?.nothingToUndo ? { undone: true } : {}),
         ...(extra?.committed ? { committed: true } : {}),
+        ...(extra?.orderIds ? { order_ids: extra.orderIds } : {}),
       },
       (m) => [
         ...reservedEvents(m, extra?.reserved),
@@ -389,10 +396,9 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
   }
 
   /**
-   * Places the orders of an attempt whose stock is committed (and recorded so), and records them, the cart lines
-   * they bought leaving the cart in the same transaction.
+   * Places the orders of an attempt whose stock is committed (and recorded so), then captures (see capture).
    */
-  async function placeOrders(a: AttemptRow): Promise<StepOutcome> {
+  async function placeOrders(a: AttemptRow, paymentMethod: string | null): Promise<StepOutcome> {
     let placed: Array<{ id: string; merchantId: string }>;
     const orders = ordersOfAttempt(a);
     try {
@@ -416,11 +422,44 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     // recorded in ordersOf's order (one per merchant), so the answer is built from the attempt alone (see resultOf)
     const byMerchant = new Map(placed.map((o) => [o.merchantId, o.id]));
     const orderIds = orders.every((o) => byMerchant.has(o.merchantId)) ? orders.map((o) => byMerchant.get(o.merchantId)!) : placed.map((o) => o.id);
-    const moved = await move(a, [a.status], { status: 'ordered', order_ids: orderIds }, undefined, async (trx) => {
-      if (a.cart_id) await repo.deleteLines(trx, a.cart_id, lineIds);
-    });
     crashPoint('ordered');
-    return moved;
+    return capture(a, { orderIds, lineIds }, paymentMethod);
+  }
+
+  /**
+   * Captures the attempt's payment and records the attempt completed. `placed`: the orders this runner just placed,
+   * not recorded yet; they are recorded with the outcome (completed, or failed by a refused capture so that undo
+   * cancels them), or on their own ('ordered') when the provider could not answer. So a sale records its orders
+   * and its capture in one move, and the cart lines the orders bought leave the cart in that same transaction.
+   */
+  async function capture(a: AttemptRow, placed: { orderIds: string[]; lineIds: string[] } | null, paymentMethod: string | null): Promise<StepOutcome> {
+    const boughtLeaveCart = placed && a.cart_id ? (trx: Trx) => repo.deleteLines(trx, a.cart_id!, placed.lineIds) : undefined;
+    const c = await deps.payments.capture(a.payment_id!);
+    if (!c.ok) {
+      const p = await deps.payments.getPayment(a.payment_id!);
+      if (!p || (p.status !== 'captured' && p.status !== 'partially_refunded' && p.status !== 'refunded')) {
+        // provider down: retried by the sweeper once the lock lapses. The live request lets go of the lock as it
+        // answers 'ordered', so a repeat of the request takes the capture over at once instead of waiting it out
+        if (c.code === 'provider_timeout' || c.code === 'provider_unavailable') {
+          const ordered = placed ? await move(a, [a.status], { status: 'ordered', order_ids: placed.orderIds }, undefined, boughtLeaveCart) : a;
+          if (!ordered) return null;
+          if (paymentMethod !== null) await repo.releaseLock(a.id, now()).catch(() => undefined);
+          return { stay: ordered };
+        }
+        // refused for good (the authorization lapsed or was voided): nothing was taken, so undo cancels the orders
+        deps.log.warn({ checkoutId: a.id, paymentId: a.payment_id, code: c.code, payment: p?.status }, 'capture refused; cancelling the checkout\'s orders');
+        return fail(a, 'capture_refused', { reason: c.code }, placed ? { orderIds: placed.orderIds } : undefined);
+      }
+    }
+    crashPoint('captured');
+    await deps.orders.markPaid(a.id);
+    return move(
+      a,
+      [a.status],
+      { status: 'completed', finished_at: now(), ...(placed ? { order_ids: placed.orderIds } : {}) },
+      (m) => [{ name: 'checkout.checkout.completed', payload: { ...eventBase(m), paymentId: m.payment_id!, orderIds: m.order_ids } }],
+      boughtLeaveCart,
+    );
   }
 
   /**
@@ -449,7 +488,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       case 'reserved':
         return authorize(a, paymentMethod, false);
       case 'authorized': {
-        if (a.committed) return placeOrders(a);
+        if (a.committed) return placeOrders(a, paymentMethod);
         const c = await deps.inventory.commitReservation(a.holder_id);
         if (c.ok) {
           // recorded before the orders are placed (see authorize's record): this path is the rare one, a hold that
@@ -482,29 +521,9 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         return moved;
       }
       case 'committed':
-        return placeOrders(a);
-      case 'ordered': {
-        const c = await deps.payments.capture(a.payment_id!);
-        if (!c.ok) {
-          const p = await deps.payments.getPayment(a.payment_id!);
-          if (!p || (p.status !== 'captured' && p.status !== 'partially_refunded' && p.status !== 'refunded')) {
-            // provider down: retried by the sweeper once the lock lapses. The live request lets go of the lock as it
-            // answers 'ordered', so a repeat of the request takes the capture over at once instead of waiting it out
-            if (c.code === 'provider_timeout' || c.code === 'provider_unavailable') {
-              if (paymentMethod !== null) await repo.releaseLock(a.id, now()).catch(() => undefined);
-              return 'stay';
-            }
-            // refused for good (the authorization lapsed or was voided): nothing was taken, so undo cancels the orders
-            deps.log.warn({ checkoutId: a.id, paymentId: a.payment_id, code: c.code, payment: p?.status }, 'capture refused; cancelling the checkout\'s orders');
-            return fail(a, 'capture_refused', { reason: c.code });
-          }
-        }
-        crashPoint('captured');
-        await deps.orders.markPaid(a.id);
-        return move(a, ['ordered'], { status: 'completed', finished_at: now() }, (m) => [
-          { name: 'checkout.checkout.completed', payload: { ...eventBase(m), paymentId: m.payment_id!, orderIds: m.order_ids } },
-        ]);
-      }
+        return placeOrders(a, paymentMethod);
+      case 'ordered':
+        return capture(a, null, paymentMethod);
       case 'failed':
         return a.undone ? 'stay' : undo(a);
       case 'completed':
@@ -533,6 +552,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         fresh = false; // another runner moved it
         continue;
       }
+      if ('stay' in next) return next.stay;
       a = next;
     }
     return a;
