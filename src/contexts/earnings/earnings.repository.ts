@@ -190,7 +190,18 @@ export async function bucketSums(db: Executor, creatorId: string): Promise<Array
 }
 
 /**
- * Starts a payout of the whole available balance in one statement: it exists only when the balance reaches the minimum,
+ * Serializes payouts of one creator until the caller's transaction ends (the payout account's row lock). Taken in a
+ * statement of its own, before `startPayout`: under READ COMMITTED a statement's snapshot is taken when it starts,
+ * so the balance `startPayout` reads then includes every payout committed before the lock was granted. Without it, a
+ * payout that committed and settled (freeing the in-flight slot) while a concurrent one's statement was running let
+ * that one pay the same balance again from its older snapshot.
+ */
+export async function lockPayouts(db: Executor, creatorId: string): Promise<void> {
+  await sql`SELECT 1 FROM earnings.payout_accounts WHERE creator_id = ${creatorId} FOR UPDATE`.execute(db);
+}
+
+/**
+ * Starts a payout of the whole available balance in one statement (after lockPayouts, in the same transaction): it exists only when the balance reaches the minimum,
  * no other payout of this creator and currency is in flight (unique index) and, for scheduled ones, none started since
  * `notSince`. The balance is read by the same statement that claims the in-flight slot.
  */

@@ -315,6 +315,7 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
     const now = clock.now();
     const notSince = trigger === 'scheduled' ? new Date(now.getTime() - config.payoutScheduleHours * HOUR) : null;
     const started = await db.transaction().execute(async (trx) => {
+      await repo.lockPayouts(trx, creatorId);
       const row = await repo.startPayout(
         trx,
         { id: newId('payout'), creatorId, currency, minimumMinor: config.payoutMinimumMinor, trigger, provider: provider.name, destination: account.account_ref, notSince },
