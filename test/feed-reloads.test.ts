@@ -85,6 +85,36 @@ for (const backend of backends()) {
       assert.deepEqual(shown, [posts[1], posts[0]], 'the re-read list replaced the cached one before it expired');
     });
 
+    it('shows a product card changed by another process, whether its entry is re-read ahead of expiry or after', async () => {
+      const c = await creator();
+      await publish(c);
+      const shopper = await t.signUp('shopper');
+      assert.equal((await t.request({ method: 'PUT', url: `/v1/creators/${c}/follow`, token: shopper.token })).status, 200);
+      type Tagged = { posts: Array<{ tags: Array<{ product: { id: string; name: string } }> }> };
+      const cardName = async () => ((await feed('/v1/feed?limit=1', shopper.token)) as unknown as Tagged).posts[0]!.tags.find((x) => x.product.id === productId)?.product.name;
+      const rename = async (name: string) => sql`UPDATE catalog.products SET name = ${name} WHERE id = ${productId}`.execute(t.app.db);
+      await cardName();
+      assert.equal(await cardName(), await cardName(), 'served through the slots the post keeps');
+
+      // re-read in the background while still fresh: the card's entry is updated in place, the post's bytes follow
+      const ahead = `Ahead ${uniq()}`;
+      await rename(ahead);
+      clock().advance(FEED_CACHE_TTL_MS.card * 0.75);
+      await cardName(); // served from the caches; starts the re-read
+      let shown: string | undefined;
+      for (let i = 0; i < 50 && shown !== ahead; i++) {
+        await sleep(20);
+        shown = await cardName();
+      }
+      assert.equal(shown, ahead);
+
+      // expired: read again on the request path
+      const after = `After ${uniq()}`;
+      await rename(after);
+      clock().advance(FEED_CACHE_TTL_MS.post + 100);
+      assert.equal(await cardName(), after);
+    });
+
     it('re-orders popular posts re-scored by another process', async () => {
       const c = await creator();
       const [low, high] = [await publish(c), await publish(c)];

@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config';
 import type { CatalogService, ProductCard } from '../../src/contexts/catalog';
 import { createFeedCaches } from '../../src/contexts/social/feed/cache';
 import { decodeFeedCursor } from '../../src/contexts/social/feed/cursor';
-import type { Hydrated } from '../../src/contexts/social/feed/hydrate';
+import { cardsByProduct, type Hydrated } from '../../src/contexts/social/feed/hydrate';
 import { buildFeedPage } from '../../src/contexts/social/feed/pipeline';
 import { FeedJson } from '../../src/contexts/social/feed/present';
 import { socialRepository as repo, type Executor } from '../../src/contexts/social/social.repository';
@@ -26,13 +26,13 @@ async function hydrateNaively(db: Executor, catalog: CatalogService, postIds: re
   for (const id of postIds) {
     const [post] = await repo.hydratePosts(db, [id]);
     const tags = await repo.hydrateTags(db, [id]);
-    if (post) posts.set(id, { post, tags });
+    if (post) posts.set(id, { post, tags, cards: {} });
     for (const tag of tags) {
       const card = (await catalog.getProductCards([tag.product_id])).get(tag.product_id);
       if (card) cards.set(tag.product_id, card);
     }
   }
-  return { posts, cards };
+  return { posts, cardOf: cardsByProduct(cards) };
 }
 
 const app = await createFeedshop({ config: loadConfig(process.env) });

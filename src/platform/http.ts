@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type RawServerDefault } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest, type RawServerDefault } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -129,7 +129,8 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
   // Fastify parses text/plain by default; the API speaks JSON only, so anything else is a 415, not a 400 later.
   app.removeContentTypeParser('text/plain');
 
-  await app.register(cookie);
+  // cookies are parsed by the edge's own onRequest hook below (one hook per request instead of two)
+  await app.register(cookie, { hook: false });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -172,29 +173,45 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
 
   app.decorateRequest('principal', null);
   app.decorateRequest('deviceId', '');
-  app.addHook('onRequest', async (request, reply) => {
+  // A new device's cookie, as reply.setCookie would write it (same attributes, same order), pre-serialized: only
+  // the id changes, and it needs no encoding. Set as a header, it merges with cookies routes set through the plugin.
+  const deviceCookieTail = app
+    .serializeCookie(DEVICE_COOKIE, '-', { path: '/', httpOnly: true, sameSite: 'lax', secure: opts.cookieSecure, maxAge: 400 * 86400 })
+    .slice(`${DEVICE_COOKIE}=-`.length);
+  // The edge's one onRequest hook, callback-style (no promise of its own): cookies, request and device ids, the
+  // principal, who may call.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    const rawCookies = request.headers.cookie;
+    // a new object per request (@fastify/cookie's rule: handlers may write to it)
+    const cookies = rawCookies ? app.parseCookie(rawCookies) : {};
+    request.cookies = cookies;
     const header = request.headers['x-device-id'];
-    const fromHeader = typeof header === 'string' && DEVICE_ID.test(header) ? header : undefined;
-    const fromCookie = request.cookies[DEVICE_COOKIE];
-    let device = fromHeader ?? (fromCookie && DEVICE_ID.test(fromCookie) ? fromCookie : undefined);
+    const fromCookie = cookies[DEVICE_COOKIE];
+    let device = typeof header === 'string' && DEVICE_ID.test(header) ? header : fromCookie && DEVICE_ID.test(fromCookie) ? fromCookie : undefined;
     if (!device) {
       device = `dev_${edgeId()}`;
-      reply.setCookie(DEVICE_COOKIE, device, { path: '/', httpOnly: true, sameSite: 'lax', secure: opts.cookieSecure, maxAge: 400 * 86400 });
+      reply.header('set-cookie', `${DEVICE_COOKIE}=${device}${deviceCookieTail}`);
     }
     request.deviceId = device;
     const authz = request.headers.authorization;
-    const token = authz?.startsWith('Bearer ') ? authz.slice(7).trim() : request.cookies[SESSION_COOKIE];
-    if (token) request.principal = await opts.authenticate(token);
-    const auth = request.routeOptions.config?.auth;
-    if (auth !== undefined) checkRouteAuth(auth, request.principal);
+    const token = authz?.startsWith('Bearer ') ? authz.slice(7).trim() : cookies[SESSION_COOKIE];
+    if (!token) {
+      authorize(request, done);
+      return;
+    }
+    opts.authenticate(token).then((principal) => {
+      request.principal = principal;
+      authorize(request, done);
+    }, done);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     opts.metrics.httpDuration.observe(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
+    done();
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -226,6 +243,18 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   return app;
+}
+
+/** Who-may-call enforcement for the request's route, as the last step of the onRequest hook. */
+function authorize(request: FastifyRequest, done: (err?: Error) => void): void {
+  const auth = request.routeOptions.config?.auth;
+  try {
+    if (auth !== undefined) checkRouteAuth(auth, request.principal);
+  } catch (err) {
+    done(err as Error);
+    return;
+  }
+  done();
 }
 
 function toErrorBody(err: FastifyError | AppError | Error): { status: number; error: { code: string; message: string; details?: unknown } } {

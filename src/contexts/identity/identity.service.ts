@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Principal, Role } from '../../platform/auth';
+import type { Clock } from '../../platform/clock';
 import { sha256 } from '../../platform/hashing';
 import type { ContextDeps } from '../../platform/context';
 import { isId, newId } from '../../platform/ids';
@@ -27,12 +28,114 @@ export interface NewSession {
 }
 
 /**
- * Per-process cache of resolved tokens. Every request authenticates, so a hit saves a query; entries live at most
- * CACHE_TTL_MS, which bounds how long ANOTHER process may still honour a token revoked elsewhere (log-out evicts
- * the local entry at once). Freshness is process time; session expiry is business time (the injected clock).
+ * Per-process cache of resolved session tokens, by token hash. Every request authenticates, so a hit saves a query.
+ * An entry is served for at most CACHE_TTL_MS after it was read from the database: that bounds how long ANOTHER
+ * process may still honour a token revoked (logged out) elsewhere; a log-out evicts this process's entries at once.
+ * Freshness is process time (monotonic); session expiry is business time (the injected clock), checked on every hit.
  */
 const CACHE_TTL_MS = 2_000;
 const CACHE_MAX_ENTRIES = 10_000;
+
+type LiveSession = Awaited<ReturnType<IdentityRepository['findLiveSessions']>>[number];
+
+/**
+ * The session cache (see CACHE_TTL_MS). Refresh-ahead: an entry used in the second half of its life is still served,
+ * and re-read in the background together with every other such entry, in one statement, at most once per
+ * CACHE_TTL_MS / 8; so sessions in use never expire under load, and cost one statement every second or so in all
+ * instead of one per token every 2 s on the request path. A re-read drops the tokens it no longer finds live
+ * (revoked or expired elsewhere). Concurrent misses of one token share one read. A log-out in this process
+ * (`forgetSession`) bumps a generation: a read that was in flight across it is not stored, so it can never bring
+ * back a session this process has just revoked, and requests after it read the database again.
+ */
+class SessionCache {
+  readonly #entries = new Map<string, { principal: Principal; sessionExpiresAt: number; loaded: number }>();
+  readonly #stale = new Set<string>();
+  readonly #pending = new Map<string, Promise<Principal | null>>();
+  #refreshing = false;
+  #lastRefresh = -Infinity;
+  #generation = 0;
+
+  constructor(
+    private readonly read: (tokenHashes: string[]) => Promise<LiveSession[]>,
+    private readonly clock: Clock,
+    private readonly monotonicNow: () => number,
+  ) {}
+
+  /** The principal of a token hash, or null when no live session has it. */
+  get(tokenHash: string): Promise<Principal | null> {
+    const now = this.monotonicNow();
+    const hit = this.#entries.get(tokenHash);
+    if (hit !== undefined && hit.loaded + CACHE_TTL_MS > now && hit.sessionExpiresAt > this.clock.now().getTime()) {
+      if (hit.loaded + CACHE_TTL_MS / 2 <= now) {
+        this.#stale.add(tokenHash);
+        this.#refreshAhead(now);
+      }
+      return Promise.resolve(hit.principal);
+    }
+    if (hit !== undefined) this.#entries.delete(tokenHash);
+    return this.#pending.get(tokenHash) ?? this.#readNow(tokenHash);
+  }
+
+  /** After a log-out in this process: the session's entries go, and no read in flight is stored or shared. */
+  forgetSession(sessionId: string): void {
+    this.#generation++;
+    this.#pending.clear();
+    for (const [key, entry] of this.#entries) {
+      if (entry.principal.sessionId === sessionId) {
+        this.#entries.delete(key);
+        this.#stale.delete(key);
+      }
+    }
+  }
+
+  #readNow(tokenHash: string): Promise<Principal | null> {
+    // entries waiting for a background re-read go along: one statement instead of two
+    const hashes = [tokenHash, ...this.#stale];
+    this.#stale.clear();
+    const generation = this.#generation;
+    const reading = this.read(hashes)
+      .then((rows) => this.#store(hashes, rows, generation).get(tokenHash) ?? null)
+      .finally(() => {
+        if (this.#pending.get(tokenHash) === reading) this.#pending.delete(tokenHash);
+      });
+    this.#pending.set(tokenHash, reading);
+    return reading;
+  }
+
+  #refreshAhead(now: number): void {
+    if (this.#refreshing || now - this.#lastRefresh < CACHE_TTL_MS / 8) return;
+    const hashes = [...this.#stale];
+    this.#stale.clear();
+    this.#refreshing = true;
+    this.#lastRefresh = now;
+    const generation = this.#generation;
+    this.read(hashes)
+      .then((rows) => this.#store(hashes, rows, generation))
+      .catch(() => {
+        /* the entries expire and are read on the request path; that read reports the error */
+      })
+      .finally(() => {
+        this.#refreshing = false;
+      });
+  }
+
+  /** Stores a read of `hashes` (unless a log-out happened since it began) and answers its principals by hash. */
+  #store(hashes: readonly string[], rows: readonly LiveSession[], generation: number): Map<string, Principal> {
+    const found = new Map<string, Principal>();
+    const loaded = this.monotonicNow();
+    const store = generation === this.#generation;
+    for (const row of rows) {
+      const principal: Principal = { accountId: row.account_id, sessionId: row.session_id, roles: row.roles };
+      found.set(row.token_hash, principal);
+      if (!store) continue;
+      this.#entries.delete(row.token_hash);
+      if (this.#entries.size >= CACHE_MAX_ENTRIES) this.#entries.delete(this.#entries.keys().next().value!);
+      this.#entries.set(row.token_hash, { principal, sessionExpiresAt: row.expires_at.getTime(), loaded });
+    }
+    if (store) for (const hash of hashes) if (!found.has(hash)) this.#entries.delete(hash);
+    return found;
+  }
+}
 
 const toSummary = (row: AccountView): AccountSummary => ({
   id: row.id,
@@ -47,9 +150,10 @@ const normalizeEmail = (email: string) => email.trim().toLowerCase();
 const hashToken = (token: string) => sha256(token, 'hex');
 const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
 
-export function createIdentityService(deps: ContextDeps, repo: IdentityRepository) {
+/** `monotonicNow`: the session cache's process time (tests move it; performance.now by default). */
+export function createIdentityService(deps: ContextDeps, repo: IdentityRepository, options: { monotonicNow?: () => number } = {}) {
   const { clock, config, outbox } = deps;
-  const cache = new Map<string, { principal: Principal; sessionExpiresAt: number; freshUntil: number }>();
+  const sessions = new SessionCache((hashes) => repo.findLiveSessions(hashes, clock.now()), clock, options.monotonicNow ?? (() => performance.now()));
 
   async function insertAccount(trx: Executor, input: { email: string; passwordHash: string; displayName: string; roles: Role[] }): Promise<AccountSummary | null> {
     const row = {
@@ -83,24 +187,10 @@ export function createIdentityService(deps: ContextDeps, repo: IdentityRepositor
     return { token, expiresAt, account };
   }
 
-  function remember(tokenHash: string, principal: Principal, sessionExpiresAt: Date): void {
-    if (cache.size >= CACHE_MAX_ENTRIES) cache.delete(cache.keys().next().value!);
-    cache.set(tokenHash, { principal, sessionExpiresAt: sessionExpiresAt.getTime(), freshUntil: performance.now() + CACHE_TTL_MS });
-  }
-
   return {
-    /** Resolves a session token to its principal, or null when unknown, expired or revoked (one indexed query, cached ≤ 2 s). */
-    async authenticate(token: string): Promise<Principal | null> {
-      const tokenHash = hashToken(token);
-      const now = clock.now();
-      const hit = cache.get(tokenHash);
-      if (hit && hit.freshUntil > performance.now() && hit.sessionExpiresAt > now.getTime()) return hit.principal;
-      if (hit) cache.delete(tokenHash);
-      const row = await repo.findLiveSession(tokenHash, now);
-      if (!row) return null;
-      const principal: Principal = { accountId: row.account_id, sessionId: row.session_id, roles: row.roles };
-      remember(tokenHash, principal, row.expires_at);
-      return principal;
+    /** Resolves a session token to its principal, or null when unknown, expired or revoked (cached ≤ 2 s, see SessionCache). */
+    authenticate(token: string): Promise<Principal | null> {
+      return sessions.get(hashToken(token));
     },
 
     /** Creates an account with a scrypt-hashed password and announces it; a taken e-mail (any case) is refused. */
@@ -184,7 +274,7 @@ export function createIdentityService(deps: ContextDeps, repo: IdentityRepositor
     /** Revokes the session everywhere (other processes may honour it for up to 2 s from their cache) and evicts it here. */
     async logOut(sessionId: string): Promise<void> {
       await repo.revokeSession(sessionId, clock.now());
-      for (const [key, entry] of cache) if (entry.principal.sessionId === sessionId) cache.delete(key);
+      sessions.forgetSession(sessionId);
     },
 
     /** The account, or null when it does not exist. */

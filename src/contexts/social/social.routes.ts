@@ -201,9 +201,11 @@ export async function socialRoutes(app: App, service: SocialService): Promise<vo
       },
     },
     // The page comes as UTF-8 JSON (assembled from cached fragments): sent as is, not serialized again. The response
-    // schema above still documents it, and test/feed.test.ts validates pages against it.
+    // schema above still documents it, and test/feed.test.ts validates pages against it. Its memory is reused for a
+    // later page once the response has been handed to the OS ('finish': the socket no longer reads the bytes).
     async (request, reply) => {
       const { page } = orThrow(await service.getFeed(request.principal?.accountId ?? null, request.query.cursor, request.query.limit ?? 10));
+      reply.raw.once('finish', () => service.recycleFeedPage(page));
       return sendJsonText(reply as FastifyReply, page);
     },
   );

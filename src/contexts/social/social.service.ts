@@ -326,6 +326,14 @@ export function createSocialService(deps: SocialDeps) {
     },
 
     /**
+     * Gives a page from getFeed back once its bytes have been sent (the route calls it when the response has been
+     * handed to the OS): its memory holds a later page. Never call it for a page still being read.
+     */
+    recycleFeedPage(page: Buffer): void {
+      pipeline.json.recycle(page);
+    },
+
+    /**
      * The opened stories tray for `viewer`: up to 20 creators with live stories (followed first, then by followers),
      * each story with its tags, product cards and tokens. A fixed number of round trips (none when caches are warm).
      */

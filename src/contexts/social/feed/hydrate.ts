@@ -3,14 +3,23 @@
 import type { CatalogService, ProductCard } from '../../catalog';
 import type { Executor } from '../social.repository';
 import { socialRepository as repo } from '../social.repository';
-import type { FeedCaches, HydratedPost } from './cache';
+import type { CacheLoad, FeedCaches, HydratedPost } from './cache';
 
 export interface Hydrated {
   /** Post id → the post with its creator and active tags (the cache's entry itself, when cached). */
   posts: Map<string, HydratedPost>;
-  /** Product id → card, for every tagged product. */
-  cards: Map<string, ProductCard>;
+  /** The card of the product a post's tag (by its index in `post.tags`) points at; undefined when there is none. */
+  cardOf(post: HydratedPost, tagIndex: number): ProductCard | undefined;
 }
+
+/** Hydrated's cardOf over a map of cards by product id. */
+export const cardsByProduct =
+  (cards: ReadonlyMap<string, ProductCard>) =>
+  (post: HydratedPost, tagIndex: number): ProductCard | undefined =>
+    cards.get(post.tags[tagIndex]!.product_id);
+
+/** Hydrated's cardOf when every post's card slots are fresh (see hydrate). */
+const cardInSlot = (post: HydratedPost, tagIndex: number): ProductCard | undefined => post.cards.slots![tagIndex]!.value;
 
 export interface HydrateDeps {
   db: Executor;
@@ -21,7 +30,7 @@ export interface HydrateDeps {
 /** Posts with their creators and active tags: 2 statements (run together) for all the posts given. */
 export async function readPosts(db: Executor, postIds: readonly string[]): Promise<Map<string, HydratedPost>> {
   const [postRows, tagRows] = await Promise.all([repo.hydratePosts(db, postIds), repo.hydrateTags(db, postIds)]);
-  const out = new Map<string, HydratedPost>(postRows.map((post) => [post.id, { post, tags: [] }]));
+  const out = new Map<string, HydratedPost>(postRows.map((post) => [post.id, { post, tags: [], cards: {} }]));
   for (const tag of tagRows) out.get(tag.post_id)?.tags.push(tag);
   return out;
 }
@@ -56,19 +65,26 @@ function keepUnchanged<V>(read: Map<string, V>, previous: (key: string) => V | u
   return read;
 }
 
+const noCard = (): undefined => undefined;
+
+/** Reads cards for the cards cache: from the catalog, keeping the cached object of each card that did not change. */
+const cardsLoader =
+  (deps: HydrateDeps): CacheLoad<string, ProductCard> =>
+  async (missing, previous) =>
+    keepUnchanged(await deps.catalog.getProductCards(missing), previous, sameRow);
+
+const heldCards = (post: HydratedPost) => post.cards;
+const taggedProducts = (post: HydratedPost) => post.tags.map((t) => t.product_id);
+
 /**
  * Posts with their creators and active tags (at most 2 statements, for the posts not cached), then the tagged
  * products' cards (catalog: a fixed number too, for the cards not cached). Never one query per post or product,
- * whatever the page size.
+ * whatever the page size. A post keeps its tags' card entries (HydratedPost.cards): when they are all fresh, the
+ * cards are read through them, with no look-up by product id (TtlCache.hold).
  */
 export async function hydrate(deps: HydrateDeps, postIds: readonly string[]): Promise<Hydrated> {
-  if (postIds.length === 0) return { posts: new Map(), cards: new Map() };
+  if (postIds.length === 0) return { posts: new Map(), cardOf: noCard };
   const posts = await deps.caches.posts.getMany(postIds, async (missing, previous) => keepUnchanged(await readPosts(deps.db, missing), previous, samePost));
-  const productIds = new Set<string>();
-  for (const { tags } of posts.values()) for (const t of tags) productIds.add(t.product_id);
-  const cards =
-    productIds.size > 0
-      ? await deps.caches.cards.getMany([...productIds], async (missing, previous) => keepUnchanged(await deps.catalog.getProductCards(missing), previous, sameRow))
-      : new Map<string, ProductCard>();
-  return { posts, cards };
+  const found = await deps.caches.cards.hold([...posts.values()], heldCards, taggedProducts, cardsLoader(deps));
+  return { posts, cardOf: found === null ? cardInSlot : cardsByProduct(found) };
 }

@@ -45,7 +45,7 @@ export async function buildFeedPage(deps: PipelineDeps, viewer: string | null, c
     first ? storyTray(deps.db, deps.caches, viewer, now) : Promise.resolve([]),
   ]);
   const hydrated = await hydrateWith(deps, skeleton.postIds);
-  return deps.json.page(visiblePosts(skeleton.postIds, hydrated, now), hydrated.cards, tray, skeleton.next ? encodeFeedCursor(skeleton.next) : null);
+  return deps.json.page(visiblePosts(skeleton.postIds, hydrated, now), hydrated.cardOf, tray, skeleton.next ? encodeFeedCursor(skeleton.next) : null);
 }
 
 /** The opened stories tray: each tray creator's live stories with their tags, product cards and tokens. */

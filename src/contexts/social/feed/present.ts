@@ -6,6 +6,7 @@ import type { ReferralTokens } from '../referral-token';
 import type { HydratedPostRow, TagRow } from '../social.repository';
 import type { CreatorSummary, PostView, StoryTrayEntry, StoryTraySummary, TagView } from '../social.schemas';
 import { MAX_CACHED_TOKENS, type HydratedPost, type LiveCreator } from './cache';
+import type { Hydrated } from './hydrate';
 import type { TrayEntry } from './tray';
 import { shownCard, type VisiblePost } from './rules';
 
@@ -85,11 +86,12 @@ interface PostFragments {
   /** `{"id":…,"tags":[` */
   head: Buffer;
   /** Each tag's `{"id":…,"referralToken":…,"product":`, to be followed by its card and `}`. */
-  tags: Array<{ tag: TagRow; open: Buffer }>;
+  tags: Array<{ active: boolean; open: Buffer }>;
   /**
-   * The whole post as last assembled, and the card each tag showed then (undefined: left out). A card entry is
-   * replaced by a new object whenever it changes (hydrate keeps equal ones), so the same card objects mean the same
-   * bytes: a post seen by many shoppers within a card's life is one copy, not one per tag.
+   * The whole post as last assembled, and the card of each tag's product then (undefined: none). A card is a new
+   * object whenever it changes (hydrate keeps a re-read equal one), and whether a tag shows depends only on the tag
+   * and its card (shownCard), so the same card objects mean the same bytes: a post seen by many shoppers within a
+   * card's life is one copy, not one per tag.
    */
   last?: { cards: Array<ProductCard | undefined>; json: Buffer };
 }
@@ -113,21 +115,42 @@ const CLOSE = bytes('}');
 const TAGS_END = bytes(']}');
 
 /**
- * Pages are cut from 256 KiB slabs, as Node cuts small Buffers from its pool: one allocation (and one backing store
- * to free later) per ~12 pages instead of per page. A slab is only ever written forward, so a page still being sent
- * is never overwritten; the slab is freed when its last page is (a page stuck in a stalled socket keeps its slab).
+ * Memory for pages, reused once a page has been sent. A page is written into a block of the smallest size class
+ * that holds it (16 KiB to 256 KiB; a larger page gets memory of its own, never reused). The block goes back to its
+ * free list when the caller hands the page back (`recycle`: the route does it when the response has been handed to
+ * the OS, i.e. the socket no longer reads it), so a busy feed writes into the same warm memory instead of allocating
+ * ~20 KB per page and paying the page faults and the GC pressure of fresh external memory. A page never handed back
+ * (an aborted response, a caller that keeps it) is simply collected; a block is lent to one page at a time, and a
+ * page handed back twice or not from here is ignored. At most MAX_FREE_BYTES stay in the free lists.
  */
-const SLAB_BYTES = 256 * 1024;
-let slab = Buffer.allocUnsafeSlow(0);
-let slabAt = 0;
-function allocPage(length: number): Buffer {
-  if (slab.length - slabAt < length) {
-    slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, length));
-    slabAt = 0;
+const BLOCK_CLASSES = [16, 32, 64, 128, 256].map((kib) => kib * 1024);
+const MAX_FREE_BYTES = 16 * 1024 * 1024;
+
+class PageMemory {
+  readonly #free: ArrayBuffer[][] = BLOCK_CLASSES.map(() => []);
+  /** Each lent block and the page it is lent to (a page handed back after its block went to another is ignored). */
+  readonly #lent = new WeakMap<ArrayBuffer, Buffer>();
+  #freeBytes = 0;
+
+  take(length: number): Buffer {
+    const c = BLOCK_CLASSES.findIndex((size) => size >= length);
+    if (c < 0) return Buffer.allocUnsafeSlow(length);
+    let block = this.#free[c]!.pop();
+    if (block) this.#freeBytes -= block.byteLength;
+    else block = new ArrayBuffer(BLOCK_CLASSES[c]!);
+    const page = Buffer.from(block, 0, length);
+    this.#lent.set(block, page);
+    return page;
   }
-  const page = slab.subarray(slabAt, slabAt + length);
-  slabAt += length;
-  return page;
+
+  recycle(page: Buffer): void {
+    const block = page.buffer;
+    if (!(block instanceof ArrayBuffer) || this.#lent.get(block) !== page) return;
+    this.#lent.delete(block);
+    if (this.#freeBytes + block.byteLength > MAX_FREE_BYTES) return;
+    this.#free[BLOCK_CLASSES.indexOf(block.byteLength)]!.push(block);
+    this.#freeBytes += block.byteLength;
+  }
 }
 
 /**
@@ -142,6 +165,7 @@ export class FeedJson {
   readonly #cards = new WeakMap<ProductCard, Buffer>();
   /** A tray creator's entry as a followed creator ([0]) and as not followed ([1]). */
   readonly #tray = new WeakMap<LiveCreator, [Buffer, Buffer]>();
+  readonly #memory = new PageMemory();
 
   constructor(
     private readonly referrals: ReferralTokens,
@@ -154,7 +178,7 @@ export class FeedJson {
       f = {
         head: bytes(openUntilHole(postView(entry.post, HOLE as unknown as TagView[])) + '['),
         tags: entry.tags.map((tag) => ({
-          tag,
+          active: tag.active,
           open: bytes(openUntilHole(tagView(tag, tokenFor(tag, this.referrals, this.tokens), HOLE as unknown as TagView['product']))),
         })),
       };
@@ -173,23 +197,28 @@ export class FeedJson {
   }
 
   /** A visible post's JSON, with the tags the rules let it show (shownCard) and their cards. */
-  #post(entry: HydratedPost, cards: ReadonlyMap<string, ProductCard>): Buffer {
+  #post(entry: HydratedPost, cardOf: Hydrated['cardOf']): Buffer {
     const f = this.#fragments(entry);
-    const shown = f.tags.map(({ tag }) => shownCard(tag, cards));
+    const { tags } = f;
     const last = f.last;
-    if (last !== undefined && shown.every((card, i) => card === last.cards[i])) return last.json;
+    if (last !== undefined) {
+      let i = 0;
+      while (i < tags.length && cardOf(entry, i) === last.cards[i]) i++;
+      if (i === tags.length) return last.json;
+    }
+    const cards = tags.map((_, i) => cardOf(entry, i));
     const parts: Buffer[] = [f.head];
     let first = true;
-    for (let i = 0; i < shown.length; i++) {
-      const card = shown[i];
+    for (let i = 0; i < tags.length; i++) {
+      const card = shownCard(tags[i]!.active, cards[i]);
       if (card === undefined) continue;
       if (!first) parts.push(COMMA);
-      parts.push(f.tags[i]!.open, this.#card(card), CLOSE);
+      parts.push(tags[i]!.open, this.#card(card), CLOSE);
       first = false;
     }
     parts.push(TAGS_END);
     const json = Buffer.concat(parts);
-    f.last = { cards: shown, json };
+    f.last = { cards, json };
     return json;
   }
 
@@ -208,11 +237,11 @@ export class FeedJson {
   }
 
   /** The FeedPage's UTF-8 JSON: the visible posts (with their shown tags and cards), the tray, the next cursor. */
-  page(posts: readonly HydratedPost[], cards: ReadonlyMap<string, ProductCard>, tray: readonly TrayEntry[], nextCursor: string | null): Buffer {
+  page(posts: readonly HydratedPost[], cardOf: Hydrated['cardOf'], tray: readonly TrayEntry[], nextCursor: string | null): Buffer {
     const out: Buffer[] = [PAGE_OPEN];
     for (let i = 0; i < posts.length; i++) {
       if (i > 0) out.push(COMMA);
-      out.push(this.#post(posts[i]!, cards));
+      out.push(this.#post(posts[i]!, cardOf));
     }
     out.push(PAGE_STORIES);
     for (let i = 0; i < tray.length; i++) {
@@ -222,12 +251,20 @@ export class FeedJson {
     out.push(PAGE_CURSOR, nextCursor === null ? NULL_END : bytes(JSON.stringify(nextCursor) + '}'));
     let length = 0;
     for (const part of out) length += part.length;
-    const page = allocPage(length);
+    const page = this.#memory.take(length);
     let at = 0;
     for (const part of out) {
       page.set(part, at);
       at += part.length;
     }
     return page;
+  }
+
+  /**
+   * Hands a page given by `page()` back once nothing reads it any more (its response has been handed to the OS):
+   * its memory then holds a later page. Call it at most once per page, and never for a page still in use.
+   */
+  recycle(page: Buffer): void {
+    this.#memory.recycle(page);
   }
 }

@@ -15,13 +15,11 @@ export function isVisible(post: Pick<HydratedPostRow, 'deleted_at' | 'expires_at
 }
 
 /**
- * The card a tag shows, or undefined when the tag must be left out: deactivated, or its product gone or no longer
- * active (a tag must never lead to a product that cannot be bought).
+ * The card a tag shows (`card`: its product's, if any), or undefined when the tag must be left out: deactivated, or
+ * its product gone or no longer active (a tag must never lead to a product that cannot be bought).
  */
-export function shownCard(tag: Pick<TagRow, 'active' | 'product_id'>, cards: ReadonlyMap<string, ProductCard>): ProductCard | undefined {
-  if (!tag.active) return undefined;
-  const card = cards.get(tag.product_id);
-  return card !== undefined && card.status === 'active' ? card : undefined;
+export function shownCard(active: boolean, card: ProductCard | undefined): ProductCard | undefined {
+  return active && card !== undefined && card.status === 'active' ? card : undefined;
 }
 
 /** Keeps the skeleton's order; drops posts missing, deleted or expired since the skeleton was read. */
@@ -36,12 +34,13 @@ export function visiblePosts(postIds: readonly string[], hydrated: Hydrated, now
 
 /** visiblePosts, each with the tags it may show (shownCard) and their cards. */
 export function applyRules(postIds: readonly string[], hydrated: Hydrated, now: Date): VisiblePost[] {
-  return visiblePosts(postIds, hydrated, now).map(({ post, tags }) => {
+  return visiblePosts(postIds, hydrated, now).map((entry) => {
     const shown: VisiblePost['tags'] = [];
-    for (const tag of tags) {
-      const card = shownCard(tag, hydrated.cards);
+    for (let i = 0; i < entry.tags.length; i++) {
+      const tag = entry.tags[i]!;
+      const card = shownCard(tag.active, hydrated.cardOf(entry, i));
       if (card) shown.push({ tag, card });
     }
-    return { post, tags: shown };
+    return { post: entry.post, tags: shown };
   });
 }

@@ -2,7 +2,7 @@
 // caches when their windows cover the page (no round trip once warm), else by one statement.
 import type { Executor, RankedPostRow, SkeletonRow } from '../social.repository';
 import { socialRepository as repo } from '../social.repository';
-import { POPULAR_WINDOW, RECENT_PER_CREATOR, type FeedCaches, type RankedPosts } from './cache';
+import { POPULAR_WINDOW, RECENT_PER_CREATOR, type CacheLoad, type FeedCaches, type Followed, type RankedPosts } from './cache';
 import type { FeedCursor } from './cursor';
 
 export interface FeedSkeleton {
@@ -11,19 +11,46 @@ export interface FeedSkeleton {
   next: FeedCursor | null;
 }
 
-const NOBODY: ReadonlySet<string> = new Set();
+const NOBODY: Followed = { creators: new Set(), ids: [], recent: {} };
 
 /** The creators `viewer` follows, through the per-viewer cache (one statement when cold). */
-export async function followedCreators(db: Executor, caches: FeedCaches, viewer: string | null): Promise<ReadonlySet<string>> {
+export async function followedCreators(db: Executor, caches: FeedCaches, viewer: string | null): Promise<Followed> {
   if (!viewer) return NOBODY;
-  // one statement for every viewer asked (a background refresh reloads all the stale ones at once)
-  const found = await caches.following.getMany([viewer], async (viewers) => {
-    const out = new Map<string, ReadonlySet<string>>();
-    for (const [id, creators] of await repo.followedCreatorIds(db, viewers)) out.set(id, new Set(creators));
+  // one statement for every viewer asked (a background refresh reloads all the stale ones at once); an unchanged
+  // set keeps its entry (and the list slots it holds)
+  const found = await caches.following.getMany([viewer], async (viewers, previous) => {
+    const out = new Map<string, Followed>();
+    for (const [id, creators] of await repo.followedCreatorIds(db, viewers)) {
+      const before = previous(id);
+      const same = before !== undefined && before.ids.length === creators.length && before.ids.every((c, i) => c === creators[i]);
+      out.set(id, same ? before : { creators: new Set(creators), ids: creators, recent: {} });
+    }
     return out;
   });
   return found.get(viewer) ?? NOBODY;
 }
+
+const heldRecent = (followed: Followed) => followed.recent;
+const followedIds = (followed: Followed) => followed.ids;
+
+/**
+ * Reads creators' newest-posts lists for the recent cache: a list read before is sent back only when it changed
+ * (its digest differs); the others keep their object.
+ */
+const recentLoader =
+  (db: Executor): CacheLoad<string, RankedPosts> =>
+  async (missing, previous) => {
+    const asked = missing.map((creatorId) => ({ creatorId, previous: previous(creatorId) }));
+    const read = await repo.recentPostsByCreators(db, asked.map((a) => ({ creatorId: a.creatorId, known: a.previous?.digest ?? null })), RECENT_PER_CREATOR);
+    const byCreator = new Map<string, RankedPosts>();
+    for (const { creatorId, previous: before } of asked) {
+      const r = read.get(creatorId);
+      if (!r) continue;
+      const posts = r.value ?? before?.posts;
+      if (posts) byCreator.set(creatorId, posts === before?.posts ? before : { posts, digest: r.digest });
+    }
+    return byCreator;
+  };
 
 /** (published_at, id) descending: the following phase's order. */
 const newestFirst = (a: { published_ms: number; id: string }, b: { published_ms: number; id: string }) =>
@@ -42,20 +69,10 @@ async function rowsFromCaches(db: Executor, caches: FeedCaches, viewer: string |
   const followed = await followedCreators(db, caches, viewer);
   const top: RankedPostRow[] = [];
 
-  if (viewer && position.phase === 'f' && followed.size > 0) {
-    const lists = await caches.recent.getMany(followed, async (missing, previous) => {
-      // a list read before is sent back only when it changed (its digest differs): the others keep their object
-      const asked = missing.map((creatorId) => ({ creatorId, previous: previous(creatorId) }));
-      const read = await repo.recentPostsByCreators(db, asked.map((a) => ({ creatorId: a.creatorId, known: a.previous?.digest ?? null })), RECENT_PER_CREATOR);
-      const byCreator = new Map<string, RankedPosts>();
-      for (const { creatorId, previous: before } of asked) {
-        const r = read.get(creatorId);
-        if (!r) continue;
-        const posts = r.value ?? before?.posts;
-        if (posts) byCreator.set(creatorId, posts === before?.posts ? before : { posts, digest: r.digest });
-      }
-      return byCreator;
-    });
+  if (viewer && position.phase === 'f' && followed.creators.size > 0) {
+    // the lists through the slots the viewer's entry holds (no look-up per creator), or as read just now
+    const found = await caches.recent.hold([followed], heldRecent, followedIds, recentLoader(db));
+    const slots = followed.recent.slots;
     const after = position.after;
     const afterKey = after ? { published_ms: after.publishedMs, id: after.id } : null;
     // the newest "last entry" of the lists that were cut at RECENT_PER_CREATOR: posts beyond it are unknown here
@@ -63,7 +80,9 @@ async function rowsFromCaches(db: Executor, caches: FeedCaches, viewer: string |
     // each list is newest first: skip its posts above the bound or not past the cursor, then merge the lists' heads
     const heads: RankedPostRow[][] = [];
     const at: number[] = [];
-    for (const { posts: list } of lists.values()) {
+    for (let c = 0; c < followed.ids.length; c++) {
+      const list = found === null ? slots![c]!.value.posts : found.get(followed.ids[c]!)?.posts;
+      if (list === undefined) continue;
       let i = 0;
       while (i < list.length && (list[i]!.published_ms > boundMs || (afterKey !== null && newestFirst(list[i]!, afterKey) <= 0))) i++;
       if (i < list.length) {
@@ -102,7 +121,7 @@ async function rowsFromCaches(db: Executor, caches: FeedCaches, viewer: string |
   const others: RankedPostRow[] = [];
   for (const p of popular) {
     if (others.length === take) break;
-    if (p.published_ms > boundMs || followed.has(p.creator_id)) continue;
+    if (p.published_ms > boundMs || followed.creators.has(p.creator_id)) continue;
     if (after && !(p.score < after.score || (p.score === after.score && p.id < after.id))) continue;
     others.push(p);
   }

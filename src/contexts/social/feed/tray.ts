@@ -47,19 +47,21 @@ function liveAt(entry: LiveCreator, nowMs: number): LiveStoryRow[] {
   return stories.filter((x) => x.expires_at.getTime() > nowMs);
 }
 
+/** Adds the creator to the tray when one of their stories is still live at `nowMs`. */
+function addLive(out: TrayEntry[], entry: LiveCreator, followed: boolean, nowMs: number): void {
+  const stories = liveAt(entry, nowMs);
+  if (stories.length > 0) out.push({ live: entry, followed, stories });
+}
+
 /**
  * Up to TRAY_CREATORS creators with a story live at `now`: followed creators first, then by follower count (then
  * id). At most 2 statements when the caches are cold (live stories, the viewer's follows), none when warm. The work
  * in memory is bounded by the viewer's follows and the tray's size, not by how many creators have stories.
  */
 export async function storyTray(db: Executor, caches: FeedCaches, viewer: string | null, now: Date): Promise<TrayEntry[]> {
-  const [live, followed] = await Promise.all([caches.tray.get((before) => readLiveTray(db, now, before)), followedCreators(db, caches, viewer)]);
+  const [live, { creators: followed }] = await Promise.all([caches.tray.get((before) => readLiveTray(db, now, before)), followedCreators(db, caches, viewer)]);
   const nowMs = now.getTime();
   const out: TrayEntry[] = [];
-  const add = (entry: LiveCreator, isFollowed: boolean) => {
-    const stories = liveAt(entry, nowMs);
-    if (stories.length > 0) out.push({ live: entry, followed: isFollowed, stories });
-  };
   if (followed.size > 0) {
     const mine: LiveCreator[] = [];
     for (const id of followed) {
@@ -69,12 +71,12 @@ export async function storyTray(db: Executor, caches: FeedCaches, viewer: string
     mine.sort((a, b) => a.rank - b.rank);
     for (const entry of mine) {
       if (out.length === TRAY_CREATORS) return out;
-      add(entry, true);
+      addLive(out, entry, true, nowMs);
     }
   }
   for (const entry of live.creators) {
     if (out.length === TRAY_CREATORS) break;
-    if (!followed.has(entry.creatorId)) add(entry, false);
+    if (!followed.has(entry.creatorId)) addLive(out, entry, false, nowMs);
   }
   return out;
 }
