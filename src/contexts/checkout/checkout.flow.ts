@@ -661,15 +661,15 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     repeat,
 
     /** Finishes or undoes attempts whose owner went away (crash, hang); safe to run from several workers at once. */
-    async recover(limit = 20): Promise<number> {
+    async recover(limit = 100): Promise<number> {
       const stuck = await repo.claimStuck(now(), ATTEMPT_LOCK_MS, limit);
-      for (const a of stuck) {
-        try {
-          await drive(a, null);
-        } catch (err) {
-          deps.log.error({ err, checkoutId: a.id }, 'checkout recovery failed; retried on the next sweep');
-        }
-      }
+      // side by side, as live requests run: their steps share group-commit batches, so a backlog (a provider outage
+      // leaves thousands of captures to retry) drains at the batches' pace, not one attempt's round trips at a time
+      await Promise.all(
+        stuck.map((a) =>
+          drive(a, null).catch((err: unknown) => deps.log.error({ err, checkoutId: a.id }, 'checkout recovery failed; retried on the next sweep')),
+        ),
+      );
       return stuck.length;
     },
 
