@@ -111,10 +111,10 @@ interface MoveItem extends TransitionItem {
 }
 
 /**
- * What a step returns: the attempt as it now stands (the next step follows), 'stay' or `{ stay }` (nothing more to
- * do now; with the attempt as it now stands) or null (lost a race).
+ * What a step returns: the attempt as it now stands (the next step follows), `{ stay }` (nothing more to do now,
+ * with the attempt as it now stands) or null (lost a race).
  */
-type StepOutcome = AttemptRow | 'stay' | { stay: AttemptRow } | null;
+type StepOutcome = AttemptRow | { stay: AttemptRow } | null;
 
 export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository) {
   const now = () => deps.clock.now();
@@ -246,15 +246,14 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     reserved ? [{ name: 'checkout.checkout.stock_reserved', payload: eventBase(m) }] : [];
 
   /**
-   * Fails the attempt. `nothingToUndo` (no hold, no payment, nothing committed) also marks it undone, in the same
-   * transaction; `reserved` records the hold this runner made (its event comes first); `committed` that this runner
-   * committed the stock (so undo restocks it).
+   * Fails the attempt (undo then runs). `reserved` records the hold this runner made (its event comes first);
+   * `orderIds` the orders it placed and did not record yet (so undo cancels them).
    */
   function fail(
     a: AttemptRow,
     code: string,
     details?: unknown,
-    extra?: { declined?: string; nothingToUndo?: boolean; reserved?: boolean; committed?: boolean; orderIds?: string[] },
+    extra?: { declined?: string; reserved?: boolean; orderIds?: string[] },
   ): Promise<AttemptRow | null> {
     return move(
       a,
@@ -264,8 +263,6 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         failure_code: code,
         failure_details: details ?? null,
         finished_at: now(),
-        ...(extra?.nothingToUndo ? { undone: true } : {}),
-        ...(extra?.committed ? { committed: true } : {}),
         ...(extra?.orderIds ? { order_ids: extra.orderIds } : {}),
       },
       (m) => [
@@ -276,12 +273,6 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     );
   }
 
-  /** Records the authorization (and, from 'started', the reservation before it). */
-  const authorized = (a: AttemptRow, p: PaymentView, reserved: boolean) =>
-    move(a, [a.status], { status: 'authorized', payment_id: p.id }, (m) => [
-      ...reservedEvents(m, reserved),
-      { name: 'checkout.checkout.payment_authorized', payload: { ...eventBase(m), paymentId: p.id } },
-    ]);
 
   /** Settles an authorization whose outcome is unknown (timeout, crash) by asking the provider. */
   async function settledPayment(checkoutId: string): Promise<PaymentView | null> {
@@ -525,9 +516,9 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       case 'ordered':
         return capture(a, null, paymentMethod);
       case 'failed':
-        return a.undone ? 'stay' : undo(a);
+        return a.undone ? { stay: a } : undo(a);
       case 'completed':
-        return 'stay';
+        return { stay: a };
     }
   }
 
@@ -544,7 +535,6 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         deps.log.warn({ err, checkoutId: a.id }, 'undo incomplete; the sweeper retries it');
         return a;
       }
-      if (next === 'stay') return a;
       if (next === null) {
         const current = await repo.getAttempt(a.id);
         if (!current || (current.status === a.status && current.undone === a.undone && current.holder_id === a.holder_id)) return current ?? a;

@@ -69,8 +69,8 @@ export class HotSkuReservations {
    * True when this process saw the SKU sold out less than SOLD_OUT_MEMO_MS ago and has not added stock since.
    * A memo asked for in the second half of its life is confirmed in the background (one read of the SKU's
    * availability; still none: trusted for SOLD_OUT_MEMO_MS from the read), so a flood on a sold-out SKU is not sent
-   * to the database in a burst each time the memo lapses: measured, the checkouts arriving in that gap were each
-   * started and then refused, two writes instead of one.
+   * to the database in a burst each time the memo lapses (measured before checkouts held first: the ones arriving
+   * in that gap were each started and then refused; now they would each go to the reservation statement).
    */
   isSoldOut(skuId: string): boolean {
     const until = this.#soldOutUntil.get(skuId);
