@@ -33,6 +33,11 @@ export const ConfigSchema = Type.Object({
   storyTtlHours: Type.Integer({ minimum: 1, default: 24 }),
   /** How long a checkout's stock reservation holds before the sweeper gives it back. */
   reservationTtlMinutes: Type.Number({ exclusiveMinimum: 0, default: 10 }),
+  /**
+   * How long a checkout's runner (the live request, or a sweeper) owns its attempt after each step; past it, a crashed
+   * or stalled checkout is taken over by the sweeper or by a repeat of the request. Longer than the slowest provider call.
+   */
+  checkoutLockSeconds: Type.Integer({ minimum: 5, default: 60 }),
   /** Sales tax as basis points of the net line amount (800 = 8%); one simple rate for every line. */
   taxRateBps: Type.Integer({ minimum: 0, maximum: 10000, default: 0 }),
   /** Payment provider: the built-in simulator (quickstart, tests) or Stripe. */
@@ -106,6 +111,7 @@ const ENV_KEYS: Record<keyof Config, string> = {
   lowStockThreshold: 'LOW_STOCK_THRESHOLD',
   storyTtlHours: 'STORY_TTL_HOURS',
   reservationTtlMinutes: 'RESERVATION_TTL_MINUTES',
+  checkoutLockSeconds: 'CHECKOUT_LOCK_SECONDS',
   taxRateBps: 'TAX_RATE_BPS',
   paymentProvider: 'PAYMENT_PROVIDER',
   stripeSecretKey: 'STRIPE_SECRET_KEY',

@@ -297,4 +297,66 @@ for (const backend of backends()) {
       assert.equal(journal.filter((j) => j.reason === `checkout ${checkoutId} undone`).length, 1, JSON.stringify(journal));
     });
   });
+
+  describe(`the checkout lock's length is configured (CHECKOUT_LOCK_SECONDS) [${backend.name}]`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await startTestApp(backend, { config: { checkoutLockSeconds: 5 } });
+    });
+    after(() => t.close());
+
+    it('a stalled checkout is taken over once its 5 s lock lapses, not before; each step renews the lock by 5 s', async () => {
+      const ctx = t.app.contexts;
+      const clock = t.clock as ManualClock;
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1200, stock: 2 });
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      let stalled!: () => void;
+      const reached = new Promise<void>((resolve) => (stalled = resolve));
+      const payments: PaymentsService = {
+        ...ctx.payments.service,
+        async authorize(input) {
+          stalled();
+          await gate;
+          return ctx.payments.service.authorize(input);
+        },
+      };
+      const { db, clock: c, config, outbox, metrics, log, referrals } = t.app;
+      const live = createCheckoutContext({
+        db, clock: c, config, outbox, metrics, log, referrals,
+        catalog: ctx.catalog.service, inventory: ctx.inventory.service, payments, orders: ctx.orders.service, attribution: ctx.attribution.service,
+      }).service;
+      const shopper = { accountId: null, deviceId: `dev_lock_${randomBytes(4).toString('hex')}` };
+      const answer = live.buyNow(shopper, { skuId: p.skuId, quantity: 1, paymentMethod: CARD_OK }, { scope: 'buy-now:test', key: randomUUID(), hash: 'test' });
+      await reached;
+      const attempt = () => ctx.checkout.service.repo.db.selectFrom('checkout.attempts').selectAll().where('device_id', '=', shopper.deviceId).executeTakeFirstOrThrow();
+      const started = await attempt();
+      assert.equal(started.status, 'started');
+      assert.equal(new Date(started.locked_until).getTime() - new Date(started.created_at).getTime(), 5_000);
+      clock.advance(4_000);
+      assert.equal(await ctx.checkout.service.recoverStuckCheckouts(10), 0, 'still owned by the live request');
+      clock.advance(1_001);
+      assert.equal(await ctx.checkout.service.recoverStuckCheckouts(10), 1, 'taken over once the lock lapsed');
+      open();
+      const r = await answer;
+      // the sweeper found no authorization and undid the attempt; the live request's late authorization lost the move
+      assert.equal(r.ok, false);
+      const a = await attempt();
+      assert.deepEqual([a.status, a.undone], ['failed', true]);
+      assert.notEqual((await ctx.payments.service.findByCheckout(a.id))?.status, 'authorized');
+      assert.equal((await ctx.inventory.service.getStockLevels([p.skuId])).get(p.skuId)?.reserved, 0);
+
+      // a checkout that runs to its end renews the lock by the configured 5 s at each step
+      const done = await ctx.checkout.service.buyNow(
+        { accountId: null, deviceId: `dev_lock_${randomBytes(4).toString('hex')}` },
+        { skuId: p.skuId, quantity: 1, paymentMethod: CARD_OK },
+        { scope: 'buy-now:test', key: randomUUID(), hash: 'test' },
+      );
+      assert.ok(done.ok, JSON.stringify(done));
+      const row = await ctx.checkout.service.repo.db.selectFrom('checkout.attempts').selectAll().where('id', '=', done.value.checkoutId).executeTakeFirstOrThrow();
+      assert.equal(row.status, 'completed');
+      assert.equal(new Date(row.locked_until).getTime() - new Date(row.updated_at).getTime(), 5_000);
+    });
+  });
 }

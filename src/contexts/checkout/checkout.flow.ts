@@ -67,7 +67,10 @@ import type { OutboxEvent } from '../../platform/events';
 import { newId } from '../../platform/ids';
 import './checkout.events';
 
-/** How long the live request owns an attempt after each step; past it (a crash, a hang) the sweeper takes over. */
+/**
+ * How long the live request owns an attempt after each step by default (config checkoutLockSeconds); past it (a crash,
+ * a hang) the sweeper takes over.
+ */
 export const ATTEMPT_LOCK_MS = 60_000;
 const MAX_HOLDS = 3;
 
@@ -118,6 +121,7 @@ type StepOutcome = AttemptRow | { stay: AttemptRow } | null;
 
 export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository) {
   const now = () => deps.clock.now();
+  const lockMs = deps.config.checkoutLockSeconds * 1000;
 
   /** TEST-ONLY (config.crashAt, env FEEDSHOP_CRASH_AT): dies like kill -9 right after a step, for the crash matrix. */
   const crashPoint = (step: CrashPoint) => {
@@ -176,7 +180,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     (items) => {
       if (new Set(items.map((i) => i.id)).size !== items.length) throw new Error('an attempt twice in one batch');
       return repo.db.transaction().execute(async (trx) => {
-        const moved = await repo.transitionMany(trx, items, now(), ATTEMPT_LOCK_MS);
+        const moved = await repo.transitionMany(trx, items, now(), lockMs);
         await deps.outbox.publishMany(
           trx,
           moved.flatMap((m, i) => (m && items[i]!.events ? items[i]!.events!(m) : [])),
@@ -206,7 +210,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     tax_minor: input.priced.taxMinor,
     total_minor: input.priced.totalMinor,
     holder_id: id,
-    locked_until: new Date(at.getTime() + ATTEMPT_LOCK_MS),
+    locked_until: new Date(at.getTime() + lockMs),
     created_at: at,
     updated_at: at,
     failure_code: refused === null ? null : 'sold_out',
@@ -575,7 +579,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
       if (a.status === 'completed' || a.status === 'failed') return { ...(await resultOf(a)), replayed: true };
       const t = now();
       if (a.locked_until.getTime() <= t.getTime()) {
-        const mine = await repo.claimLapsed(a.id, t, ATTEMPT_LOCK_MS);
+        const mine = await repo.claimLapsed(a.id, t, lockMs);
         if (mine) return answer(mine, paymentMethod, false);
       }
       await waitForRunning(deadline, attempt);
@@ -652,7 +656,7 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
 
     /** Finishes or undoes attempts whose owner went away (crash, hang); safe to run from several workers at once. */
     async recover(limit = 100): Promise<number> {
-      const stuck = await repo.claimStuck(now(), ATTEMPT_LOCK_MS, limit);
+      const stuck = await repo.claimStuck(now(), lockMs, limit);
       // side by side, as live requests run: their steps share group-commit batches, so a backlog (a provider outage
       // leaves thousands of captures to retry) drains at the batches' pace, not one attempt's round trips at a time
       await Promise.all(
