@@ -242,6 +242,65 @@ for (const backend of backends()) {
       assert.equal((await t.request({ url: `/v1/posts/${story.body.id}` })).status, 404);
     });
 
+    it("keeps the tray's size bounded: 10 stories per creator, the rest page by page with creatorId", async () => {
+      const c = await creator();
+      const fan = await t.signUp('shopper');
+      await t.request({ method: 'PUT', url: `/v1/creators/${c.id}/follow`, token: fan.token });
+      const ids: string[] = [];
+      for (let i = 0; i < 23; i++) {
+        const story = await post(c.token, { kind: 'story', mediaType: 'photo' });
+        assert.equal(story.status, 201);
+        ids.push(story.body.id);
+        (t.clock as ManualClock).advance(1_000);
+      }
+      const feed = await t.request({ url: '/v1/feed', token: fan.token });
+      const ring = feed.body.stories.find((e: { creator: { id: string } }) => e.creator.id === c.id);
+      assert.deepEqual(ring.storyIds, ids.slice(0, 10), 'the first ten to watch, oldest first');
+      assert.equal(ring.storyCount, 23);
+      const tray = await t.request({ url: '/v1/stories', token: fan.token });
+      assert.equal(tray.status, 200);
+      assert.equal(tray.body.nextCursor, null);
+      const opened = tray.body.stories.find((e: { creator: { id: string } }) => e.creator.id === c.id);
+      assert.deepEqual(opened.stories.map((s: { id: string }) => s.id), ids.slice(0, 10));
+      assert.equal(opened.storyCount, 23);
+
+      // one creator's stories, page by page, in watch order: no gap, no repeat
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const q: string = `creatorId=${c.id}&limit=10${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+        const page = await t.request({ url: `/v1/stories?${q}`, token: fan.token });
+        assert.equal(page.status, 200, JSON.stringify(page.body));
+        assert.equal(page.body.stories.length, 1);
+        assert.equal(page.body.stories[0].creator.id, c.id);
+        assert.equal(page.body.stories[0].storyCount, 23);
+        seen.push(...page.body.stories[0].stories.map((s: { id: string }) => s.id));
+        cursor = page.body.nextCursor;
+        pages++;
+      } while (cursor && pages < 10);
+      assert.equal(pages, 3);
+      assert.deepEqual(seen, ids);
+
+      // one expires: it leaves the count and the pages
+      (t.clock as ManualClock).advance(t.app.config.storyTtlHours * HOUR - 23_000 + 1);
+      const after = await t.request({ url: `/v1/stories?creatorId=${c.id}&limit=50` });
+      assert.equal(after.body.stories[0].storyCount, 22);
+      assert.deepEqual(after.body.stories[0].stories.map((s: { id: string }) => s.id), ids.slice(1));
+
+      const bad = await t.request({ url: `/v1/stories?creatorId=${c.id}&cursor=garbage` });
+      assert.deepEqual([bad.status, bad.body.error.code], [400, 'invalid_cursor']);
+      const alone = await t.request({ url: `/v1/stories?cursor=${encodeURIComponent(feed.body.nextCursor ?? 'x')}` });
+      assert.deepEqual([alone.status, alone.body.error.code], [400, 'invalid_cursor']);
+      const ghost = await t.request({ url: '/v1/stories?creatorId=cre_01JZZZZZZZZZZZZZZZZZZZZZZZ' });
+      assert.deepEqual([ghost.status, ghost.body.error.code], [404, 'not_found']);
+      const quiet = await creator();
+      const none = await t.request({ url: `/v1/stories?creatorId=${quiet.id}` });
+      assert.deepEqual([none.status, none.body], [200, { stories: [], nextCursor: null }]);
+      const tooMany = await t.request({ url: `/v1/stories?creatorId=${c.id}&limit=51` });
+      assert.deepEqual([tooMany.status, tooMany.body.error.code], [400, 'validation_failed']);
+    });
+
     it('documents its routes in the OpenAPI document', async () => {
       const res = await t.request({ url: '/openapi.json' });
       assert.equal(res.status, 200);

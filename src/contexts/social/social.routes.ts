@@ -19,6 +19,7 @@ import {
   PostsPage,
   PostView,
   StoriesPage,
+  StoriesQuery,
   TagInput,
   TagParams,
   TagView,
@@ -216,11 +217,18 @@ export async function socialRoutes(app: App, service: SocialService): Promise<vo
       config: { auth: 'public' },
       schema: {
         tags,
-        summary: 'The opened stories tray: live stories of up to 20 creators (followed first) with their tags and product cards',
-        querystring: NoQuery,
-        response: { 200: StoriesPage, ...errorResponses() },
+        summary:
+          "The opened stories tray: up to 20 creators with live stories (followed first), each with their first 10 stories to watch, tags and product cards; with creatorId, that creator's live stories page by page",
+        querystring: StoriesQuery,
+        response: { 200: StoriesPage, ...errorResponses(404) },
       },
     },
-    async (request) => ({ stories: await service.getStoryTray(request.principal?.accountId ?? null) }),
+    async (request) => {
+      const { creatorId, cursor, limit } = request.query;
+      if (creatorId !== undefined) return orThrow(await service.getCreatorStories(creatorId, cursor, limit ?? 10)).page;
+      // a cursor pages one creator's stories: without creatorId it names nothing
+      if (cursor !== undefined) throw new AppError('invalid_cursor', 'A stories cursor pages one creator: send it with that creatorId');
+      return { stories: await service.getStoryTray(request.principal?.accountId ?? null), nextCursor: null };
+    },
   );
 }

@@ -112,13 +112,18 @@ export const PostView = Type.Object({
 });
 export type PostView = Static<typeof PostView>;
 
-export const StoryTrayEntry = Type.Object({ creator: CreatorSummary, stories: Type.Array(PostView) });
+export const StoryTrayEntry = Type.Object({
+  creator: CreatorSummary,
+  storyCount: Type.Integer({ minimum: 1, description: "How many stories of this creator are live (more than `stories` holds when they do not fit in one page)" }),
+  stories: Type.Array(PostView, { description: 'Live stories with their tags, in watch order (oldest first)' }),
+});
 export type StoryTrayEntry = Static<typeof StoryTrayEntry>;
 
 export const StoryTraySummary = Type.Object({
   creator: CreatorSummary,
   followed: Type.Boolean({ description: 'Whether the caller follows this creator (followed creators come first)' }),
-  storyIds: Type.Array(PostId, { description: 'Live stories, in watch order (oldest first)' }),
+  storyIds: Type.Array(PostId, { description: 'The first live stories to watch (oldest first), at most 10: `storyCount` says how many are live' }),
+  storyCount: Type.Integer({ minimum: 1, description: 'How many stories of this creator are live' }),
   cover: Type.Object({ mediaType: MediaType, mediaUrl: Type.String() }, { description: 'Media of the first story to watch' }),
   latestAt: Type.String({ format: 'date-time', description: 'When the newest of these stories was published' }),
 });
@@ -134,7 +139,10 @@ export const FeedPage = Type.Object({
 export type FeedPage = Static<typeof FeedPage>;
 
 export const StoriesPage = Type.Object({
-  stories: Type.Array(StoryTrayEntry, { description: 'Creators with live stories, followed first, each with their stories (tags, product cards, tokens)' }),
+  stories: Type.Array(StoryTrayEntry, {
+    description: 'Creators with live stories, followed first, each with their first stories to watch (tags, product cards, tokens); with `creatorId`, that creator alone',
+  }),
+  nextCursor: Nullable(Type.String({ description: "With `creatorId`: where that creator's next stories start (null: no more)" })),
 });
 export type StoriesPage = Static<typeof StoriesPage>;
 
@@ -151,6 +159,14 @@ export const PageQuery = Type.Object(
   { additionalProperties: false },
 );
 export const NoQuery = Type.Object({}, { additionalProperties: false });
+export const StoriesQuery = Type.Object(
+  {
+    creatorId: Type.Optional({ ...CreatorId, description: "One creator's live stories, page by page (opening their ring), instead of the tray" }),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'nextCursor of the previous page (with creatorId)' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, default: 10, description: 'Stories per page (with creatorId)' })),
+  },
+  { additionalProperties: false },
+);
 export const IdOrHandleParams = Type.Object(
   { idOrHandle: Type.String({ minLength: 3, maxLength: 40, description: 'A creator id (cre_…) or handle' }) },
   { additionalProperties: false },

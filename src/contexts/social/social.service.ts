@@ -4,9 +4,9 @@ import { newId } from '../../platform/ids';
 import type { SocialDeps } from './index';
 import { fail, type Result } from './social.errors';
 import './social.events';
-import { decodeFeedCursor, decodeFollowingCursor, decodePostsCursor, encodeFollowingCursor, encodePostsCursor } from './feed/cursor';
+import { decodeFeedCursor, decodeFollowingCursor, decodePostsCursor, encodeFollowingCursor, encodePostsCursor, type PostsCursor } from './feed/cursor';
 import { createFeedCaches } from './feed/cache';
-import { buildFeedPage, buildStoryTray, presentPosts, type PipelineDeps } from './feed/pipeline';
+import { buildCreatorStories, buildFeedPage, buildStoryTray, presentPosts, type PipelineDeps } from './feed/pipeline';
 import { FeedJson, presentPost } from './feed/present';
 import { isVisible } from './feed/rules';
 import { socialRepository as repo, type CreatorRow, type ImportPostRow, type ImportTagRow, type SocialTables } from './social.repository';
@@ -62,6 +62,18 @@ export function createSocialService(deps: SocialDeps) {
     const cards = unique.length > 0 ? await catalog.getProductCards(unique) : new Map();
     const unknown = unique.filter((id) => cards.get(id)?.status !== 'active');
     return { cards, unknown };
+  }
+
+  /** Where a page of one creator's posts or stories starts: after the cursor's post, for a creator that exists. */
+  async function creatorPageStart(creatorId: string, cursor: string | undefined): Promise<Result<{ after: PostsCursor | null }, 'not_found' | 'invalid_cursor'>> {
+    let after = null;
+    if (cursor) {
+      after = decodePostsCursor(cursor);
+      if (!after) return fail('invalid_cursor', 'The cursor is not one this server issued');
+    }
+    const creator = await repo.findCreator(db, { id: creatorId }, null);
+    if (!creator) return fail('not_found', `Creator ${creatorId} was not found`);
+    return { ok: true, after };
   }
 
   const service = {
@@ -341,6 +353,17 @@ export function createSocialService(deps: SocialDeps) {
       return buildStoryTray(pipeline, viewer, clock.now());
     },
 
+    /** One creator's live stories in watch order, page by page (opening their ring in the tray). */
+    async getCreatorStories(
+      creatorId: string,
+      cursor: string | undefined,
+      limit: number,
+    ): Promise<Result<{ page: { stories: StoryTrayEntry[]; nextCursor: string | null } }, 'not_found' | 'invalid_cursor'>> {
+      const start = await creatorPageStart(creatorId, cursor);
+      if (!start.ok) return start;
+      return { ok: true, page: await buildCreatorStories(pipeline, creatorId, start.after, limit, clock.now()) };
+    },
+
     /** Refreshes the planner statistics of the social tables: call it after a bulk import (the seed does). */
     async analyze(): Promise<void> {
       await repo.analyze(db);
@@ -353,14 +376,9 @@ export function createSocialService(deps: SocialDeps) {
 
     /** A creator's posts, newest first, keyset-paginated. */
     async listCreatorPosts(creatorId: string, cursor: string | undefined, limit: number): Promise<Result<{ page: PostsPage }, 'not_found' | 'invalid_cursor'>> {
-      let after = null;
-      if (cursor) {
-        after = decodePostsCursor(cursor);
-        if (!after) return fail('invalid_cursor', 'The cursor is not one this server issued');
-      }
-      const creator = await repo.findCreator(db, { id: creatorId }, null);
-      if (!creator) return fail('not_found', `Creator ${creatorId} was not found`);
-      const rows = await repo.creatorPostsSkeleton(db, creatorId, after, limit + 1);
+      const start = await creatorPageStart(creatorId, cursor);
+      if (!start.ok) return start;
+      const rows = await repo.creatorPostsSkeleton(db, creatorId, start.after, limit + 1);
       const ids = rows.slice(0, limit);
       const last = ids[ids.length - 1];
       const posts = await presentPosts(pipeline, ids.map((r) => r.id), clock.now());

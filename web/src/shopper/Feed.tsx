@@ -251,19 +251,41 @@ function Post({ post, eager, following, onFollow, onOpen, availabilityOf }: Post
 }
 
 function StoryViewer({ creator, onClose, onOpen, availabilityOf }: { creator: Creator; onClose(): void } & Pick<PostProps, 'onOpen' | 'availabilityOf'>) {
-  const [entry, setEntry] = useState<StoriesPage['stories'][number] | null>(null);
+  // this creator's live stories, a page at a time (watch order), from GET /v1/stories?creatorId=…
+  const [stories, setStories] = useState<PostView[] | null>(null);
+  const [next, setNext] = useState<string | null>(null);
+  const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    api<StoriesPage>('/v1/stories').then(
-      (p) => setEntry(p.stories.find((s) => s.creator.id === creator.id) ?? null),
-      (e) => setError(messageFor(e)),
-    );
-  }, [creator.id]);
+  const load = useCallback(
+    (cursor: string | null) => {
+      setLoading(true);
+      const query = new URLSearchParams({ creatorId: creator.id, limit: '10', ...(cursor ? { cursor } : {}) });
+      api<StoriesPage>(`/v1/stories?${query}`).then(
+        (p) => {
+          const mine = p.stories[0]?.stories ?? [];
+          setStories((before) => (cursor && before ? [...before, ...mine] : mine));
+          setNext(p.nextCursor);
+          setLoading(false);
+        },
+        (e) => {
+          setError(messageFor(e));
+          setLoading(false);
+        },
+      );
+    },
+    [creator.id],
+  );
+  useEffect(() => load(null), [load]);
   return (
     <Dialog title={`${creator.displayName}'s stories`} onClose={onClose}>
       {error && <ErrorNote>{error}</ErrorNote>}
-      {!entry && !error && <Spinner />}
-      {entry?.stories.map((s) => <Post key={s.id} post={s} eager onOpen={onOpen} availabilityOf={availabilityOf} />)}
+      {!stories && !error && <Spinner />}
+      {stories?.map((s) => <Post key={s.id} post={s} eager onOpen={onOpen} availabilityOf={availabilityOf} />)}
+      {next && (
+        <button type="button" className="more" disabled={loading} onClick={() => load(next)}>
+          {loading ? 'Loading…' : 'More stories'}
+        </button>
+      )}
     </Dialog>
   );
 }

@@ -11,8 +11,9 @@ import { encodeFeedCursor, type FeedCursor } from './cursor';
 import { hydrate, type Hydrated } from './hydrate';
 import { presentPost, presentStoryTray, type FeedJson } from './present';
 import { applyRules, visiblePosts } from './rules';
-import { feedSkeleton } from './skeleton';
-import { storyTray } from './tray';
+import { feedSkeleton, followedCreators } from './skeleton';
+import { creatorLiveStories, liveTray, storyTray, trayFor, TRAY_STORIES_PER_CREATOR } from './tray';
+import { encodePostsCursor, type PostsCursor } from './cursor';
 
 export interface PipelineDeps {
   db: Executor;
@@ -40,16 +41,43 @@ export async function presentPosts(deps: PipelineDeps, postIds: readonly string[
  * stays small and every tag it shows has its card.
  */
 export async function buildFeedPage(deps: PipelineDeps, viewer: string | null, cursor: FeedCursor, first: boolean, limit: number, now: Date): Promise<Buffer> {
-  const [skeleton, tray] = await Promise.all([
+  const [skeleton, live, followed] = await Promise.all([
     feedSkeleton(deps.db, deps.caches, viewer, cursor, limit),
-    first ? storyTray(deps.db, deps.caches, viewer, now) : Promise.resolve([]),
+    first ? liveTray(deps.db, deps.caches, now) : undefined,
+    first ? followedCreators(deps.db, deps.caches, viewer) : undefined,
   ]);
   const hydrated = await hydrateWith(deps, skeleton.postIds);
+  // the tray's entries (20 per first page) are made after the last await, so they die young (see trayFor)
+  const tray = live && followed ? trayFor(live, followed.creators, now) : [];
   return deps.json.page(visiblePosts(skeleton.postIds, hydrated, now), hydrated.cardOf, tray, skeleton.next ? encodeFeedCursor(skeleton.next) : null);
 }
 
-/** The opened stories tray: each tray creator's live stories with their tags, product cards and tokens. */
+/** The opened stories tray: each tray creator's first live stories to watch, with their tags, product cards and tokens. */
 export async function buildStoryTray(deps: PipelineDeps, viewer: string | null, now: Date): Promise<StoryTrayEntry[]> {
   const tray = await storyTray(deps.db, deps.caches, viewer, now);
-  return presentStoryTray(await presentPosts(deps, tray.flatMap((e) => e.stories.map((s) => s.id)), now));
+  const counts = new Map(tray.map((e) => [e.live.creatorId, e.stories.length]));
+  const ids = tray.flatMap((e) => e.stories.slice(0, TRAY_STORIES_PER_CREATOR).map((s) => s.id));
+  return presentStoryTray(await presentPosts(deps, ids, now), counts);
+}
+
+/**
+ * One creator's live stories in watch order, `limit` per page, after `after` (the last story of the previous page):
+ * the shared live list read in memory, then the page's stories hydrated and presented like the tray's.
+ */
+export async function buildCreatorStories(
+  deps: PipelineDeps,
+  creatorId: string,
+  after: PostsCursor | null,
+  limit: number,
+  now: Date,
+): Promise<{ stories: StoryTrayEntry[]; nextCursor: string | null }> {
+  const live = await creatorLiveStories(deps.db, deps.caches, creatorId, now);
+  const afterMs = after?.publishedAt.getTime() ?? -Infinity;
+  // watch order is (published_at, id) ascending: the page starts at the first story past the cursor's
+  const start = after ? live.findIndex((s) => s.published_at.getTime() > afterMs || (s.published_at.getTime() === afterMs && s.id > after.id)) : 0;
+  const page = start < 0 ? [] : live.slice(start, start + limit);
+  const last = page[page.length - 1];
+  const more = start >= 0 && start + limit < live.length;
+  const stories = presentStoryTray(await presentPosts(deps, page.map((s) => s.id), now), new Map([[creatorId, live.length]]));
+  return { stories, nextCursor: more && last ? encodePostsCursor({ publishedAt: last.published_at, id: last.id }) : null };
 }

@@ -7,7 +7,7 @@ import type { HydratedPostRow, TagRow } from '../social.repository';
 import type { CreatorSummary, PostView, StoryTrayEntry, StoryTraySummary, TagView } from '../social.schemas';
 import { MAX_CACHED_TOKENS, type HydratedPost, type LiveCreator } from './cache';
 import type { Hydrated } from './hydrate';
-import type { TrayEntry } from './tray';
+import { TRAY_STORIES_PER_CREATOR, type TrayEntry } from './tray';
 import { shownCard, type VisiblePost } from './rules';
 
 /**
@@ -57,13 +57,13 @@ export function presentPost({ post, tags }: VisiblePost, referrals: ReferralToke
   );
 }
 
-/** Groups presented stories by creator, keeping the tray order. */
-export function presentStoryTray(stories: PostView[]): StoryTrayEntry[] {
-  const byCreator = new Map<string, { creator: CreatorSummary; stories: PostView[] }>();
+/** Groups presented stories by creator, keeping the tray order; `counts` has each creator's number of live stories. */
+export function presentStoryTray(stories: PostView[], counts: ReadonlyMap<string, number>): StoryTrayEntry[] {
+  const byCreator = new Map<string, StoryTrayEntry>();
   for (const story of stories) {
     const entry = byCreator.get(story.creator.id);
     if (entry) entry.stories.push(story);
-    else byCreator.set(story.creator.id, { creator: story.creator, stories: [story] });
+    else byCreator.set(story.creator.id, { creator: story.creator, storyCount: Math.max(1, counts.get(story.creator.id) ?? 1), stories: [story] });
   }
   return [...byCreator.values()];
 }
@@ -75,7 +75,8 @@ function traySummary({ followed, stories }: TrayEntry): StoryTraySummary {
   return {
     creator: { id: first.creator_id, handle: first.handle, displayName: first.display_name, avatarUrl: first.avatar_url },
     followed,
-    storyIds: stories.map((s) => s.id),
+    storyIds: stories.slice(0, TRAY_STORIES_PER_CREATOR).map((s) => s.id),
+    storyCount: stories.length,
     cover: { mediaType: first.media_type, mediaUrl: first.media_url },
     latestAt: last.published_at.toISOString(),
   };

@@ -8,6 +8,12 @@ import { followedCreators } from './skeleton';
 /** At most this many creators in the stories tray. */
 export const TRAY_CREATORS = 20;
 
+/**
+ * At most this many stories per creator in the tray (the feed's story ids, the opened tray's stories): a page's size
+ * must not grow with how much a creator posts. The rest come page by page from GET /v1/stories?creatorId=….
+ */
+export const TRAY_STORIES_PER_CREATOR = 10;
+
 export interface TrayEntry {
   /** The cached list entry this was taken from. */
   live: LiveCreator;
@@ -53,13 +59,19 @@ function addLive(out: TrayEntry[], entry: LiveCreator, followed: boolean, nowMs:
   if (stories.length > 0) out.push({ live: entry, followed, stories });
 }
 
+/** Every creator with live stories, in the tray's order: one list shared by all viewers (one statement when cold). */
+export function liveTray(db: Executor, caches: FeedCaches, now: Date): Promise<LiveTray> {
+  return caches.tray.get((before) => readLiveTray(db, now, before));
+}
+
 /**
- * Up to TRAY_CREATORS creators with a story live at `now`: followed creators first, then by follower count (then
- * id). At most 2 statements when the caches are cold (live stories, the viewer's follows), none when warm. The work
- * in memory is bounded by the viewer's follows and the tray's size, not by how many creators have stories.
+ * Up to TRAY_CREATORS creators with a story live at `now`: followed creators (`followed`) first, then by follower
+ * count (then id). In memory, no await: a feed page calls it after its last await, so the entries it makes die
+ * young (objects held across an await that reads the database can outlive a scavenge, and V8 then allocates all
+ * later objects of that site in the old generation). Bounded by the viewer's follows and the tray's size, not by
+ * how many creators have stories.
  */
-export async function storyTray(db: Executor, caches: FeedCaches, viewer: string | null, now: Date): Promise<TrayEntry[]> {
-  const [live, { creators: followed }] = await Promise.all([caches.tray.get((before) => readLiveTray(db, now, before)), followedCreators(db, caches, viewer)]);
+export function trayFor(live: LiveTray, followed: ReadonlySet<string>, now: Date): TrayEntry[] {
   const nowMs = now.getTime();
   const out: TrayEntry[] = [];
   if (followed.size > 0) {
@@ -79,4 +91,19 @@ export async function storyTray(db: Executor, caches: FeedCaches, viewer: string
     if (!followed.has(entry.creatorId)) addLive(out, entry, false, nowMs);
   }
   return out;
+}
+
+/**
+ * One creator's stories live at `now`, in watch order (oldest first), from the shared list: none when the creator
+ * has no live story.
+ */
+export async function creatorLiveStories(db: Executor, caches: FeedCaches, creatorId: string, now: Date): Promise<LiveStoryRow[]> {
+  const entry = (await liveTray(db, caches, now)).byCreator.get(creatorId);
+  return entry ? liveAt(entry, now.getTime()) : [];
+}
+
+/** The tray for `viewer`: at most 2 statements when the caches are cold (live stories, the viewer's follows), none when warm. */
+export async function storyTray(db: Executor, caches: FeedCaches, viewer: string | null, now: Date): Promise<TrayEntry[]> {
+  const [live, { creators: followed }] = await Promise.all([liveTray(db, caches, now), followedCreators(db, caches, viewer)]);
+  return trayFor(live, followed, now);
 }
