@@ -134,6 +134,25 @@ for (const backend of backends()) {
       );
     });
 
+    it('refuses stock past 1,000,000,000 on hand with 409 stock_limit_exceeded, changing nothing (it was a 500: integer overflow)', async () => {
+      const m = await merchant();
+      const p = await create(m.token);
+      const sku = p.variants[0].id;
+      const url = `/v1/merchant/variants/${sku}/stock-adjustments`;
+      assert.equal((await t.request({ method: 'PUT', url: `/v1/merchant/variants/${sku}/stock`, token: m.token, body: { onHand: 1_000_000_000, reason: 'count' } })).status, 200);
+      for (const delta of [1, 1_000_000_000]) {
+        const over = await t.request({ method: 'POST', url, token: m.token, body: { delta, reason: 'too many' } });
+        assert.equal(over.status, 409, JSON.stringify(over.body));
+        assert.equal(over.body.error.code, 'stock_limit_exceeded');
+        assert.deepEqual(over.body.error.details, { onHand: 1_000_000_000, max: 1_000_000_000 });
+      }
+      const stock = await t.request({ url: `/v1/merchant/variants/${sku}/stock`, token: m.token });
+      assert.equal(stock.body.level.onHand, 1_000_000_000);
+      assert.equal(stock.body.adjustments[0].reason, 'count', 'no adjustment was journaled');
+      const down = await t.request({ method: 'POST', url, token: m.token, body: { delta: -1_000_000_000, reason: 'write-off' } });
+      assert.deepEqual([down.status, down.body.onHand], [200, 0]);
+    });
+
     it("another merchant gets 404 on a merchant's product and SKUs and cannot change them", async () => {
       const owner = await merchant();
       const other = await merchant();

@@ -38,7 +38,7 @@ const SHOPPER = ['shopper'] as const;
 function unwrap<T>(r: Result<T, any>): T {
   if (r.ok) return r.value;
   const message = r.code === 'invalid_cursor' ? 'The cursor is not valid' : CATALOG_ERROR_MESSAGES[r.code as keyof typeof CATALOG_ERROR_MESSAGES];
-  throw new AppError(r.code, message);
+  throw new AppError(r.code, message, r.details);
 }
 
 const notFound = () => new AppError('not_found', 'Not found');
@@ -310,7 +310,7 @@ export async function catalogRoutes(app: App, service: CatalogServiceImpl): Prom
       config: { auth: MERCHANT },
       schema: {
         tags,
-        summary: 'Add or remove units of my SKU (409 insufficient_stock below what is reserved or zero)',
+        summary: 'Add or remove units of my SKU (409 insufficient_stock below what is reserved or zero, 409 stock_limit_exceeded past 1,000,000,000 on hand)',
         params: SkuParams,
         body: AdjustStockInput,
         response: { 200: StockLevelView, ...errorResponses(401, 403, 404, 409) },

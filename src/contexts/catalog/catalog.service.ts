@@ -2,7 +2,7 @@ import { Value } from 'typebox/value';
 import type { Principal } from '../../platform/auth';
 import { Batcher } from '../../platform/batcher';
 import { newId } from '../../platform/ids';
-import type { StockLevel } from '../inventory';
+import { MAX_ON_HAND, type StockLevel } from '../inventory';
 import type { CatalogDeps, CatalogService, ProductCard, VariantForSale } from './index';
 import type { CatalogFailure } from './catalog.errors';
 import { CatalogRepository, type MediaRow, type ProductBatch, type ProductWithMerchant, type ReviewRow, type VariantRow } from './catalog.repository';
@@ -23,9 +23,9 @@ import {
 } from './catalog.schemas';
 import './catalog.events';
 
-export type Result<T, C extends CatalogFailure = CatalogFailure> = { ok: true; value: T } | { ok: false; code: C | 'invalid_cursor' };
+export type Result<T, C extends CatalogFailure = CatalogFailure> = { ok: true; value: T } | { ok: false; code: C | 'invalid_cursor'; details?: unknown };
 const ok = <T>(value: T) => ({ ok: true, value }) as const;
-const fail = <C extends CatalogFailure | 'invalid_cursor'>(code: C) => ({ ok: false, code }) as const;
+const fail = <C extends CatalogFailure | 'invalid_cursor'>(code: C, details?: unknown) => (details === undefined ? ({ ok: false, code }) as const : ({ ok: false, code, details }) as const);
 
 const RANK = { sold_out: 0, low: 1, in_stock: 2 } as const;
 const DETAIL_REVIEWS = 10;
@@ -426,12 +426,12 @@ export function createCatalogService(deps: CatalogDeps) {
       return r.ok ? ok(r.level) : fail('insufficient_stock');
     },
 
-    /** Adds or removes units of the account's own SKU; refused (nothing changed) below what is reserved or zero. */
+    /** Adds or removes units of the account's own SKU; refused (nothing changed) below what is reserved or zero, or past the most a SKU can hold. */
     async adjustOwnStock(accountId: string, skuId: string, delta: number, reason: string): Promise<Result<StockLevel>> {
       const owned = await (await ownVariant(accountId))(skuId);
       if (!owned.ok) return owned;
       const r = await inventory.adjust(skuId, delta, { accountId, reason });
-      return r.ok ? ok(r.level) : fail('insufficient_stock');
+      return r.ok ? ok(r.level) : fail(r.code, r.code === 'stock_limit_exceeded' ? { onHand: r.level.onHand, max: MAX_ON_HAND } : undefined);
     },
 
     /** The stock level of the account's own SKU and its latest adjustments. */

@@ -3,6 +3,7 @@ import type { ContextDeps, ContextModule } from '../../platform/context';
 import { inventoryMigrations } from './inventory.migrations';
 import { createInventoryService } from './inventory.service';
 
+export { MAX_ON_HAND } from './inventory.errors';
 export type Availability = 'in_stock' | 'low' | 'sold_out';
 
 export interface StockLevel {
@@ -18,7 +19,7 @@ export interface StockActor {
   reason: string;
 }
 
-export type StockChangeResult = { ok: true; level: StockLevel } | { ok: false; code: 'insufficient_stock'; level: StockLevel };
+export type StockChangeResult = { ok: true; level: StockLevel } | { ok: false; code: 'insufficient_stock' | 'stock_limit_exceeded'; level: StockLevel };
 
 export interface ReservationLine {
   skuId: string;

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { MAX_ON_HAND } from './inventory.errors';
 import type { AnyDb } from '../../platform/db';
 
 export type HoldStatus = 'held' | 'committed' | 'released' | 'expired';
@@ -115,14 +116,15 @@ export class InventoryRepository {
   }
 
   /**
-   * Adds `delta` (negative removes) only when the result stays at or above what is reserved (so never below zero),
-   * journaling it in the same statement: one conditional UPDATE, no read-then-write to race. No row when refused.
+   * Adds `delta` (negative removes) only when the result stays at or above what is reserved (so never below zero)
+   * and at most MAX_ON_HAND, journaling it in the same statement: one conditional UPDATE, no read-then-write to race.
+   * No row when refused.
    */
   async adjust(trx: Executor, input: AdjustmentInput & { delta: number }): Promise<ChangedRow | undefined> {
     const update = () => sql<ChangedRow>`
       WITH up AS (
         UPDATE inventory.stock SET on_hand = on_hand + ${input.delta}::int, updated_at = ${input.at}
-        WHERE sku_id = ${input.skuId} AND on_hand + ${input.delta}::int >= reserved
+        WHERE sku_id = ${input.skuId} AND on_hand + ${input.delta}::int >= reserved AND on_hand::bigint + ${input.delta}::int <= ${MAX_ON_HAND}
         RETURNING sku_id, on_hand, reserved, on_hand - ${input.delta}::int AS previous_on_hand
       ), journal AS (${this.#journal(input, sql`${input.delta}::int`)})
       SELECT * FROM up

@@ -2,10 +2,10 @@ import type { Kysely } from 'kysely';
 import type { ContextDeps } from '../../platform/context';
 import { Batcher } from '../../platform/batcher';
 import { newId } from '../../platform/ids';
-import type { Availability, Hold, InventoryService, ReservationLine, ReserveResult, StockActor, StockAudit, StockLevel } from './index';
+import type { Availability, Hold, InventoryService, ReservationLine, ReserveResult, StockActor, StockAudit, StockChangeResult, StockLevel } from './index';
 import { HotSkuReservations, type HotAnswer, type HotAsk } from './inventory.hot-sku';
 import { InventoryRepository, type ChangedRow, type InventoryTables, type SettledRow, type StockRow } from './inventory.repository';
-import './inventory.errors';
+import { MAX_ON_HAND } from './inventory.errors';
 import './inventory.events';
 
 /** PostgreSQL `integer`: the largest quantity a line may ask for. */
@@ -325,18 +325,19 @@ export function createInventoryService(deps: ContextDeps) {
       return r.level;
     },
 
-    /** Adds (or removes, when negative) units in one conditional statement; refuses, changing nothing, to go below what is reserved. */
-    async adjust(
-      skuId: string,
-      delta: number,
-      actor: StockActor,
-    ): Promise<{ ok: true; level: StockLevel } | { ok: false; code: 'insufficient_stock'; level: StockLevel }> {
+    /**
+     * Adds (or removes, when negative) units in one conditional statement; refuses, changing nothing, to go below what
+     * is reserved (`insufficient_stock`) or above MAX_ON_HAND (`stock_limit_exceeded`).
+     */
+    async adjust(skuId: string, delta: number, actor: StockActor): Promise<StockChangeResult> {
       const changed = await repo.db.transaction().execute(async (trx) => {
         const row = await repo.adjust(trx, { skuId, delta, adjustmentId: newId('adjustment'), at: deps.clock.now(), ...actor });
         return row ? publishChange(trx, row) : null;
       });
       if (changed) hot.stockReturned(skuId);
-      return changed ? { ok: true, level: changed } : { ok: false, code: 'insufficient_stock', level: await levelOf(skuId) };
+      if (changed) return { ok: true, level: changed };
+      const level = await levelOf(skuId);
+      return { ok: false, code: delta > 0 && level.onHand + delta > MAX_ON_HAND ? 'stock_limit_exceeded' : 'insufficient_stock', level };
     },
 
     /** Initial stock for many new SKUs in a fixed number of statements (seeding and bulk import); no per-SKU events. */
