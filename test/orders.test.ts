@@ -186,6 +186,12 @@ for (const backend of backends()) {
       const shipped = await post(`${url}/ship`, a.token, { carrier: 'DHL', trackingNumber: 'JD0123456789' });
       assert.equal(shipped.status, 200);
       assert.deepEqual([shipped.body.status, shipped.body.carrier, shipped.body.trackingNumber], ['shipped', 'DHL', 'JD0123456789']);
+      // the same shipment again is a no-op; another carrier or tracking number is refused, not dropped silently
+      assert.equal((await post(`${url}/ship`, a.token, { carrier: 'DHL', trackingNumber: 'JD0123456789' })).status, 200);
+      const other = await post(`${url}/ship`, a.token, { carrier: 'UPS', trackingNumber: '1Z999' });
+      assert.equal(other.status, 409);
+      assert.equal(other.body.error.code, 'already_shipped');
+      assert.deepEqual(other.body.error.details, { carrier: 'DHL', trackingNumber: 'JD0123456789' });
       const delivered = await post(`${url}/deliver`, a.token);
       assert.equal(delivered.body.status, 'delivered');
 

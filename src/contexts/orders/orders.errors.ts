@@ -5,6 +5,7 @@ export type OrdersFailure =
   | 'not_found'
   | 'line_not_found'
   | 'invalid_transition'
+  | 'already_shipped'
   | 'refund_exceeds_remaining'
   | 'payment_not_settled'
   | 'refund_refused'
@@ -14,6 +15,7 @@ export const ORDERS_ERROR_MESSAGES: Record<OrdersFailure, string> = {
   not_found: 'Order not found',
   line_not_found: 'That line is not part of this order',
   invalid_transition: 'The order cannot make this change in its current status',
+  already_shipped: 'The order was already shipped with another carrier or tracking number',
   refund_exceeds_remaining: 'That is more than remains to refund on this line',
   payment_not_settled: 'The payment of this order is still being settled; try again in a moment',
   refund_refused: 'The payment provider refused the refund',
@@ -23,6 +25,7 @@ export const ORDERS_ERROR_MESSAGES: Record<OrdersFailure, string> = {
 registerErrorCodes({
   line_not_found: 404,
   invalid_transition: 409,
+  already_shipped: 409,
   refund_exceeds_remaining: 409,
   payment_not_settled: 409,
   refund_refused: 409,

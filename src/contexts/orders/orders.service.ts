@@ -700,10 +700,16 @@ export function createOrdersService(deps: OrdersDeps) {
 
     /** paid | fulfilling → shipped, with carrier and tracking number. */
     async ship(viewer: Viewer, orderId: string, input: ShipInput): Promise<Result<OrderView>> {
-      return moveOwned(viewer, orderId, ['paid', 'fulfilling'], 'shipped', {
+      const r = await moveOwned(viewer, orderId, ['paid', 'fulfilling'], 'shipped', {
         extra: { carrier: input.carrier, tracking_number: input.trackingNumber },
         details: { carrier: input.carrier, trackingNumber: input.trackingNumber },
       });
+      // a repeat of the same shipment changes nothing and answers the order; another carrier or tracking number would
+      // be dropped silently, so it is refused with the shipment on record
+      if (r.ok && r.value.status === 'shipped' && (r.value.carrier !== input.carrier || r.value.trackingNumber !== input.trackingNumber)) {
+        return fail('already_shipped', { carrier: r.value.carrier, trackingNumber: r.value.trackingNumber });
+      }
+      return r;
     },
 
     /** shipped → delivered (a carrier webhook in production; the merchant's call stands in). */
