@@ -230,6 +230,12 @@ for (const backend of backends()) {
       const bad = await t.request({ url: '/v1/products?cursor=not-a-cursor' });
       assert.equal(bad.status, 400);
       assert.equal(bad.body.error.code, 'invalid_cursor');
+      // well-formed but forged: it names no product id
+      const forged = Buffer.from(JSON.stringify({ id: 'ord_x' })).toString('base64url');
+      for (const url of [`/v1/products?cursor=${forged}`, `/v1/merchant/products?cursor=${forged}`]) {
+        const r = await t.request({ url, token: m.token });
+        assert.deepEqual([r.status, r.body.error?.code], [400, 'invalid_cursor'], url);
+      }
     });
 
     it('refuses every invalid product with 400 validation_failed', async () => {

@@ -495,6 +495,10 @@ for (const backend of backends()) {
       assert.deepEqual(p2.body.items.map((o: any) => o.id), [ids[0]]);
       assert.equal(p2.body.nextCursor, null);
       assert.equal((await t.request({ url: '/v1/orders?cursor=%%%', token: shopper.token })).body.error.code, 'invalid_cursor');
+      // well-formed but forged: it names no order id
+      const forged = Buffer.from(JSON.stringify({ id: 'ord_x' })).toString('base64url');
+      const r = await t.request({ url: `/v1/orders?cursor=${forged}`, token: shopper.token });
+      assert.deepEqual([r.status, r.body.error?.code], [400, 'invalid_cursor']);
     });
 
     it('a delivered order makes its shopper a verified buyer of its products (existing and new reviews)', async () => {

@@ -1,7 +1,7 @@
 import { Value } from 'typebox/value';
 import type { Principal } from '../../platform/auth';
 import { Batcher } from '../../platform/batcher';
-import { newId } from '../../platform/ids';
+import { isId, newId } from '../../platform/ids';
 import { MAX_ON_HAND, type StockLevel } from '../inventory';
 import type { CatalogDeps, CatalogService, ProductCard, VariantForSale } from './index';
 import type { CatalogFailure } from './catalog.errors';
@@ -41,7 +41,8 @@ function decodeCursor<T>(cursor: string | undefined, valid: (v: any) => boolean)
     return 'invalid';
   }
 }
-const idCursor = (c: string | undefined) => decodeCursor<{ id: string }>(c, (v) => typeof v?.id === 'string' && v.id.length <= 40);
+/** A product list's cursor: the last product id shown (a forged one that names no product id is refused). */
+const idCursor = (c: string | undefined) => decodeCursor<{ id: string }>(c, (v) => typeof v?.id === 'string' && isId('product', v.id));
 const reviewCursor = (c: string | undefined) =>
   decodeCursor<{ t: string; id: string }>(c, (v) => typeof v?.id === 'string' && typeof v?.t === 'string' && !Number.isNaN(Date.parse(v.t)));
 

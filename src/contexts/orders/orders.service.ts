@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import { Batcher } from '../../platform/batcher';
-import { newId } from '../../platform/ids';
+import { isId, newId } from '../../platform/ids';
 import type { NewOrder, OrderStatus, OrdersDeps, OrdersService, ShippingAddress } from './index';
 import type { OrdersFailure } from './orders.errors';
 import type { OrderLinePayload, OrderPayload } from './orders.events';
@@ -46,7 +46,8 @@ function decodeCursor(cursor: string | undefined): { id: string } | null | 'inva
   if (cursor === undefined) return null;
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    return typeof v?.id === 'string' && v.id.length <= 40 ? { id: v.id } : 'invalid';
+    // the last order id shown: a forged cursor that names no order id is refused
+    return typeof v?.id === 'string' && isId('order', v.id) ? { id: v.id } : 'invalid';
   } catch {
     return 'invalid';
   }
