@@ -4,6 +4,7 @@ import { ensureWebBuilt } from './web';
 import { ConfigError, loadConfig, type Config } from './config';
 import { seedDemo, seedWorld, isEmpty, DEMO_LOGINS } from './demo/seed';
 import { seedDemoSales } from './demo/sales';
+import { listenWarm } from './platform/http';
 
 const USAGE = `feedshop <command> [options]
 
@@ -135,7 +136,8 @@ function parseContexts(list: string): ContextName[] {
 
 async function listen(app: Feedshop): Promise<void> {
   onShutdown(app);
-  await app.http.listen({ port: app.config.port, host: app.config.host });
+  // says ready once the edge is warm (see listenWarm)
+  await listenWarm(app.http, { port: app.config.port, host: app.config.host });
 }
 
 function onShutdown(app: Feedshop): void {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { listenWarm } from '../src/platform/http';
 import { backends, startTestApp, type Response, type TestApp } from './support/harness';
 
 // The platform's HTTP edge, with identity's routes as the subject: one error shape, strict bodies, no 5xx.
@@ -106,6 +107,19 @@ for (const backend of backends()) {
       assert.equal(res.status, 200);
       assert.match(String(res.headers['content-type']), /text\/html/);
       assert.match(String(res.body), /<html/i);
+    });
+
+    it('says ready only once the edge has served itself a warm-up (listenWarm)', async () => {
+      // t.request, not request: the 503 while warming up is expected, not one of the 5xx the last case looks for
+      const warming = listenWarm(t.app.http, { port: 0, host: '127.0.0.1' });
+      const during = await t.request<any>({ url: '/readyz' });
+      assert.equal(during.status, 503);
+      assert.match(during.body.error.message, /warming up/);
+      await warming;
+      assert.equal((await t.request({ url: '/readyz' })).status, 200);
+      const metrics = String((await t.request({ url: '/metrics' })).body);
+      const served = Number(/feedshop_http_request_duration_seconds_count\{[^}]*route="\/healthz"[^}]*\} (\d+)/.exec(metrics)?.[1]);
+      assert.ok(served >= 256, `the edge served itself ${served} requests`);
     });
 
     it('answered none of the above with a 5xx', () => {
