@@ -58,10 +58,29 @@ for (const backend of backends()) {
       assert.equal(res.body.error.code, 'unsupported_media_type');
     });
 
+    it('refuses an unknown query field on a route that takes none, as an unknown body field', async () => {
+      const res = await request({ url: '/v1/cart?zzUnknown=1' });
+      assert.equal(res.status, 400);
+      assert.equal(res.body.error.code, 'validation_failed');
+    });
+
     it('answers an unknown route with 404 route_not_found', async () => {
       const res = await request({ url: '/v1/no/such/thing' });
       assert.equal(res.status, 404);
       assert.equal(res.body.error.code, 'route_not_found');
+    });
+
+    it('answers a path the router cannot take (over-long id, broken %-escape) with 404 route_not_found, in the error shape', async () => {
+      for (const [method, url] of [
+        ['POST', `/v1/orders/${'a'.repeat(120)}/cancel`],
+        ['DELETE', '/v1/cart/lines/%zz'],
+        ['GET', '/v1/products/%E0%A4%A'],
+      ] as const) {
+        const res = await request({ method, url, body: method === 'POST' ? { reason: 'x' } : undefined, headers: { 'idempotency-key': 'k-framework-errors' } });
+        assert.equal(res.status, 404, `${method} ${url}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.error.code, 'route_not_found', `${method} ${url}`);
+        assert.equal(typeof res.body.error.message, 'string');
+      }
     });
 
     it('puts a request id on every response, and keeps one the caller sent', async () => {
@@ -96,6 +115,9 @@ for (const backend of backends()) {
       assert.equal(res.body.openapi, '3.1.0');
       assert.ok(res.body.paths['/v1/auth/login']?.post, 'the log-in route is documented');
       assert.ok(res.body.components.schemas.ErrorBody, 'the error shape is a component');
+      // a route with a body documents the edge's refusals of a body: too large, not JSON
+      const login = res.body.paths['/v1/auth/login'].post.responses;
+      assert.ok(login['413'] && login['415'], JSON.stringify(Object.keys(login)));
     });
 
     it('serves the API reference as an HTML page', async () => {
@@ -120,6 +142,21 @@ for (const backend of backends()) {
       const metrics = String((await t.request({ url: '/metrics' })).body);
       const served = Number(/feedshop_http_request_duration_seconds_count\{[^}]*route="\/healthz"[^}]*\} (\d+)/.exec(metrics)?.[1]);
       assert.ok(served >= 256, `the edge served itself ${served} requests`);
+    });
+
+    it('answers headers over 16 KiB with 431 headers_too_large, in the error shape', async () => {
+      // listening since the warm-up case above (or now, when run alone)
+      const server = t.app.http.server;
+      if (!server.listening) await t.app.http.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = server.address() as import('node:net').AddressInfo;
+      const { connect } = await import('node:net');
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
+        let text = '';
+        socket.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve(text)).on('error', reject);
+      });
+      assert.match(raw, /^HTTP\/1\.1 431 /);
+      assert.deepEqual(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).error.code, 'headers_too_large');
     });
 
     it('answered none of the above with a 5xx', () => {

@@ -7,6 +7,9 @@ export const ERROR_STATUS = {
   // request shape
   validation_failed: 400,
   malformed_json: 400,
+  bad_request: 400,
+  request_timeout: 408,
+  headers_too_large: 431,
   invalid_cursor: 400,
   unsupported_media_type: 415,
   body_too_large: 413,

@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest, type RawServerDefault } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -40,6 +40,9 @@ export const ErrorBody = Type.Object(
   },
   { $id: 'ErrorBody', title: 'Error' },
 );
+
+/** The query string of a route that takes none (see the onRoute hook). */
+const NO_QUERY = Type.Object({}, { additionalProperties: false });
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'The request is malformed or invalid',
@@ -109,6 +112,27 @@ function edgeId(): string {
 }
 
 /**
+ * A request Node's HTTP parser refused before Fastify saw it (headers over 16 KiB, a malformed request line, a
+ * request that timed out), answered on the socket in the one error shape, then closed.
+ */
+function writeClientError(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'The request headers are larger than 16 KiB']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'The request was not received in time']
+        : [400, 'bad_request', 'The request could not be parsed as HTTP'];
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
  * The HTTP edge: schema validation (bodies are never coerced; unknown fields are refused), one error shape,
  * request ids, who-may-call enforcement, metrics and the OpenAPI document generated from the route schemas.
  */
@@ -122,6 +146,14 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
     return503OnClosing: true,
     trustProxy: opts.trustProxy,
     forceCloseConnections: 'idle',
+    // errors the router meets before any route runs answer in the one error shape too: a path it cannot decode (a
+    // broken %-escape) or whose id is longer than any id names no resource
+    frameworkErrors: (error, _request, reply) => {
+      const path = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const body = { error: path ? { code: 'route_not_found', message: 'Malformed or over-long path' } : { code: 'bad_request', message: error.message } };
+      void (reply as unknown as FastifyReply).code(path ? 404 : 400).send(body);
+    },
+    clientErrorHandler: writeClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const strictAjv = addFormats(new Ajv({ allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false }));
@@ -156,6 +188,7 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
       const who = auth === 'public' ? 'anyone' : auth === 'authenticated' ? 'any signed-in account' : `roles: ${auth.join(', ')}`;
       const s = { ...(schema as Record<string, unknown>) };
       s.description = [s.description, `**Who may call:** ${who}.`].filter(Boolean).join('\n\n');
+      if (s.body && s.response) s.response = { ...errorResponses(413, 415), ...(s.response as Record<number, unknown>) };
       if (auth !== 'public') s.security = [{ bearer: [] }, { cookie: [] }];
       return { schema: s as never, url };
     },
@@ -173,6 +206,8 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD' && url.startsWith('/v1')) routeTable.push({ method, url, auth: route.config!.auth! });
     }
+    // unknown query fields are refused as unknown body fields are: a /v1 route that declares no query string takes none
+    if (url.startsWith('/v1') && route.schema && route.schema.querystring === undefined) route.schema.querystring = NO_QUERY;
   });
 
   app.decorateRequest('principal', null);
