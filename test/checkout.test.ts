@@ -245,8 +245,26 @@ for (const backend of backends()) {
       const answers = await Promise.all(Array.from({ length: 6 }, () => buyNow(shopper.token, { skuId: p.skuId, quantity: 1 }, key)));
       for (const a of answers) assert.equal(a.status, 201, JSON.stringify(a.body));
       assert.equal(new Set(answers.map((a) => a.body.checkoutId)).size, 1);
-      // each repeat held a unit before its insert found the first attempt, and gave it back: nothing is left held
+      // the repeats waited for the first's attempt (same process): nothing is left held
       assert.deepEqual([(await stock(p.skuId)).onHand, (await stock(p.skuId)).reserved, (await stock(p.skuId)).available], [9, 0, 9]);
+    });
+
+    it("a repeat of a request holds nothing, so it never takes another shopper's unit (2 left: a double tap and another shopper both buy)", async () => {
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 900, stock: 2 });
+      const [me, other] = [await t.signUp('shopper'), await t.signUp('shopper')];
+      const key = randomUUID();
+      // in this order, in one tick: the hot SKU grants in arrival order, so a repeat that held would take the second unit
+      const [first, again, theirs] = await Promise.all([
+        buyNow(me.token, { skuId: p.skuId, quantity: 1 }, key),
+        buyNow(me.token, { skuId: p.skuId, quantity: 1 }, key),
+        buyNow(other.token, { skuId: p.skuId, quantity: 1 }),
+      ]);
+      assert.equal(first.status, 201, JSON.stringify(first.body));
+      assert.equal(again.status, 201, JSON.stringify(again.body));
+      assert.equal(again.body.checkoutId, first.body.checkoutId);
+      assert.equal(theirs.status, 201, JSON.stringify(theirs.body));
+      assert.deepEqual([(await stock(p.skuId)).onHand, (await stock(p.skuId)).reserved], [0, 0]);
     });
 
     it('the attempt is the key\'s record: no separate key row, and a replay a day later is still the first answer', async () => {

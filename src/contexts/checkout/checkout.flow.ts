@@ -16,8 +16,9 @@
 // group-committed round trip on the sale's path, which a flash sale pays for 10,000 times.
 // - The hold comes first, under the attempt's id (the holder), so the attempt's insert records its outcome: a
 //   refusal (the flash sale's 9,999 losers) is one insert, `failed` and undone at birth, with its funnel events.
-//   Its cost: a repeat of a request (same key) holds stock for a moment before its insert finds the first attempt,
-//   and then gives its hold back.
+//   Its cost: a repeat of a request (same key) that reaches another process holds stock for a moment before its
+//   insert finds the first attempt, and then gives its hold back (one that reaches the same process does not: it
+//   waits for the first's insert and answers with that attempt, see RECENT_KEYS).
 // - Releasing a holder is idempotent and harmless when nothing was held, and undo always does it.
 // - The payment is settled with the provider (reconcile) when the record does not name it.
 // - A commit that was not recorded shows in the hold itself (`committed`), which undo looks at.
@@ -72,6 +73,14 @@ import './checkout.events';
  * a hang) the sweeper takes over.
  */
 export const ATTEMPT_LOCK_MS = 60_000;
+
+/**
+ * Repeats of a request that arrive at the process that started it (a double tap, a client's retry on the same
+ * connection) skip the hold: the keys this process started in the last RECENT_KEY_MS, RECENT_KEYS at most. A repeat
+ * that reaches another process still holds for a moment before its insert finds the attempt (see the header).
+ */
+const RECENT_KEYS = 20_000;
+const RECENT_KEY_MS = 60_000;
 const MAX_HOLDS = 3;
 
 /** Where the crash matrix kills the process: right after the step of that name (see step; 'recorded' is the move that records the hold, the authorization and the commit). */
@@ -122,6 +131,8 @@ type StepOutcome = AttemptRow | { stay: AttemptRow } | null;
 export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository) {
   const now = () => deps.clock.now();
   const lockMs = deps.config.checkoutLockSeconds * 1000;
+  /** Keys of the checkouts this process started lately, and when each one's attempt was recorded (see RECENT_KEYS). */
+  const recentKeys = new Map<string, { at: number; recorded: Promise<void> }>();
 
   /** TEST-ONLY (config.crashAt, env FEEDSHOP_CRASH_AT): dies like kill -9 right after a step, for the crash matrix. */
   const crashPoint = (step: CrashPoint) => {
@@ -625,18 +636,37 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
      * with the same idempotency scope and key answers with the attempt it started instead of starting another.
      */
     async run(input: StartInput): Promise<FlowAnswer> {
+      const k = `${input.idempotency.scope}\n${input.idempotency.key}`;
+      const earlier = recentKeys.get(k);
+      if (earlier && Date.now() - earlier.at < RECENT_KEY_MS) {
+        // a repeat of a request this process started: no hold of its own (which could refuse another shopper the
+        // last units for a moment); once that attempt is recorded, its answer
+        await earlier.recorded;
+        const again = await repeat(input.idempotency, input.paymentMethod);
+        if (again) return again;
+        // the earlier request recorded nothing (it failed before its insert): this one starts anew
+      }
+      let recorded!: () => void;
+      recentKeys.delete(k);
+      recentKeys.set(k, { at: Date.now(), recorded: new Promise<void>((resolve) => (recorded = resolve)) });
+      if (recentKeys.size > RECENT_KEYS) recentKeys.delete(recentKeys.keys().next().value!);
       const id = newId('checkout');
-      // the hold first, under the attempt's id (see the header): the insert then records its outcome
-      const hold = await deps.inventory.reserve(id, unitsPerSku(input.priced.lines));
-      if (hold.ok) crashPoint('reserved');
-      const refused = hold.ok ? null : { skuId: hold.skuId, available: hold.available };
       let started: AttemptRow | null;
+      let hold: Awaited<ReturnType<typeof deps.inventory.reserve>>;
       try {
-        started = await starts.submit({ input, id, at: now(), refused });
-      } catch (err) {
-        // nothing recorded: the hold goes back now rather than when it expires
-        if (hold.ok) await deps.inventory.releaseReservation(id).catch(() => undefined);
-        throw err;
+        // the hold first, under the attempt's id (see the header): the insert then records its outcome
+        hold = await deps.inventory.reserve(id, unitsPerSku(input.priced.lines));
+        if (hold.ok) crashPoint('reserved');
+        const refused = hold.ok ? null : { skuId: hold.skuId, available: hold.available };
+        try {
+          started = await starts.submit({ input, id, at: now(), refused });
+        } catch (err) {
+          // nothing recorded: the hold goes back now rather than when it expires
+          if (hold.ok) await deps.inventory.releaseReservation(id).catch(() => undefined);
+          throw err;
+        }
+      } finally {
+        recorded();
       }
       if (!started) {
         // the key already started an attempt (a repeat of the request, possibly in the same batch): this request's
