@@ -77,19 +77,11 @@ export class Outbox {
 
   /** Records `name` in the transaction `trx`; it is delivered after commit to every registered subscriber. */
   async publish<N extends EventName>(trx: Executor, name: N, payload: EventMap[N]): Promise<void> {
-    // due "now" by the injected clock, which deliverOnce compares against (the database's now() may differ in tests)
-    const now = this.#clock.now();
     await sql`
-      WITH e AS (
-        INSERT INTO outbox.events (name, payload, occurred_at)
-        VALUES (${name}, ${JSON.stringify(payload)}::jsonb, ${now})
-        RETURNING id
-      )
-      INSERT INTO outbox.deliveries (subscriber, event_id, available_at)
-      SELECT s.subscriber, e.id, ${now}::timestamptz FROM outbox.subscriptions s, e
-      WHERE ${name} = ANY (s.event_names) OR '*' = ANY (s.event_names)
+      WITH x AS (SELECT ${name}::text AS name, ${JSON.stringify(payload)}::jsonb AS payload, 1 AS n), ${this.eventsFrom('x')}
+      SELECT 1
     `.execute(trx);
-    this.#wake?.();
+    this.written();
   }
 
   /**
@@ -119,6 +111,7 @@ export class Outbox {
    * builds in TypeScript.
    */
   eventsFrom(source: string): RawBuilder<unknown> {
+    // due "now" by the injected clock, which deliverOnce compares against (the database's now() may differ in tests)
     const now = this.#clock.now();
     return sql`outbox_events AS (
         INSERT INTO outbox.events (name, payload, occurred_at)
