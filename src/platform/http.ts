@@ -120,12 +120,13 @@ function writeClientError(err: NodeJS.ErrnoException, socket: import('node:strea
     socket.destroy();
     return;
   }
-  const [status, code, message] =
+  const [code, message] =
     err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'headers_too_large', 'The request headers are larger than 16 KiB']
+      ? ['headers_too_large', 'The request headers are larger than 16 KiB']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'request_timeout', 'The request was not received in time']
-        : [400, 'bad_request', 'The request could not be parsed as HTTP'];
+        ? ['request_timeout', 'The request was not received in time']
+        : ['bad_request', 'The request could not be parsed as HTTP'];
+  const status = statusForCode(code);
   const body = JSON.stringify({ error: { code, message } });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -151,7 +152,7 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
     frameworkErrors: (error, _request, reply) => {
       const path = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH';
       const body = { error: path ? { code: 'route_not_found', message: 'Malformed or over-long path' } : { code: 'bad_request', message: error.message } };
-      void (reply as unknown as FastifyReply).code(path ? 404 : 400).send(body);
+      void (reply as unknown as FastifyReply).code(statusForCode(body.error.code)).send(body);
     },
     clientErrorHandler: writeClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();

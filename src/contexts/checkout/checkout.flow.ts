@@ -288,7 +288,6 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
     );
   }
 
-
   /** Settles an authorization whose outcome is unknown (timeout, crash) by asking the provider. */
   async function settledPayment(checkoutId: string): Promise<PaymentView | null> {
     const p = await deps.payments.findByCheckout(checkoutId);

@@ -7,13 +7,12 @@ import type { ReferralTokens } from '../referral-token';
 import type { Executor } from '../social.repository';
 import type { PostView, StoryTrayEntry } from '../social.schemas';
 import type { FeedCaches } from './cache';
-import { encodeFeedCursor, type FeedCursor } from './cursor';
+import { encodeFeedCursor, encodePostsCursor, type FeedCursor, type PostsCursor } from './cursor';
 import { hydrate, type Hydrated } from './hydrate';
 import { presentPost, presentStoryTray, type FeedJson } from './present';
 import { applyRules, visiblePosts } from './rules';
 import { feedSkeleton, followedCreators } from './skeleton';
 import { creatorLiveStories, liveTray, storyTray, trayFor, TRAY_STORIES_PER_CREATOR } from './tray';
-import { encodePostsCursor, type PostsCursor } from './cursor';
 
 export interface PipelineDeps {
   db: Executor;
@@ -72,9 +71,12 @@ export async function buildCreatorStories(
   now: Date,
 ): Promise<{ stories: StoryTrayEntry[]; nextCursor: string | null }> {
   const live = await creatorLiveStories(deps.db, deps.caches, creatorId, now);
-  const afterMs = after?.publishedAt.getTime() ?? -Infinity;
   // watch order is (published_at, id) ascending: the page starts at the first story past the cursor's
-  const start = after ? live.findIndex((s) => s.published_at.getTime() > afterMs || (s.published_at.getTime() === afterMs && s.id > after.id)) : 0;
+  let start = 0;
+  if (after) {
+    const afterMs = after.publishedAt.getTime();
+    start = live.findIndex((s) => s.published_at.getTime() > afterMs || (s.published_at.getTime() === afterMs && s.id > after.id));
+  }
   const page = start < 0 ? [] : live.slice(start, start + limit);
   const last = page[page.length - 1];
   const more = start >= 0 && start + limit < live.length;
