@@ -421,6 +421,36 @@ for (const backend of backends()) {
       }
     });
 
+    it('placing the orders fails while the placement is still committing: the checkout ends with those orders paid, never undone under them', async () => {
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 1500, stock: 3 });
+      const shopper = await t.signUp('shopper');
+      const svc = orders();
+      const real = svc.placeOrders;
+      let inFlight: Promise<unknown> | null = null;
+      // the first call's answer is lost (a dropped connection) while its insert goes on and commits a moment later
+      svc.placeOrders = (input) => {
+        svc.placeOrders = real;
+        inFlight = new Promise((r) => setTimeout(r, 30)).then(() => real(input));
+        return Promise.reject(new Error('connection terminated unexpectedly'));
+      };
+      try {
+        const key = randomUUID();
+        const res = await buyNow(shopper.token, { skuId: p.skuId, quantity: 1 }, key);
+        await inFlight;
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        const a = await attemptOf(shopper.accountId, key);
+        assert.equal(a.status, 'completed');
+        const placed = await orders().findByCheckout(a.id);
+        assert.deepEqual(placed.map((o) => [o.id, o.status]), [[a.order_ids[0], 'paid']]);
+        assert.equal((await payments().findByCheckout(a.id))?.status, 'captured');
+        const level = await stock(p.skuId);
+        assert.deepEqual([level.onHand, level.reserved], [2, 0]);
+      } finally {
+        svc.placeOrders = real;
+      }
+    });
+
     describe('recovery after a crash', () => {
       /**
        * Starts an attempt, then stops: the process "died" right after `until`. Each of `merchants` sells 2 units of

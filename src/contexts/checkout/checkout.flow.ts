@@ -406,8 +406,8 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
   async function placeOrders(a: AttemptRow, paymentMethod: string | null): Promise<StepOutcome> {
     let placed: Array<{ id: string; merchantId: string }>;
     const orders = ordersOfAttempt(a);
-    try {
-      placed = await deps.orders.placeOrders({
+    const place = () =>
+      deps.orders.placeOrders({
         checkoutId: a.id,
         accountId: a.account_id,
         deviceId: a.device_id,
@@ -415,12 +415,23 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         shipping: (a.shipping as ShippingAddress | null) ?? null,
         orders,
       });
+    try {
+      placed = await place();
     } catch (err) {
-      // the orders may exist even though the call failed (e.g. the answer was lost): never undo those
-      placed = await deps.orders.findByCheckout(a.id);
-      if (placed.length === 0) {
-        deps.log.error({ err, checkoutId: a.id }, 'placing orders failed; undoing the checkout');
-        return fail(a, 'checkout_failed');
+      // the orders may exist even though the call failed (its answer was lost), or still be committing. A read could
+      // miss orders whose commit lands just after it, and the undo would leave them without their payment; placing
+      // again cannot: it is idempotent per checkout, and its insert waits for one still in flight and then finds it
+      try {
+        placed = await place();
+      } catch (again) {
+        // a live request leaves the attempt to the sweeper (which places again, idempotently); only recovery, long
+        // after any placement of the live request ended, undoes a checkout whose orders cannot be placed
+        if (paymentMethod !== null) throw again;
+        placed = await deps.orders.findByCheckout(a.id);
+        if (placed.length === 0) {
+          deps.log.error({ err: again, checkoutId: a.id }, 'placing orders failed; undoing the checkout');
+          return fail(a, 'checkout_failed');
+        }
       }
     }
     const lineIds = a.lines.flatMap((l) => (l.lineId ? [l.lineId] : []));
