@@ -59,13 +59,14 @@ export async function createFeedshop(options: FeedshopOptions) {
   const referrals = loadReferralTokens(config);
   const identity = createIdentityContext(deps);
   const inventory = createInventoryContext(deps);
-  // social is built after attribution (it records touches into it); attribution reaches social's lookups late
+  // social and orders are built after attribution (social records touches into it); attribution reaches their lookups late
   const attribution = createAttributionContext({
     ...deps,
     social: {
       accountsOfCreators: (ids) => social.service.accountsOfCreators(ids),
       tagStates: (ids) => social.service.tagStates(ids),
     },
+    orders: { orderExists: (id) => orders.service.orderExists(id) },
   });
   const catalog = createCatalogContext({ ...deps, inventory: inventory.service, referrals, attribution: attribution.service });
   const social = createSocialContext({ ...deps, catalog: catalog.service, referrals, attribution: attribution.service });

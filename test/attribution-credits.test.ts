@@ -52,7 +52,7 @@ for (const backend of backends()) {
     };
     /** model → tagId → amount of the order's only line. */
     const split = async (orderId: string) => {
-      const [line] = await attribution().creditsForOrder(orderId);
+      const [line] = (await attribution().creditsForOrder(orderId)) ?? [];
       assert.ok(line, 'the line was credited');
       const out: Record<string, Record<string, number>> = {};
       for (const c of line.credits) (out[c.model] ??= {})[c.tagId] = c.amountMinor;

@@ -156,5 +156,38 @@ for (const backend of backends()) {
       assert.ok(res.body.byReason.unknown_key >= 1);
       assert.equal(typeof res.body.byReason.product_mismatch, 'number');
     });
+
+    it('an admin asking for an order’s credits: 404 for an order that does not exist, no lines while it is unpaid', async () => {
+      const admin = await t.signUp('admin');
+      const look = (id: string) => t.request({ url: `/v1/orders/${id}/attribution`, token: admin.token });
+      const unknown = await look(newId('order'));
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.body.error.code, 'order_not_found');
+      const malformed = await look('ord_not-an-order-id');
+      assert.equal(malformed.status, 400);
+      assert.equal(malformed.body.error.code, 'validation_failed');
+
+      // placed, never paid: attribution has not heard of it, but the order exists
+      const [placed] = await t.app.contexts.orders.service.placeOrders({
+        checkoutId: newId('checkout'),
+        accountId: null,
+        deviceId: newId('device'),
+        paymentId: newId('payment'),
+        shipping: null,
+        orders: [
+          {
+            merchantId: newId('merchant'),
+            currency: 'EUR',
+            subtotalMinor: 1_000,
+            taxMinor: 0,
+            totalMinor: 1_000,
+            lines: [{ productId: newId('product'), skuId: newId('variant'), productName: 'Scarf', variantTitle: 'One size', quantity: 1, unitPriceMinor: 1_000, netAmountMinor: 1_000, taxMinor: 0, attribution: null }],
+          },
+        ],
+      });
+      const unpaid = await look(placed!.id);
+      assert.equal(unpaid.status, 200, JSON.stringify(unpaid.body));
+      assert.deepEqual(unpaid.body, { orderId: placed!.id, lines: [] });
+    });
   });
 }

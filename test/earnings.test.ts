@@ -8,6 +8,10 @@ import type { Config } from '../src/config';
 import { DAY, HOUR, type ManualClock } from '../src/platform/clock';
 import type { EventMap, EventName } from '../src/platform/events';
 import { newId } from '../src/platform/ids';
+import * as repo from '../src/contexts/earnings/earnings.repository';
+import { earningsMigrations } from '../src/contexts/earnings/earnings.migrations';
+import type { AnyDb } from '../src/platform/db';
+import { migrateAll } from '../src/platform/migrations';
 import { backends, startTestApp, type TestApp } from './support/harness';
 import { startStripeStandIn, type StripeStandIn } from './support/stripe-standin';
 
@@ -38,6 +42,21 @@ interface Line {
   currency: string;
   basis: number;
   orderedAt: string;
+}
+
+/**
+ * A creator's stored balances, asserted equal to the sums of their ledger entries per currency and bucket; returned as
+ * `{ 'EUR/available': -2000, … }` so a test can also state the numbers.
+ */
+async function balancesMatchLedger(db: AnyDb, creatorId: string, label: string): Promise<Record<string, number>> {
+  const stored = await sql<{ currency: string; bucket: string; amount: number }>`
+    SELECT currency, bucket, amount_minor AS amount FROM earnings.balances WHERE creator_id = ${creatorId} ORDER BY currency, bucket
+  `.execute(db);
+  const summed = await sql<{ currency: string; bucket: string; amount: number }>`
+    SELECT currency, bucket, sum(amount_minor)::bigint AS amount FROM earnings.ledger_entries WHERE creator_id = ${creatorId} GROUP BY currency, bucket ORDER BY currency, bucket
+  `.execute(db);
+  assert.deepEqual(stored.rows, summed.rows, `${label}: the stored balances are the ledger's sums`);
+  return Object.fromEntries(stored.rows.map((r) => [`${r.currency}/${r.bucket}`, r.amount]));
 }
 
 describe('commission arithmetic', () => {
@@ -116,19 +135,19 @@ for (const backend of backends()) {
     const facts = (l: Line) => ({ orderId: l.orderId, lineId: l.lineId, merchantId: l.merchantId, productId: l.productId, accountId: null, currency: l.currency, orderedAt: l.orderedAt });
     const commissionable = (l: Line, amountMinor: number) => ({ creatorId: l.creatorId, postId: l.postId, tagId: l.tagId, amountMinor });
 
-    const credit = (l: Line) =>
-      publish('attribution.line.credited', { ...facts(l), quantity: 1, netAmountMinor: l.basis, credits: [], commissionable: commissionable(l, l.basis) });
-    const reverse = (l: Line, amount: number, refundId = newId('refund')) =>
-      publish('attribution.line.reversed', {
-        ...facts(l),
-        refundId,
-        at: clock.now().toISOString(),
-        quantity: -1,
-        netAmountMinor: -amount,
-        credits: [],
-        commissionable: commissionable(l, -amount),
-        originalCommissionable: commissionable(l, l.basis),
-      });
+    const credited = (l: Line): EventMap['attribution.line.credited'] => ({ ...facts(l), quantity: 1, netAmountMinor: l.basis, credits: [], commissionable: commissionable(l, l.basis) });
+    const reversed = (l: Line, amount: number, refundId = newId('refund')): EventMap['attribution.line.reversed'] => ({
+      ...facts(l),
+      refundId,
+      at: clock.now().toISOString(),
+      quantity: -1,
+      netAmountMinor: -amount,
+      credits: [],
+      commissionable: commissionable(l, -amount),
+      originalCommissionable: commissionable(l, l.basis),
+    });
+    const credit = (l: Line) => publish('attribution.line.credited', credited(l));
+    const reverse = (l: Line, amount: number, refundId?: string) => publish('attribution.line.reversed', reversed(l, amount, refundId));
     const deliver = (l: Pick<Line, 'orderId' | 'merchantId' | 'currency' | 'orderedAt'>) =>
       publish('orders.order.delivered', {
         orderId: l.orderId,
@@ -470,6 +489,20 @@ for (const backend of backends()) {
       assert.equal(support.body.balances[0].pendingMinor, 1_000, 'an admin sees any creator');
     });
 
+    it('the admin support view answers 404 for a creator that does not exist, and empty balances for one without earnings', async () => {
+      const look = (id: string) => t.request({ url: `/v1/admin/creators/${id}/earnings`, token: admin.token });
+      const unknown = await look(newId('creator'));
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.body.error.code, 'creator_not_found');
+      const malformed = await look('cre_nope');
+      assert.equal(malformed.status, 400);
+      assert.equal(malformed.body.error.code, 'validation_failed');
+      const fresh = await creator();
+      const res = await look(fresh.creatorId);
+      assert.equal(res.status, 200);
+      assert.deepEqual([res.body.balances, res.body.minimumPayoutMinor], [[], MINIMUM]);
+    });
+
     it('a monthly statement is a CSV download: opening balances, the month’s entries, closing balances', async () => {
       const c = await creator();
       const m = await merchant();
@@ -607,6 +640,135 @@ for (const backend of backends()) {
       assert.deepEqual(await t.app.contexts.earnings.service.reconcile(creators[0]!.creatorId), []);
     });
 
+    it('the stored balances stay the ledger’s sums through commissions, release, failed and sent payouts, refunds and a carry', async () => {
+      const c = await creator();
+      const m = await merchant();
+      await registerAccount(c);
+      const matches = (label: string) => balancesMatchLedger(t.app.db, c.creatorId, label);
+      const a = line(c, m, 10_000); // 1000
+      const b = line(c, m, 20_000); // 2000
+      const usd = line(c, m, 5_000, { currency: 'USD' }); // 500
+      await credit(a);
+      await credit(b);
+      await credit(usd);
+      await drain();
+      assert.deepEqual(await matches('commissions'), { 'EUR/pending': 3_000, 'USD/pending': 500 });
+      await reverse(usd, 1_000);
+      await drain();
+      assert.deepEqual(await matches('a refund before the release'), { 'EUR/pending': 3_000, 'USD/pending': 400 });
+
+      await deliver(a);
+      await deliver(b);
+      await drain();
+      clock.advance((HOLD_DAYS + 1) * DAY);
+      await earnings().releaseDue();
+      assert.deepEqual(await matches('released after the hold'), { 'EUR/available': 3_000, 'EUR/pending': 0, 'USD/pending': 400 });
+
+      sim.failNext('rejected');
+      assert.equal((await payOut(c)).status, 502);
+      assert.deepEqual(await matches('a refused payout: back to available'), { 'EUR/available': 3_000, 'EUR/in_transit': 0, 'EUR/pending': 0, 'USD/pending': 400 });
+      sim.failNext('unavailable');
+      assert.equal((await payOut(c)).status, 202);
+      assert.equal((await matches('in transit'))['EUR/in_transit'], 3_000);
+      clock.advance(2 * 60_000);
+      await t.app.sweep();
+      assert.deepEqual(await matches('paid by the replay'), { 'EUR/available': 0, 'EUR/in_transit': 0, 'EUR/paid': 3_000, 'EUR/pending': 0, 'USD/pending': 400 });
+
+      await reverse(b, 20_000);
+      await drain();
+      assert.deepEqual(await matches('a refund after the payout'), { 'EUR/available': -2_000, 'EUR/in_transit': 0, 'EUR/paid': 3_000, 'EUR/pending': 0, 'USD/pending': 400 });
+      assert.deepEqual(await eur(c), { pending: 0, available: -2_000, inTransit: 0, paid: 3_000, carry: 2_000 }, 'the API reads the same numbers');
+      await earned(c, m, 35_000); // +3500: the carry is made up first
+      assert.equal((await payOut(c)).body.amountMinor, 1_500);
+      assert.deepEqual(await matches('the carry netted'), { 'EUR/available': 0, 'EUR/in_transit': 0, 'EUR/paid': 4_500, 'EUR/pending': 0, 'USD/pending': 400 });
+      assert.deepEqual(await reconcile(), []);
+    });
+
+    it('reconcile reports a stored balance that drifted from the ledger', async () => {
+      const c = await creator();
+      const m = await merchant();
+      await credit(line(c, m, 10_000));
+      await drain();
+      const drift = (by: number) => sql`UPDATE earnings.balances SET amount_minor = amount_minor + ${by} WHERE creator_id = ${c.creatorId} AND bucket = 'pending'`.execute(t.app.db);
+      await drift(7);
+      try {
+        assert.deepEqual(await earnings().reconcile(c.creatorId), [
+          { check: 'balances_vs_ledger', creatorId: c.creatorId, currency: 'EUR', subject: 'pending', expectedMinor: 1_000, actualMinor: 1_007 },
+        ]);
+      } finally {
+        await drift(-7);
+      }
+      assert.deepEqual(await earnings().reconcile(c.creatorId), []);
+    });
+
+    it('many transactions adding to the same balances at once all land, with releases and refunds racing them', async () => {
+      const c = await creator();
+      const other = await creator();
+      const m = await merchant();
+      const lines = Array.from({ length: 40 }, (_, i) => line(i % 5 === 0 ? other : c, m, 1_000 + 37 * i));
+      await Promise.all(lines.map((l) => earnings().handle('attribution.line.credited', credited(l))));
+      for (const l of lines.slice(0, 20)) await deliver(l);
+      await drain();
+      clock.advance((HOLD_DAYS + 1) * DAY);
+      // two sweeps' releases (each one statement over both creators), refunds of released and unreleased lines, and
+      // new credits, all at once: on PostgreSQL these are concurrent transactions on the same balance rows
+      const refunded = lines.filter((_, i) => i % 3 === 0);
+      const late = Array.from({ length: 20 }, (_, i) => line(i % 2 === 0 ? other : c, m, 2_000 + 11 * i));
+      await Promise.all([
+        earnings().releaseDue(),
+        earnings().releaseDue(),
+        ...refunded.map((l) => earnings().handle('attribution.line.reversed', reversed(l, l.basis))),
+        ...late.map((l) => earnings().handle('attribution.line.credited', credited(l))),
+      ]);
+      for (const who of [c, other]) {
+        const balances = await balancesMatchLedger(t.app.db, who.creatorId, 'after the race');
+        const owed = [...lines, ...late].filter((l) => l.creatorId === who.creatorId && !refunded.includes(l)).reduce((s, l) => s + commissionOf(l.basis, 1_000), 0);
+        assert.equal(Object.values(balances).reduce((s, v) => s + v, 0), owed, 'every commission and refund counted exactly once');
+        assert.deepEqual(await earnings().reconcile(who.creatorId), []);
+      }
+    });
+
+    it('the sweep’s due list, read from the balances, is the one the ledger’s sums give', async () => {
+      const m = await merchant();
+      const [due, noAccount, below, inFlight] = [await creator(), await creator(), await creator(), await creator()];
+      for (const c of [due, below, inFlight]) await registerAccount(c);
+      const ls = [line(due, m, 15_000), line(noAccount, m, 15_000), line(below, m, 9_000), line(inFlight, m, 15_000)];
+      for (const l of ls) {
+        await credit(l);
+        await deliver(l);
+      }
+      await drain();
+      clock.advance((HOLD_DAYS + 1) * DAY);
+      await earnings().releaseDue();
+      sim.failNext('unavailable');
+      assert.equal((await payOut(inFlight)).status, 202);
+
+      // the query the sweep ran before the balances existed: the available entries of everyone, grouped and summed
+      const fromLedger = async (notSince: Date) =>
+        (
+          await sql<{ creator_id: string; currency: string }>`
+            SELECT l.creator_id, l.currency FROM earnings.ledger_entries l
+            WHERE l.bucket = 'available'
+              AND EXISTS (SELECT 1 FROM earnings.payout_accounts a WHERE a.creator_id = l.creator_id)
+              AND NOT EXISTS (SELECT 1 FROM earnings.payouts o WHERE o.creator_id = l.creator_id AND o.currency = l.currency AND (o.created_at > ${notSince} OR o.status = 'processing'))
+            GROUP BY l.creator_id, l.currency HAVING sum(l.amount_minor) >= ${MINIMUM}
+            ORDER BY l.creator_id, l.currency
+          `.execute(t.app.db)
+        ).rows;
+      const compare = async () => {
+        const notSince = new Date(clock.now().getTime() - 24 * 7 * HOUR);
+        const now = await repo.duePayouts(t.app.db, MINIMUM, notSince, 10_000);
+        assert.deepEqual(now, await fromLedger(notSince));
+        return now.map((d) => d.creator_id);
+      };
+      const listed = await compare();
+      assert.ok(listed.includes(due.creatorId), 'enough available and an account');
+      for (const c of [noAccount, below, inFlight]) assert.ok(!listed.includes(c.creatorId), 'no account, below the minimum, or a payout in flight');
+      await t.app.sweep();
+      assert.ok(!(await compare()).includes(due.creatorId), 'paid: not due again within the period');
+      assert.equal((await eur(due))!.paid, 1_500);
+    });
+
     describe('through Stripe Connect (the local stand-in)', () => {
       let standin: StripeStandIn;
       before(async () => {
@@ -661,6 +823,58 @@ for (const backend of backends()) {
         assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 0, paid: 4_000, carry: 0 });
         assert.deepEqual(await reconcile(), []);
       });
+    });
+  });
+
+  describe(`earnings balances migration [${backend.name}]`, () => {
+    it('backfills the balances from a ledger written before them, and the trigger keeps them from then on', async () => {
+      const { database, dispose } = await backend.open();
+      try {
+        const db = database.db;
+        await migrateAll(db, [{ schema: 'earnings', migrations: { '0001_init': earningsMigrations.migrations['0001_init']! } }]);
+        const at = new Date('2026-01-10T00:00:00Z');
+        const [a, b] = [newId('creator'), newId('creator')];
+        const commission = async (creatorId: string, currency: string, amount: number) => {
+          const lineId = newId('orderLine');
+          const orderId = newId('order');
+          const id = await repo.insertCommission(
+            db,
+            { line_id: lineId, order_id: orderId, merchant_id: newId('merchant'), product_id: newId('product'), creator_id: creatorId, post_id: newId('post'), tag_id: newId('tag'), currency, ordered_at: at, basis_minor: amount * 10, rate_bps: 1_000, amount_minor: amount },
+            at,
+          );
+          const common = { creatorId, currency, commissionId: id!, orderId };
+          await repo.appendEntries(db, [{ ...common, kind: 'commission', bucket: 'pending', amountMinor: amount, sourceKey: `credit:${lineId}` }], at);
+          return { ...common, release: () => repo.appendEntries(db, (['pending', 'available'] as const).map((bucket, i) => ({ ...common, kind: 'release' as const, bucket, amountMinor: i === 0 ? -amount : amount, sourceKey: `release:${id}` })), at) };
+        };
+        const a1 = await commission(a, 'EUR', 1_200);
+        const a2 = await commission(a, 'EUR', 800);
+        await commission(a, 'USD', 300);
+        await commission(b, 'EUR', 450);
+        await a1.release();
+        await a2.release();
+        await repo.appendEntries(db, [{ ...a2, kind: 'reversal', bucket: 'available', amountMinor: -200, sourceKey: `reversal:${newId('refund')}:x` }], at);
+        const payoutId = newId('payout');
+        await sql`
+          INSERT INTO earnings.payouts (id, creator_id, currency, amount_minor, status, trigger, provider, destination, provider_ref, created_at, updated_at, settled_at)
+          VALUES (${payoutId}, ${a}, 'EUR', 1000, 'sent', 'on_demand', 'simulated', 'acct_x', 'tr_x', ${at}, ${at}, ${at})
+        `.execute(db);
+        const move = (sourceKey: string, kind: 'payout' | 'payout_paid', from: repo.Bucket, to: repo.Bucket) =>
+          repo.appendEntries(db, [{ creatorId: a, currency: 'EUR', kind, bucket: from, amountMinor: -1_000, sourceKey, payoutId }, { creatorId: a, currency: 'EUR', kind, bucket: to, amountMinor: 1_000, sourceKey, payoutId }], at);
+        await move(`payout:${payoutId}`, 'payout', 'available', 'in_transit');
+        await move(`settle:${payoutId}`, 'payout_paid', 'in_transit', 'paid');
+
+        assert.deepEqual(await migrateAll(db, [earningsMigrations]), ['earnings/0002_balances']);
+        assert.deepEqual(await balancesMatchLedger(db, a, 'backfilled'), { 'EUR/available': 800, 'EUR/in_transit': 0, 'EUR/paid': 1_000, 'EUR/pending': 0, 'USD/pending': 300 });
+        assert.deepEqual(await balancesMatchLedger(db, b, 'backfilled'), { 'EUR/pending': 450 });
+
+        const later = await commission(b, 'EUR', 50);
+        await later.release();
+        assert.deepEqual(await balancesMatchLedger(db, b, 'kept by the trigger'), { 'EUR/available': 50, 'EUR/pending': 450 });
+        assert.deepEqual((await repo.discrepancies(db, undefined)).filter((d) => d.check === 'balances_vs_ledger'), []);
+      } finally {
+        await database.close();
+        await dispose();
+      }
     });
   });
 }

@@ -1,10 +1,11 @@
 import { registerErrorCodes } from '../../platform/errors';
 
 /** Expected failures of the attribution context. */
-export type AttributionFailure = 'invalid_range';
+export type AttributionFailure = 'invalid_range' | 'order_not_found';
 
 export const ATTRIBUTION_ERROR_MESSAGES: Record<AttributionFailure, string> = {
   invalid_range: '`from` must be before `to`',
+  order_not_found: 'No order has this id',
 };
 
-registerErrorCodes({ invalid_range: 400 });
+registerErrorCodes({ invalid_range: 400, order_not_found: 404 });

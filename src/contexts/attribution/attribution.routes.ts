@@ -71,10 +71,15 @@ export async function attributionRoutes(app: App, service: AttributionService): 
       schema: {
         tags: ['attribution'],
         summary: 'How an order’s lines were credited, per model and tag',
+        description: 'No lines until the order is paid. 404 `order_not_found` when no order has this id.',
         params: OrderIdParams,
-        response: { 200: OrderAttributionResponse, ...errorResponses(401, 403) },
+        response: { 200: OrderAttributionResponse, ...errorResponses(401, 403, 404) },
       },
     },
-    async (request) => ({ orderId: request.params.id, lines: await service.creditsForOrder(request.params.id) }),
+    async (request) => {
+      const lines = await service.creditsForOrder(request.params.id);
+      if (lines === null) throw new AppError('order_not_found', ATTRIBUTION_ERROR_MESSAGES.order_not_found, { id: request.params.id });
+      return { orderId: request.params.id, lines };
+    },
   );
 }

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { idPattern } from '../../platform/ids';
 import type { InvalidTokenReason } from './index';
 
 /** Every reason a referral token is refused; the admin report lists each, zero included. */
@@ -68,7 +69,7 @@ export const RecomputeResponse = Type.Object(
   { additionalProperties: false },
 );
 
-export const OrderIdParams = Type.Object({ id: Type.String({ pattern: '^ord_[0-9A-Z]{26}$' }) }, { additionalProperties: false });
+export const OrderIdParams = Type.Object({ id: Type.String({ pattern: idPattern('order') }) }, { additionalProperties: false });
 
 const Credit = Type.Object(
   {

@@ -416,9 +416,11 @@ export function createAttributionService(deps: AttributionDeps & ContextDeps, re
       return { lines: scanned, recomputed, windows: w };
     },
 
-    /** The live credits of every attributed line of the order (empty when the order was never credited). */
-    async creditsForOrder(orderId: string): Promise<LineCredits[]> {
+    /** The live credits of every attributed line of the order (empty when it was never credited, null when no such order). */
+    async creditsForOrder(orderId: string): Promise<LineCredits[] | null> {
       const lines = await repo.linesOfOrder(orderId);
+      // only then ask orders: a credited order exists, and the look-up stays one query for it
+      if (lines.length === 0) return (await deps.orders.orderExists(orderId)) ? [] : null;
       const ids = lines.map((l) => l.line_id);
       const [credits, commissionable] = await Promise.all([repo.creditsOf(repo.db, ids), repo.commissionableOf(repo.db, ids)]);
       return lines.map((l) => {

@@ -1,6 +1,6 @@
 // Public surface of the attribution context. CONTRACT: other contexts rely on these signatures.
 import type { ContextDeps, ContextModule } from '../../platform/context';
-import type { OrderPayload, OrderRefundedPayload } from '../orders';
+import type { OrderPayload, OrderRefundedPayload, OrdersService } from '../orders';
 import type { ReferralClaims } from '../social/referral-token';
 import type { CommissionableCredit, CreditDelta } from './attribution.events';
 import './attribution.errors';
@@ -51,8 +51,11 @@ export interface AttributionService {
   reverseRefund(refund: OrderRefundedPayload): Promise<number>;
   /** Recomputes the analytics credits of lines ordered in [from, to) under the given windows (defaults: config). */
   recompute(input: RecomputeInput): Promise<{ lines: number; recomputed: number; windows: { clickWindowDays: number; viewWindowHours: number } }>;
-  /** The live credits of an order's lines, per model and tag. */
-  creditsForOrder(orderId: string): Promise<LineCredits[]>;
+  /**
+   * The live credits of an order's lines, per model and tag: empty while the order is not paid (or has no referred
+   * line), null when the orders context knows no such order.
+   */
+  creditsForOrder(orderId: string): Promise<LineCredits[] | null>;
   /** Fraud-guard report for admins. */
   flags(days?: number): Promise<AttributionFlags>;
 }
@@ -90,6 +93,8 @@ export interface AttributionFlags {
 export interface AttributionDeps extends ContextDeps {
   /** Social lookups, bound late by the composition root (social is built after attribution, which it records touches into). */
   social: Pick<SocialService, 'accountsOfCreators' | 'tagStates'>;
+  /** Whether an order exists, bound late as well (orders is built after attribution): attribution knows an order only once it is paid. */
+  orders: Pick<OrdersService, 'orderExists'>;
 }
 
 export function createAttributionContext(deps: AttributionDeps): ContextModule<AttributionService> {

@@ -3,6 +3,7 @@ import { registerErrorCodes } from '../../platform/errors';
 /** Expected failures of the earnings context, as values; routes turn them into AppErrors with these codes. */
 export type EarningsFailure =
   | 'creator_profile_required'
+  | 'creator_not_found'
   | 'merchant_profile_required'
   | 'product_not_found'
   | 'payout_account_required'
@@ -15,6 +16,7 @@ export type EarningsFailure =
 
 export const EARNINGS_ERROR_MESSAGES: Record<EarningsFailure, string> = {
   creator_profile_required: 'Create your creator profile first (PUT /v1/creators/me)',
+  creator_not_found: 'No creator has this id',
   merchant_profile_required: 'Create your merchant profile first (PUT /v1/merchants/me)',
   product_not_found: 'No product of yours has this id',
   payout_account_required: 'Register your payout account first (PUT /v1/creator/payout-account)',
@@ -28,6 +30,7 @@ export const EARNINGS_ERROR_MESSAGES: Record<EarningsFailure, string> = {
 
 registerErrorCodes({
   creator_profile_required: 409,
+  creator_not_found: 404,
   merchant_profile_required: 409,
   product_not_found: 404,
   payout_account_required: 409,

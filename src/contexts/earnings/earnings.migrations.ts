@@ -8,7 +8,8 @@ import { sqlMigration, type ContextMigrations } from '../../platform/migrations'
  *
  * The ledger keeps money in buckets: an amount moves between buckets as a pair of entries that sum to zero
  * (pending → available at release, available → in_transit when a payout starts, in_transit → paid or back to
- * available when it settles). A balance is the sum of a bucket's entries, never a stored number.
+ * available when it settles). A balance is the sum of a bucket's entries; `balances` (0002) keeps those sums, added
+ * to by a trigger in the transaction of every ledger insert, so reads and the payout sweep never sum a whole history.
  */
 export const earningsMigrations: ContextMigrations = {
   schema: 'earnings',
@@ -138,6 +139,43 @@ export const earningsMigrations: ContextMigrations = {
         amount_minor bigint NOT NULL CHECK (amount_minor > 0),
         created_at timestamptz NOT NULL
       );
+    `),
+
+    // The running sum of each (creator, currency, bucket), maintained by the database itself: a statement-level trigger
+    // adds the entries a ledger INSERT really inserted (ON CONFLICT DO NOTHING skips are not in its transition table),
+    // so no code path can forget it. One upsert per statement, in key order: two transactions touching several
+    // balances lock them in the same order and cannot deadlock on them; two adding to the same balance serialize on
+    // its row and both land. The backfill runs under a lock that keeps out ledger inserts until the migration commits.
+    '0002_balances': sqlMigration(`
+      CREATE TABLE earnings.balances (
+        creator_id text NOT NULL,
+        currency char(3) NOT NULL,
+        bucket text NOT NULL CHECK (bucket IN ('pending', 'available', 'in_transit', 'paid')),
+        amount_minor bigint NOT NULL,
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (creator_id, currency, bucket)
+      );
+      -- the scheduled payout sweep: available balances at or over the minimum
+      CREATE INDEX balances_payable ON earnings.balances (amount_minor, creator_id, currency) WHERE bucket = 'available';
+
+      CREATE FUNCTION earnings.add_to_balances() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO earnings.balances AS b (creator_id, currency, bucket, amount_minor, updated_at)
+        SELECT creator_id, currency, bucket, sum(amount_minor), max(created_at) FROM inserted
+        GROUP BY creator_id, currency, bucket
+        ORDER BY creator_id, currency, bucket
+        ON CONFLICT (creator_id, currency, bucket) DO UPDATE
+          SET amount_minor = b.amount_minor + EXCLUDED.amount_minor, updated_at = EXCLUDED.updated_at;
+        RETURN NULL;
+      END;
+      $$;
+
+      LOCK TABLE earnings.ledger_entries IN SHARE ROW EXCLUSIVE MODE;
+      CREATE TRIGGER ledger_adds_to_balances AFTER INSERT ON earnings.ledger_entries
+        REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION earnings.add_to_balances();
+      INSERT INTO earnings.balances (creator_id, currency, bucket, amount_minor, updated_at)
+      SELECT creator_id, currency, bucket, sum(amount_minor), max(created_at) FROM earnings.ledger_entries
+      GROUP BY creator_id, currency, bucket;
     `),
   },
 };

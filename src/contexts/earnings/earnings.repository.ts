@@ -69,7 +69,10 @@ export interface NewEntry {
   payoutId?: string | null;
 }
 
-/** Appends entries; an entry whose (source, bucket) exists is skipped, which is what makes every handler idempotent. */
+/**
+ * Appends entries; an entry whose (source, bucket) exists is skipped, which is what makes every handler idempotent.
+ * The ledger's trigger adds what was inserted to `earnings.balances` in the same statement.
+ */
 export async function appendEntries(db: Executor, entries: NewEntry[], at: Date): Promise<number> {
   const rows = entries.filter((e) => e.amountMinor !== 0);
   if (rows.length === 0) return 0;
@@ -181,13 +184,17 @@ export async function markReleased(db: Executor, deliveredBy: Date, at: Date, cr
   return r.rows;
 }
 
+/** The creator's balance of every bucket that ever had an entry, per currency (the ledger's sums, kept by its trigger). */
 export async function bucketSums(db: Executor, creatorId: string): Promise<Array<{ currency: string; bucket: Bucket; sum: number }>> {
   const r = await sql<{ currency: string; bucket: Bucket; sum: number }>`
-    SELECT currency, bucket, sum(amount_minor)::bigint AS sum FROM earnings.ledger_entries
-    WHERE creator_id = ${creatorId} GROUP BY currency, bucket ORDER BY currency
+    SELECT currency, bucket, amount_minor AS sum FROM earnings.balances WHERE creator_id = ${creatorId} ORDER BY currency
   `.execute(db);
   return r.rows;
 }
+
+/** The available balance of one creator and currency, 0 when it never had an entry (one primary-key read). */
+const availableOf = (creatorId: string, currency: string) =>
+  sql<number>`coalesce((SELECT amount_minor FROM earnings.balances WHERE creator_id = ${creatorId} AND currency = ${currency} AND bucket = 'available'), 0)::bigint`;
 
 /**
  * Serializes payouts of one creator until the caller's transaction ends (the payout account's row lock). Taken in a
@@ -213,10 +220,7 @@ export async function startPayout(
   const r = await sql<PayoutRow>`
     INSERT INTO earnings.payouts (id, creator_id, currency, amount_minor, status, trigger, provider, destination, created_at, updated_at)
     SELECT ${p.id}, ${p.creatorId}, ${p.currency}, s.available, 'processing', ${p.trigger}, ${p.provider}, ${p.destination}, ${at}, ${at}
-    FROM (
-      SELECT coalesce(sum(amount_minor), 0)::bigint AS available FROM earnings.ledger_entries
-      WHERE creator_id = ${p.creatorId} AND currency = ${p.currency} AND bucket = 'available'
-    ) s
+    FROM (SELECT ${availableOf(p.creatorId, p.currency)} AS available) s
     WHERE s.available >= ${p.minimumMinor}
       ${p.notSince === null ? sql`` : sql`AND NOT EXISTS (SELECT 1 FROM earnings.payouts o WHERE o.creator_id = ${p.creatorId} AND o.currency = ${p.currency} AND o.created_at > ${p.notSince})`}
     ON CONFLICT (creator_id, currency) WHERE status = 'processing' DO NOTHING
@@ -226,10 +230,7 @@ export async function startPayout(
 }
 
 export async function availableSum(db: Executor, creatorId: string, currency: string): Promise<number> {
-  const r = await sql<{ s: number }>`
-    SELECT coalesce(sum(amount_minor), 0)::bigint AS s FROM earnings.ledger_entries
-    WHERE creator_id = ${creatorId} AND currency = ${currency} AND bucket = 'available'
-  `.execute(db);
+  const r = await sql<{ s: number }>`SELECT ${availableOf(creatorId, currency)} AS s`.execute(db);
   return r.rows[0]!.s;
 }
 
@@ -267,16 +268,17 @@ export async function stalePayouts(db: Executor, before: Date, limit = 50): Prom
   return r.rows;
 }
 
-/** Creators and currencies due a scheduled payout: enough available, a payout account, no payout since `notSince`. */
+/**
+ * Creators and currencies due a scheduled payout: enough available, a payout account, no payout since `notSince`.
+ * Reads the balances (index `balances_payable`), so a sweep costs what is payable, not the size of the ledger.
+ */
 export async function duePayouts(db: Executor, minimumMinor: number, notSince: Date, limit = 100): Promise<Array<{ creator_id: string; currency: string }>> {
   const r = await sql<{ creator_id: string; currency: string }>`
-    SELECT l.creator_id, l.currency FROM earnings.ledger_entries l
-    WHERE l.bucket = 'available'
-      AND EXISTS (SELECT 1 FROM earnings.payout_accounts a WHERE a.creator_id = l.creator_id)
-      AND NOT EXISTS (SELECT 1 FROM earnings.payouts o WHERE o.creator_id = l.creator_id AND o.currency = l.currency AND (o.created_at > ${notSince} OR o.status = 'processing'))
-    GROUP BY l.creator_id, l.currency
-    HAVING sum(l.amount_minor) >= ${minimumMinor}
-    ORDER BY l.creator_id, l.currency
+    SELECT b.creator_id, b.currency FROM earnings.balances b
+    WHERE b.bucket = 'available' AND b.amount_minor >= ${minimumMinor}
+      AND EXISTS (SELECT 1 FROM earnings.payout_accounts a WHERE a.creator_id = b.creator_id)
+      AND NOT EXISTS (SELECT 1 FROM earnings.payouts o WHERE o.creator_id = b.creator_id AND o.currency = b.currency AND (o.created_at > ${notSince} OR o.status = 'processing'))
+    ORDER BY b.creator_id, b.currency
     LIMIT ${limit}
   `.execute(db);
   return r.rows;
@@ -363,7 +365,8 @@ export interface Discrepancy {
 /**
  * The reconciliation checks, each one query returning only the rows that disagree (see docs/earnings.md):
  * commissions vs their ledger entries and reversals, moves that must net to zero, payouts vs the ledger, and per
- * creator and currency the paid and in-transit totals vs the payouts and the grand total vs the commissions.
+ * creator and currency the paid and in-transit totals vs the payouts and the grand total vs the commissions, and
+ * every stored balance vs its bucket's sum of entries.
  */
 export async function discrepancies(db: Executor, creatorId: string | undefined): Promise<Discrepancy[]> {
   const onCreator = (col: string) => (creatorId === undefined ? sql`` : sql`AND ${sql.ref(col)} = ${creatorId}`);
@@ -383,13 +386,17 @@ export async function discrepancies(db: Executor, creatorId: string | undefined)
         coalesce((SELECT sum(amount_minor) FROM earnings.ledger_entries l WHERE l.payout_id = p.id AND l.bucket = 'paid'), 0)::bigint AS paid
       FROM earnings.payouts p WHERE true ${onCreator('p.creator_id')}
     ),
+    sums AS (
+      SELECT creator_id, currency, bucket, sum(amount_minor)::bigint AS amount
+      FROM earnings.ledger_entries WHERE true ${onCreator('creator_id')} GROUP BY creator_id, currency, bucket
+    ),
     totals AS (
       SELECT creator_id, currency,
-        sum(amount_minor)::bigint AS total,
-        sum(amount_minor) FILTER (WHERE bucket = 'pending')::bigint AS pending,
-        coalesce(sum(amount_minor) FILTER (WHERE bucket = 'paid'), 0)::bigint AS paid,
-        coalesce(sum(amount_minor) FILTER (WHERE bucket = 'in_transit'), 0)::bigint AS in_transit
-      FROM earnings.ledger_entries WHERE true ${onCreator('creator_id')} GROUP BY creator_id, currency
+        sum(amount)::bigint AS total,
+        sum(amount) FILTER (WHERE bucket = 'pending')::bigint AS pending,
+        coalesce(sum(amount) FILTER (WHERE bucket = 'paid'), 0)::bigint AS paid,
+        coalesce(sum(amount) FILTER (WHERE bucket = 'in_transit'), 0)::bigint AS in_transit
+      FROM sums GROUP BY creator_id, currency
     ),
     owed AS (
       SELECT creator_id, currency, sum(amount_minor - reversed_minor)::bigint AS owed FROM com GROUP BY creator_id, currency
@@ -415,6 +422,9 @@ export async function discrepancies(db: Executor, creatorId: string | undefined)
     UNION ALL SELECT 'ledger_vs_commissions', coalesce(t.creator_id, o.creator_id), coalesce(t.currency, o.currency), NULL, coalesce(o.owed, 0), coalesce(t.total, 0)
       FROM totals t FULL JOIN owed o USING (creator_id, currency) WHERE coalesce(t.total, 0) <> coalesce(o.owed, 0)
     UNION ALL SELECT 'pending_not_negative', creator_id, currency, NULL, 0, pending FROM totals WHERE pending < 0
+    UNION ALL SELECT 'balances_vs_ledger', creator_id, currency, bucket, coalesce(s.amount, 0), coalesce(b.amount_minor, 0)
+      FROM sums s FULL JOIN (SELECT * FROM earnings.balances WHERE true ${onCreator('creator_id')}) b USING (creator_id, currency, bucket)
+      WHERE coalesce(s.amount, 0) <> coalesce(b.amount_minor, 0)
   `;
   const r = await q.execute(db);
   return r.rows.map((x) => ({ ...x, expectedMinor: Number(x.expectedMinor), actualMinor: Number(x.actualMinor) }));

@@ -244,9 +244,16 @@ export async function earningsRoutes(app: App, service: EarningsServiceImpl, dep
     '/admin/creators/:creatorId/earnings',
     {
       config: { auth: ADMIN },
-      schema: { tags, summary: 'A creator\'s balances, next payout and minimum (support view)', params: CreatorParams, querystring: NoQuery, response: { 200: EarningsView, ...errorResponses(400, 401, 403) } },
+      schema: {
+        tags,
+        summary: 'A creator\'s balances, next payout and minimum (support view)',
+        description: '404 `creator_not_found` when no creator has this id; a creator without earnings answers empty balances.',
+        params: CreatorParams,
+        querystring: NoQuery,
+        response: { 200: EarningsView, ...errorResponses(400, 401, 403, 404) },
+      },
     },
-    async (request) => service.summary(request.params.creatorId),
+    async (request) => unwrap(await service.creatorSummary(request.params.creatorId)),
   );
 
   app.get(

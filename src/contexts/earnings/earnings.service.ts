@@ -52,6 +52,12 @@ export interface PayoutView {
   settledAt: string | null;
 }
 
+export interface EarningsSummary {
+  balances: Balance[];
+  nextPayoutAt: string;
+  minimumPayoutMinor: number;
+}
+
 export interface CommissionRulesView {
   /** The platform default (config.defaultCommissionBps), in force when the merchant has no rule. */
   defaultBps: number;
@@ -345,17 +351,25 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
     return toBalances(await repo.bucketSums(db, creatorId));
   }
 
+  async function summary(creatorId: string): Promise<EarningsSummary> {
+    const current = await balances(creatorId);
+    const last = await repo.lastPayoutAt(db, creatorId);
+    const now = clock.now().getTime();
+    const next = last ? Math.max(now, new Date(last).getTime() + config.payoutScheduleHours * HOUR) : now;
+    return { balances: current, nextPayoutAt: new Date(next).toISOString(), minimumPayoutMinor: config.payoutMinimumMinor };
+  }
+
   return {
     /** Creator balances per currency, derived from the ledger (commissions whose hold elapsed are released first). */
     balances,
 
     /** The earnings overview: balances, when the schedule next considers this creator, and the payout minimum. */
-    async summary(creatorId: string): Promise<{ balances: Balance[]; nextPayoutAt: string; minimumPayoutMinor: number }> {
-      const current = await balances(creatorId);
-      const last = await repo.lastPayoutAt(db, creatorId);
-      const now = clock.now().getTime();
-      const next = last ? Math.max(now, new Date(last).getTime() + config.payoutScheduleHours * HOUR) : now;
-      return { balances: current, nextPayoutAt: new Date(next).toISOString(), minimumPayoutMinor: config.payoutMinimumMinor };
+    summary,
+
+    /** Any creator's overview by id (the admin support view); `creator_not_found` when social knows no such creator. */
+    async creatorSummary(creatorId: string): Promise<Result<EarningsSummary>> {
+      if (!(await deps.social.accountsOfCreators([creatorId])).has(creatorId)) return fail('creator_not_found');
+      return ok(await summary(creatorId));
     },
 
     /** Handles one attribution or orders event; idempotent under at-least-once delivery in any order. */

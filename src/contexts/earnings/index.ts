@@ -21,7 +21,8 @@ export { SimulatedPayoutProvider } from './earnings.payout-provider';
 export { StripeConnectPayoutProvider } from './earnings.stripe';
 
 export interface EarningsDeps extends ContextDeps {
-  social: Pick<SocialService, 'getCreatorByAccount'>;
+  /** accountsOfCreators: whether a creator id exists (the admin support view answers 404 otherwise). */
+  social: Pick<SocialService, 'getCreatorByAccount' | 'accountsOfCreators'>;
   /** getProductCards: a merchant may only set rates on its own products. */
   catalog: Pick<CatalogService, 'getMerchantByAccount' | 'getProductCards'>;
 }

@@ -69,6 +69,8 @@ export interface OrdersService {
   cancelForCheckout(checkoutId: string, reason: string): Promise<Array<{ id: string; merchantId: string; status: OrderStatus; totalMinor: number }>>;
   /** Orders of a checkout (recovery and the checkout answer). */
   findByCheckout(checkoutId: string): Promise<Array<{ id: string; merchantId: string; status: OrderStatus; totalMinor: number }>>;
+  /** Whether an order with this id was ever placed, whatever its status now (admin look-ups elsewhere answer 404 otherwise). */
+  orderExists(orderId: string): Promise<boolean>;
 }
 
 export interface OrdersDeps extends ContextDeps {

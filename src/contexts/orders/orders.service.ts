@@ -671,6 +671,11 @@ export function createOrdersService(deps: OrdersDeps) {
       return (await repo.findByCheckout(checkoutId)).map(summaryOf);
     },
 
+    /** Whether an order with this id was ever placed, whatever its status now. */
+    async orderExists(orderId: string): Promise<boolean> {
+      return (await repo.findOrder(orderId)) !== undefined;
+    },
+
     /** The order with lines, totals, tracking, refunds, returns and its full history, if the viewer may see it. */
     async getOrder(viewer: Viewer, orderId: string): Promise<Result<OrderView>> {
       const order = await owned(viewer, orderId);
