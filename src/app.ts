@@ -20,10 +20,11 @@ import { createOrdersContext } from './contexts/orders';
 import { createCheckoutContext } from './contexts/checkout';
 import { createAnalyticsContext } from './contexts/analytics';
 import { createEarningsContext } from './contexts/earnings';
+import { createMediaContext } from './contexts/media';
 import { registerWebApp } from './web';
 import { registerDemoMedia } from './demo/media';
 
-export const CONTEXT_NAMES = ['identity', 'catalog', 'inventory', 'social', 'attribution', 'payments', 'orders', 'checkout', 'analytics', 'earnings'] as const;
+export const CONTEXT_NAMES = ['identity', 'catalog', 'inventory', 'social', 'attribution', 'payments', 'orders', 'checkout', 'analytics', 'earnings', 'media'] as const;
 export type ContextName = (typeof CONTEXT_NAMES)[number];
 
 export interface FeedshopOptions {
@@ -84,8 +85,9 @@ export async function createFeedshop(options: FeedshopOptions) {
 
   const analytics = createAnalyticsContext({ ...deps, referrals, attribution: attribution.service, social: social.service, catalog: catalog.service });
   const earnings = createEarningsContext({ ...deps, social: social.service, catalog: catalog.service });
+  const media = createMediaContext(deps);
 
-  const contexts = { identity, catalog, inventory, social, attribution, payments, orders, checkout, analytics, earnings } satisfies Record<ContextName, ContextModule>;
+  const contexts = { identity, catalog, inventory, social, attribution, payments, orders, checkout, analytics, earnings, media } satisfies Record<ContextName, ContextModule>;
   const all: ContextModule[] = Object.values(contexts);
   for (const ctx of all) ctx.subscribe?.();
 
@@ -116,6 +118,7 @@ export async function createFeedshop(options: FeedshopOptions) {
   for (const ctx of all) {
     if (ctx.routes && serve.has(ctx.name)) await http.register(async (scoped) => ctx.routes!(scoped as App), { prefix: '/v1' });
   }
+  if (serve.has(media.name)) await media.files(http);
 
   return {
     config,

@@ -28,6 +28,10 @@ export const ConfigSchema = Type.Object({
   loginMaxAttempts: Type.Integer({ minimum: 1, default: 10 }),
   loginWindowSeconds: Type.Integer({ minimum: 1, default: 300 }),
   bodyLimitBytes: Type.Integer({ minimum: 1024, default: 256 * 1024 }),
+  /** Largest image upload (POST /v1/media with image/*); an upload is held whole in memory and stored as one value. */
+  mediaImageMaxBytes: Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 8 * 1024 * 1024 }),
+  /** Largest video upload (video/mp4, video/webm). */
+  mediaVideoMaxBytes: Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 64 * 1024 * 1024 }),
   /** Products with at most this many units available show as "low". */
   lowStockThreshold: Type.Integer({ minimum: 0, default: 5 }),
   storyTtlHours: Type.Integer({ minimum: 1, default: 24 }),
@@ -108,6 +112,8 @@ const ENV_KEYS: Record<keyof Config, string> = {
   loginMaxAttempts: 'LOGIN_MAX_ATTEMPTS',
   loginWindowSeconds: 'LOGIN_WINDOW_SECONDS',
   bodyLimitBytes: 'BODY_LIMIT_BYTES',
+  mediaImageMaxBytes: 'MEDIA_IMAGE_MAX_BYTES',
+  mediaVideoMaxBytes: 'MEDIA_VIDEO_MAX_BYTES',
   lowStockThreshold: 'LOW_STOCK_THRESHOLD',
   storyTtlHours: 'STORY_TTL_HOURS',
   reservationTtlMinutes: 'RESERVATION_TTL_MINUTES',

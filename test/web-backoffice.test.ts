@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { apiLogin, browserSkipReason, DEMO, launchBrowser, newPhoneContext, screenshot, signIn, startWebServer, type WebServer } from './support/browser';
+import { apiLogin, browserSkipReason, DEMO, newPhoneContext, screenshot, signIn, useWebSuite, type WebServer } from './support/browser';
 import { backends } from './support/harness';
 
 /**
@@ -14,15 +14,9 @@ const skip = browserSkipReason();
 
 for (const backend of backends())
   describe(`web app: creator, merchant and admin areas [${backend.name}]`, { skip: skip ?? false }, () => {
-  let server: WebServer;
-  let browser: Browser;
-  before(async () => {
-    [server, browser] = await Promise.all([startWebServer({}, backend), launchBrowser()]);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  let server!: WebServer;
+  let browser!: Browser;
+  useWebSuite(backend, {}, (s, b) => ([server, browser] = [s, b]));
 
   it('(2) the creator who posted the tag sees the sale credited in the dashboard', async () => {
     const { t } = server;

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { DEMO_MERCHANTS } from '../src/demo/world';
 import { WEB_DIST } from '../src/web';
-import { axeViolations, browserSkipReason, DEMO, launchBrowser, newPhoneContext, screenshot, signIn, startWebServer, type WebServer } from './support/browser';
+import { axeViolations, browserSkipReason, DEMO, newPhoneContext, screenshot, signIn, useWebSuite, type WebServer } from './support/browser';
 import { backends } from './support/harness';
 
 /**
@@ -50,17 +50,10 @@ async function fillPayment(page: Page, card: string): Promise<void> {
 
 for (const backend of backends())
   describe(`web app: shopper journeys [${backend.name}]`, { skip: skip ?? false }, () => {
-  let server: WebServer;
-  let browser: Browser;
+  let server!: WebServer;
+  let browser!: Browser;
   const bought: { orderId?: string; product?: string } = {};
-
-  before(async () => {
-    [server, browser] = await Promise.all([startWebServer({}, backend), launchBrowser()]);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  useWebSuite(backend, {}, (s, b) => ([server, browser] = [s, b]));
 
   it('the feed first screen renders within 1 s of navigation; the first-view JavaScript is small', async (t) => {
     const context = await newPhoneContext(browser, server.baseUrl);

@@ -13,6 +13,7 @@ export const ID_PREFIX = {
   product: 'prd',
   variant: 'sku',
   media: 'med',
+  upload: 'upl',
   review: 'rev',
   creator: 'cre',
   post: 'pst',

@@ -1,6 +1,7 @@
 // End-to-end support: the real server (PGlite or PostgreSQL, demo world, built web app) on a free port and Debian
 // Chromium driven by playwright-core. One server and one browser per test file; each journey opens its own browser context.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { after, before } from 'node:test';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { seedDemo, DEMO_PASSWORD } from '../../src/demo/seed';
@@ -50,6 +51,23 @@ export async function startWebServer(config: Partial<Config> = {}, backend: Back
   const address = t.app.http.server.address();
   if (!address || typeof address === 'string') throw new Error('no port');
   return { t, baseUrl: `http://127.0.0.1:${address.port}`, close: () => t.close() };
+}
+
+/**
+ * One server and one browser for the suite around it: started before its tests (then handed to `use`), closed after
+ * them.
+ */
+export function useWebSuite(backend: Backend, config: Partial<Config>, use: (server: WebServer, browser: Browser) => void): void {
+  let server: WebServer | undefined;
+  let browser: Browser | undefined;
+  before(async () => {
+    [server, browser] = await Promise.all([startWebServer(config, backend), launchBrowser()]);
+    use(server, browser);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
 }
 
 export const DEMO = {

@@ -7,11 +7,14 @@ import type { CartView, CheckoutView, CartLineView } from '../../src/contexts/ch
 import type { OrderPage, OrderView, OrderSummaryView } from '../../src/contexts/orders/orders.schemas';
 import type { MODELS, TopReport, FunnelReport, TimeseriesReport } from '../../src/contexts/analytics/analytics.schemas';
 import type { EarningsView, PayoutPage, StatementList, PayoutAccountView as PayoutAccountSchema } from '../../src/contexts/earnings/earnings.schemas';
+import type { MediaObjectView } from '../../src/contexts/media/media.schemas';
 
 export type { FeedPage, StoriesPage, PostView, TagView, ProductDetailView, ReviewInput, CartView, CheckoutView, CartLineView, OrderPage, OrderView, OrderSummaryView, VariantView, CreatorView, CreatePostInput, NewProduct };
 export type FollowingPageT = Static<typeof FollowingPage>;
 export type ProductCardPageT = Static<typeof ProductCardPage>;
 export type StockViewT = Static<typeof StockView>;
+/** What POST /v1/media answers: `url` goes where a media URL is asked for. */
+export type UploadedMedia = MediaObjectView;
 export type ProductCard = TagView['product'];
 export type Availability = ProductCard['availability'];
 
@@ -90,6 +93,10 @@ const MESSAGES: Record<string, string> = {
   invalid_range: 'That period is not valid: pick a start before the end, at most a year apart.',
   invalid_month: 'That statement month does not exist.',
   not_found: 'This was not found. It may have been removed; reload the page.',
+  unsupported_media_type: 'This kind of file cannot be uploaded. Choose a JPEG, PNG, WebP or GIF image, or an MP4 or WebM video.',
+  media_type_mismatch: 'This file is not what its name says (its contents are another format). Export it again and retry.',
+  body_too_large: 'This is too large to send. If it is a file, choose a smaller one.',
+  empty_body: 'This file is empty. Choose another one.',
 };
 
 /** A sentence for a person: what happened and what to do. */
@@ -103,12 +110,15 @@ export interface RequestOptions {
   body?: unknown;
   idempotencyKey?: string;
   signal?: AbortSignal;
+  /** A file sent as the body itself, with its type as Content-Type (instead of a JSON `body`). */
+  file?: Blob;
 }
 
 /** JSON request to the same origin (the session travels in the HTTP-only cookie). */
 export async function api<T>(url: string, opts: RequestOptions = {}): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.file) headers['content-type'] = opts.file.type || 'application/octet-stream';
+  else if (opts.body !== undefined) headers['content-type'] = 'application/json';
   if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
   let res: Response;
   try {
@@ -116,7 +126,7 @@ export async function api<T>(url: string, opts: RequestOptions = {}): Promise<T>
       method: opts.method ?? 'GET',
       headers,
       credentials: 'same-origin',
-      ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+      ...(opts.file ? { body: opts.file } : opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
   } catch (e) {

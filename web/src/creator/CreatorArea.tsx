@@ -1,9 +1,10 @@
-import { useMemo, useRef, useState, type FormEvent, type MouseEvent } from 'react';
+import { useMemo, useState, type FormEvent, type MouseEvent } from 'react';
 import { api, formatDate, formatMoney, messageFor, newIdempotencyKey, type AttributionModel, type CreatePostInput, type CreatorView, type Earnings, type PayoutPageT, type PostView, type StatementListT, type ProductCardPageT, type PayoutAccountView } from '../api';
 import { FunnelReport, ModelSwitch, POLL_MS, RevenueChart, TopTable, useRange } from '../reports';
 import { Link, useLocation } from '../router';
 import { hasRole, useSession } from '../session';
 import { BusyButton, DownloadButton } from '../actions';
+import { MEDIA_ACCEPT, MediaUpload } from './MediaUpload';
 import { Empty, ErrorNote, PageTitle, Spinner, useApi, useInterval } from '../ui';
 
 /** The creator's area: dashboard (attributed sales, funnel, revenue, earnings, payouts, statements) and posting. */
@@ -204,10 +205,14 @@ interface DraftTag {
   product: ProductCardPageT['items'][number] | null;
 }
 
-/** Publishing: a media URL, then click on the media where each product is and pick it. */
+/** A URL typed by hand names a video by its extension; an uploaded file says what it is. */
+const VIDEO_URL = /\.(mp4|webm)([?#]|$)/i;
+
+/** Publishing: upload the media or give its URL, then click on the media where each product is and pick it. */
 function NewPost() {
   const [kind, setKind] = useState<'post' | 'story'>('post');
   const [mediaUrl, setMediaUrl] = useState('');
+  const [mediaType, setMediaType] = useState<CreatePostInput['mediaType']>('photo');
   const [tags, setTags] = useState<DraftTag[]>([]);
   const [active, setActive] = useState<number | null>(null);
   const [q, setQ] = useState('');
@@ -215,8 +220,7 @@ function NewPost() {
   const [error, setError] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const img = useRef<HTMLImageElement>(null);
-  const place = (e: MouseEvent<HTMLImageElement>) => {
+  const place = (e: MouseEvent<HTMLElement>) => {
     const r = e.currentTarget.getBoundingClientRect();
     const x = Math.min(1, Math.max(0, (e.clientX - r.left) / r.width));
     const y = Math.min(1, Math.max(0, (e.clientY - r.top) / r.height));
@@ -237,7 +241,7 @@ function NewPost() {
     const caption = String(new FormData(e.currentTarget).get('caption') ?? '');
     const body: CreatePostInput = {
       kind,
-      mediaType: 'photo',
+      mediaType,
       mediaUrl,
       caption,
       tags: tags.filter((t) => t.product).map((t) => ({ productId: t.product!.id, x: t.x, y: t.y })),
@@ -269,12 +273,33 @@ function NewPost() {
         </fieldset>
         <label>
           Media URL
-          <input value={mediaUrl} onChange={(e) => setMediaUrl(e.target.value.trim())} required pattern="(https?://|/)\S+" placeholder="https://… or /media/…" />
+          <input
+            value={mediaUrl}
+            onChange={(e) => {
+              setMediaUrl(e.target.value.trim());
+              setMediaType(VIDEO_URL.test(e.target.value) ? 'video' : 'photo');
+            }}
+            required
+            pattern="(https?://|/)\S+"
+            placeholder="https://… or /media/…"
+          />
         </label>
+        <MediaUpload
+          label="Or upload a photo or video"
+          accept={MEDIA_ACCEPT}
+          onUploaded={(media) => {
+            setMediaUrl(media.url);
+            setMediaType(media.contentType.startsWith('video/') ? 'video' : 'photo');
+          }}
+        />
         {mediaUrl && (
           <div className="media tagger">
-            <p className="hint">Click on the image where a product is to tag it.</p>
-            <img ref={img} src={mediaUrl} alt="Your media: click to place a product tag" onClick={place} />
+            <p className="hint">Click on the {mediaType === 'video' ? 'video' : 'image'} where a product is to tag it.</p>
+            {mediaType === 'video' ? (
+              <video src={mediaUrl} aria-label="Your video: click to place a product tag" onClick={place} muted loop autoPlay playsInline style={{ width: '100%', borderRadius: 8, cursor: 'crosshair' }} />
+            ) : (
+              <img src={mediaUrl} alt="Your media: click to place a product tag" onClick={place} />
+            )}
             {tags.map((t, i) => (
               <button
                 key={i}

@@ -5,6 +5,7 @@ import { Link, useLocation } from '../router';
 import { hasRole, useSession } from '../session';
 import { OrderLines } from '../shopper/Orders';
 import { BusyButton } from '../actions';
+import { IMAGE_ACCEPT, MediaUpload } from '../creator/MediaUpload';
 import { Empty, ErrorNote, PageTitle, Spinner, useApi } from '../ui';
 
 /** The merchant's back office: products and stock, orders and fulfilment, and which creators sell for them. */
@@ -208,11 +209,11 @@ function Products() {
   const { data, error, loading, reload } = useApi<ProductCardPageT>('/v1/merchant/products?limit=50');
   const [note, setNote] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [image, setImage] = useState('');
   const create = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const form = e.currentTarget;
     const f = new FormData(e.currentTarget);
-    const image = String(f.get('image') ?? '').trim();
     const body: NewProduct = {
       name: String(f.get('name')).trim(),
       description: String(f.get('description') ?? ''),
@@ -226,6 +227,7 @@ function Products() {
       await api('/v1/merchant/products', { method: 'POST', body });
       setNote(`Created ${body.name}.`);
       form.reset();
+      setImage('');
       reload();
     } catch (err) {
       setNote(messageFor(err));
@@ -258,8 +260,9 @@ function Products() {
         </label>
         <label>
           Image URL
-          <input name="image" type="text" placeholder="https://…" />
+          <input name="image" type="text" placeholder="https://… or /media/…" value={image} onChange={(e) => setImage(e.target.value.trim())} />
         </label>
+        <MediaUpload label="Or upload an image" accept={IMAGE_ACCEPT} onUploaded={(media) => setImage(media.url)} />
         <div className="row">
           <label>
             Variant

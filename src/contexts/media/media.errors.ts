@@ -1,0 +1,16 @@
+import { registerErrorCodes } from '../../platform/errors';
+
+/** The media context's own error codes and their HTTP statuses (registered once, at module load). */
+export const MEDIA_ERRORS = {
+  /** The file's first bytes are not the format its Content-Type declares. */
+  media_type_mismatch: 400,
+  /** An upload with no bytes. */
+  empty_body: 400,
+  /** A Range that starts past the end of the file. */
+  range_not_satisfiable: 416,
+} as const;
+
+registerErrorCodes(MEDIA_ERRORS);
+
+/** Expected failures of an upload, as values; the route turns them into AppErrors with these codes. */
+export type UploadFailure = { code: 'media_type_mismatch' | 'empty_body' | 'unsupported_media_type' | 'body_too_large'; message: string; details?: unknown };

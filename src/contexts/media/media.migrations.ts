@@ -1,0 +1,33 @@
+import type { ContextMigrations } from '../../platform/migrations';
+import { sqlMigration } from '../../platform/migrations';
+
+/**
+ * The media context's tables. `objects` is what was uploaded, by whom (one row per owner and content); `blobs` holds
+ * the bytes of the database store (media.store.ts), once per content whoever uploaded it. A store elsewhere (an
+ * object store) would leave `blobs` empty, which is why objects do not reference it.
+ */
+export const mediaMigrations: ContextMigrations = {
+  schema: 'media',
+  migrations: {
+    '0001_init': sqlMigration(`
+      CREATE TABLE media.blobs (
+        sha256 text PRIMARY KEY CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+        bytes bytea NOT NULL,
+        created_at timestamptz NOT NULL
+      );
+      -- images and video are compressed already: keep them out of line uncompressed, so reading a range fetches
+      -- only the chunks it covers
+      ALTER TABLE media.blobs ALTER COLUMN bytes SET STORAGE EXTERNAL;
+
+      CREATE TABLE media.objects (
+        id text PRIMARY KEY,
+        owner_account_id text NOT NULL,
+        sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+        content_type text NOT NULL CHECK (content_type IN ('image/jpeg', 'image/png', 'image/webp', 'image/gif', 'video/mp4', 'video/webm')),
+        size integer NOT NULL CHECK (size > 0),
+        created_at timestamptz NOT NULL,
+        UNIQUE (owner_account_id, sha256)
+      );
+    `),
+  },
+};

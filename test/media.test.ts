@@ -1,0 +1,288 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { createMediaContext } from '../src/contexts/media';
+import { countQueries } from '../src/platform/db';
+import { backends, shopOwner, startTestApp, type TestApp } from './support/harness';
+
+/** Tiny real files of each accepted type (the PNG, GIF and WebP are valid 1×1 images). */
+const FILES = {
+  'image/png': Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64'),
+  'image/gif': Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64'),
+  'image/webp': Buffer.from('UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==', 'base64'),
+  // a JPEG's start-of-image and JFIF marker, then its end-of-image
+  'image/jpeg': Buffer.from('ffd8ffe000104a46494600010100000100010000ffd9', 'hex'),
+  // an ISO base media `ftyp` box (brand isom)
+  'video/mp4': Buffer.concat([Buffer.from('00000018', 'hex'), Buffer.from('ftypisom'), Buffer.from('00000200', 'hex'), Buffer.from('isommp41')]),
+  // an EBML header declaring DocType "webm"
+  'video/webm': Buffer.from('1a45dfa39f4286810142f7810142f2810442f381084282847765626d42878104428581' + '02', 'hex'),
+} as const;
+type FileType = keyof typeof FILES;
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+/** A file of `size` bytes that starts with the given signature. */
+const padded = (signature: Buffer, size: number, fill = 7) => Buffer.concat([signature, Buffer.alloc(size - signature.length, fill)]);
+/** Distinct content of a type: the signature plus a random-looking tail, so tests never share an object by accident. */
+const unique = (type: FileType) => Buffer.concat([FILES[type], Buffer.from(`${Math.random()}`)]);
+
+const IMAGE_LIMIT = 4096;
+
+for (const backend of backends()) {
+  describe(`media uploads [${backend.name}]`, () => {
+    let t: TestApp;
+    let creator: { token: string; accountId: string };
+    before(async () => {
+      t = await startTestApp(backend, { config: { mediaImageMaxBytes: IMAGE_LIMIT } });
+      creator = await t.signUp('creator');
+    });
+    after(() => t.close());
+
+    /** Uploads as the creator unless another token (or null: anonymous) is given. */
+    const upload = (bytes: Buffer | undefined, contentType: string | undefined, token: string | null = creator.token) =>
+      t.request({ method: 'POST', url: '/v1/media', token: token ?? undefined, ...(bytes !== undefined ? { body: bytes } : {}), headers: contentType ? { 'content-type': contentType } : {} });
+
+    /** GET a file as bytes (the harness decodes bodies as text). */
+    const fetchFile = async (url: string, headers: Record<string, string> = {}) => {
+      const res = await t.app.http.inject({ method: 'GET', url, headers });
+      return { status: res.statusCode, headers: res.headers, bytes: res.rawPayload, json: () => res.json() };
+    };
+
+    it('stores each accepted type and serves back the same bytes, immutable, with its type and a strong ETag', async () => {
+      for (const type of Object.keys(FILES) as FileType[]) {
+        const bytes = unique(type);
+        const res = await upload(bytes, type);
+        assert.equal(res.status, 201, `${type}: ${JSON.stringify(res.body)}`);
+        assert.match(res.body.id, /^upl_[0-9A-Z]{26}$/);
+        assert.deepEqual(res.body, { id: res.body.id, url: `/media/${res.body.id}`, contentType: type, size: bytes.length, sha256: sha256(bytes) });
+
+        const file = await fetchFile(res.body.url);
+        assert.equal(file.status, 200, type);
+        assert.ok(file.bytes.equals(bytes), `${type}: the served bytes are the uploaded ones`);
+        assert.equal(file.headers['content-type'], type);
+        assert.equal(file.headers['content-length'], String(bytes.length));
+        assert.equal(file.headers['cache-control'], 'public, max-age=31536000, immutable');
+        assert.equal(file.headers['x-content-type-options'], 'nosniff');
+        assert.equal(file.headers.etag, `"${sha256(bytes)}"`);
+        assert.equal(file.headers['accept-ranges'], 'bytes');
+      }
+    });
+
+    it('is served by another process sharing the database, whose cache never saw it', async () => {
+      const bytes = unique('image/png');
+      const { body } = await upload(bytes, 'image/png');
+      const { db, clock, config, outbox, metrics, log } = t.app;
+      const other = createMediaContext({ db, clock, config, outbox, metrics, log });
+      const object = await other.service.find(body.id);
+      assert.ok(object);
+      assert.equal(object.contentType, 'image/png');
+      assert.ok((await other.service.read(object)).equals(bytes));
+    });
+
+    it('serves a file again from memory: a popular image costs no query after the first', async () => {
+      const bytes = unique('image/png');
+      const { body } = await upload(bytes, 'image/png');
+      const first = await countQueries(() => fetchFile(body.url));
+      assert.ok(first.result.bytes.equals(bytes));
+      assert.ok(first.queries > 0, 'the first request looks the file up');
+      const again = await countQueries(() => fetchFile(body.url, { range: 'bytes=0-3' }));
+      assert.equal(again.result.status, 206);
+      assert.equal(again.queries, 0, 'no database round trip');
+    });
+
+    it('answers 304 to If-None-Match with its ETag, and the file to any other', async () => {
+      const bytes = unique('image/gif');
+      const { body } = await upload(bytes, 'image/gif');
+      const etag = `"${body.sha256}"`;
+      for (const ifNoneMatch of [etag, `W/${etag}`, `"other", ${etag}`, '*']) {
+        const res = await fetchFile(body.url, { 'if-none-match': ifNoneMatch });
+        assert.equal(res.status, 304, ifNoneMatch);
+        assert.equal(res.bytes.length, 0);
+        assert.equal(res.headers.etag, etag);
+      }
+      const changed = await fetchFile(body.url, { 'if-none-match': '"something-else"' });
+      assert.equal(changed.status, 200);
+      assert.ok(changed.bytes.equals(bytes));
+    });
+
+    it('answers one Range with 206 and Content-Range, a range past the end with 416, and several with the whole file', async () => {
+      const bytes = padded(FILES['image/png'], 1000, 1);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = i < FILES['image/png'].length ? bytes[i]! : i % 251;
+      const { body } = await upload(bytes, 'image/png');
+      const cases: Array<[string, number, number]> = [
+        ['bytes=10-19', 10, 19],
+        ['bytes=990-', 990, 999],
+        ['bytes=-5', 995, 999],
+        ['bytes=900-5000', 900, 999],
+        ['bytes=0-0', 0, 0],
+      ];
+      for (const [range, start, end] of cases) {
+        const res = await fetchFile(body.url, { range });
+        assert.equal(res.status, 206, range);
+        assert.equal(res.headers['content-range'], `bytes ${start}-${end}/1000`, range);
+        assert.ok(res.bytes.equals(bytes.subarray(start, end + 1)), range);
+        assert.equal(res.headers['content-type'], 'image/png');
+      }
+      for (const range of ['bytes=1000-', 'bytes=5000-6000', 'bytes=-0']) {
+        const res = await fetchFile(body.url, { range });
+        assert.equal(res.status, 416, range);
+        assert.equal(res.headers['content-range'], 'bytes */1000');
+        assert.equal(res.json().error.code, 'range_not_satisfiable');
+        assert.equal(res.headers['cache-control'], undefined, 'a refusal is not to be kept');
+      }
+      for (const range of ['bytes=0-1,5-6', 'items=0-1', 'bytes=9-3']) {
+        const res = await fetchFile(body.url, { range });
+        assert.equal(res.status, 200, range);
+        assert.ok(res.bytes.equals(bytes));
+      }
+      // If-Range: the range only while the file is still the one the client has (it always is)
+      assert.equal((await fetchFile(body.url, { range: 'bytes=0-1', 'if-range': `"${body.sha256}"` })).status, 206);
+      assert.equal((await fetchFile(body.url, { range: 'bytes=0-1', 'if-range': '"older"' })).status, 200);
+    });
+
+    it('reads a large video by ranges from the store, answering an open-ended range a chunk at a time', async () => {
+      const size = 9 * 1024 * 1024 + 123;
+      const bytes = padded(FILES['video/mp4'], size);
+      for (let i = FILES['video/mp4'].length; i < size; i += 4096) bytes[i] = (i / 4096) % 256;
+      const { status, body } = await upload(bytes, 'video/mp4');
+      assert.equal(status, 201);
+      const chunk = 4 * 1024 * 1024;
+      let at = 0;
+      const parts: Buffer[] = [];
+      while (at < size) {
+        const res = await fetchFile(body.url, { range: `bytes=${at}-` });
+        assert.equal(res.status, 206);
+        const end = Math.min(at + chunk, size) - 1;
+        assert.equal(res.headers['content-range'], `bytes ${at}-${end}/${size}`);
+        parts.push(res.bytes);
+        at = end + 1;
+      }
+      assert.equal(parts.length, 3);
+      assert.ok(Buffer.concat(parts).equals(bytes), 'the chunks make up the file');
+      const middle = await fetchFile(body.url, { range: 'bytes=5000000-5000099' });
+      assert.ok(middle.bytes.equals(bytes.subarray(5000000, 5000100)));
+      const whole = await fetchFile(body.url);
+      assert.equal(whole.status, 200);
+      assert.ok(whole.bytes.equals(bytes));
+    });
+
+    it('gives the same object for the same bytes from the same owner, and another owner their own', async () => {
+      const bytes = unique('image/webp');
+      const first = await upload(bytes, 'image/webp');
+      const again = await upload(bytes, 'image/webp');
+      assert.equal(first.status, 201);
+      assert.equal(again.status, 200);
+      assert.deepEqual(again.body, first.body);
+      const merchant = await t.signUp('merchant');
+      const theirs = await upload(bytes, 'image/webp', merchant.token);
+      assert.equal(theirs.status, 201);
+      assert.notEqual(theirs.body.id, first.body.id);
+      assert.equal(theirs.body.sha256, first.body.sha256);
+      assert.ok((await fetchFile(theirs.body.url)).bytes.equals(bytes));
+    });
+
+    it('lets creators, merchants and admins upload; refuses anonymous callers (401) and shoppers (403)', async () => {
+      for (const role of ['merchant', 'admin'] as const) {
+        const { token } = await t.signUp(role);
+        assert.equal((await upload(unique('image/png'), 'image/png', token)).status, 201, role);
+      }
+      const anonymous = await upload(unique('image/png'), 'image/png', null);
+      assert.equal(anonymous.status, 401);
+      assert.equal(anonymous.body.error.code, 'unauthenticated');
+      const shopper = await t.signUp('shopper');
+      const refused = await upload(unique('image/png'), 'image/png', shopper.token);
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.error.code, 'forbidden');
+    });
+
+    it('refuses a body over its type\'s limit with 413 (images and videos have their own)', async () => {
+      const big = padded(FILES['image/png'], IMAGE_LIMIT + 1);
+      const res = await upload(big, 'image/png');
+      assert.equal(res.status, 413);
+      assert.equal(res.body.error.code, 'body_too_large');
+      assert.equal((await upload(padded(FILES['image/png'], IMAGE_LIMIT), 'image/png')).status, 201, 'exactly the limit is fine');
+      assert.equal((await upload(padded(FILES['video/mp4'], IMAGE_LIMIT + 1), 'video/mp4')).status, 201, 'a video of that size is within its limit');
+    });
+
+    it('refuses another type with 415, and a file whose bytes are not its declared type with 400', async () => {
+      for (const type of ['text/plain', 'application/json', 'image/svg+xml', 'application/octet-stream']) {
+        const res = await upload(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'), type);
+        assert.equal(res.status, 415, type);
+        assert.equal(res.body.error.code, 'unsupported_media_type');
+        assert.match(res.body.error.message, /image\/jpeg/);
+      }
+      const png = await upload(unique('image/png'), 'image/jpeg');
+      assert.equal(png.status, 400);
+      assert.equal(png.body.error.code, 'media_type_mismatch');
+      assert.deepEqual(png.body.error.details, { declared: 'image/jpeg', detected: 'image/png' });
+      const junk = await upload(Buffer.from('definitely not a video'), 'video/mp4');
+      assert.equal(junk.status, 400);
+      assert.equal(junk.body.error.code, 'media_type_mismatch');
+      // an AVIF still image shares MP4's box format, but is not a video
+      const avif = await upload(Buffer.concat([Buffer.from('0000001c', 'hex'), Buffer.from('ftypavif'), Buffer.alloc(16)]), 'video/mp4');
+      assert.equal(avif.body.error.code, 'media_type_mismatch');
+    });
+
+    it('refuses an empty upload with 400', async () => {
+      const empty = await upload(Buffer.alloc(0), 'image/png');
+      assert.equal(empty.status, 400);
+      assert.equal(empty.body.error.code, 'empty_body');
+      const none = await upload(undefined, undefined);
+      assert.equal(none.status, 400);
+      assert.equal(none.body.error.code, 'empty_body');
+    });
+
+    it('answers 404 in the error shape for an unknown or malformed id', async () => {
+      for (const id of ['upl_00000000000000000000000000', 'med_00000000000000000000000000', 'nope', 'prd_01HZZZZZZZZZZZZZZZZZZZZZZZ', '%20']) {
+        const res = await fetchFile(`/media/${id}`);
+        assert.equal(res.status, 404, id);
+        assert.equal(res.json().error.code, 'not_found');
+      }
+    });
+
+    it('leaves the JSON routes JSON-only: a file sent to one is refused with 415', async () => {
+      const res = await t.request({ method: 'POST', url: '/v1/auth/login', body: FILES['image/png'], headers: { 'content-type': 'image/png' } });
+      assert.equal(res.status, 415);
+      assert.equal(res.body.error.code, 'unsupported_media_type');
+    });
+
+    it('gives a url that a post and a product accept, and the post shows in the feed with it', async () => {
+      const { body: photo } = await upload(unique('image/png'), 'image/png');
+      const handle = `up_${Math.random().toString(36).slice(2, 10)}`;
+      assert.equal((await t.request({ method: 'PUT', url: '/v1/creators/me', token: creator.token, body: { handle, displayName: 'Uploader' } })).status, 200);
+      const post = await t.request({ method: 'POST', url: '/v1/posts', token: creator.token, body: { mediaType: 'photo', mediaUrl: photo.url, caption: 'Uploaded from my phone' } });
+      assert.equal(post.status, 201, JSON.stringify(post.body));
+      const fan = await t.signUp('shopper');
+      assert.equal((await t.request({ method: 'PUT', url: `/v1/creators/${post.body.creator.id}/follow`, token: fan.token })).status, 200);
+      const feed = await t.request({ url: '/v1/feed?limit=50', token: fan.token });
+      const shown = feed.body.posts.find((p: { id: string }) => p.id === post.body.id);
+      assert.ok(shown, 'the post is in the feed');
+      assert.equal(shown.mediaUrl, photo.url);
+
+      const owner = await shopOwner(t);
+      const { body: image } = await upload(unique('image/jpeg'), 'image/jpeg', owner.token);
+      const product = await t.request({
+        method: 'POST',
+        url: '/v1/merchant/products',
+        token: owner.token,
+        body: { name: 'Uploaded', status: 'active', currency: 'EUR', media: [{ kind: 'image', url: image.url, alt: 'Front' }], variants: [{ title: 'One', priceMinor: 1000, stock: 1 }] },
+      });
+      assert.equal(product.status, 201, JSON.stringify(product.body));
+      const detail = await t.request({ url: `/v1/products/${product.body.id}` });
+      assert.equal(detail.body.media[0].url, image.url);
+    });
+
+    it('describes the upload\'s binary body and the file\'s answers in the OpenAPI document', async () => {
+      const doc = (await t.request({ url: '/openapi.json' })).body;
+      const post = doc.paths['/v1/media'].post;
+      assert.deepEqual(Object.keys(post.requestBody.content).sort(), Object.keys(FILES).sort());
+      assert.equal(post.requestBody.content['image/png'].schema.format, 'binary');
+      for (const status of ['200', '201', '400', '401', '403', '413', '415']) assert.ok(post.responses[status], `POST /v1/media documents ${status}`);
+      assert.ok(post.responses['201'].content['application/json'].schema.properties.sha256);
+      const get = doc.paths['/media/{id}'].get;
+      for (const status of ['200', '206', '304', '404', '416']) assert.ok(get.responses[status], `GET /media/{id} documents ${status}`);
+      assert.equal(get.responses['200'].content['video/mp4'].schema.format, 'binary');
+      assert.ok(get.responses['206'].headers['content-range']);
+      assert.ok(get.parameters.some((p: { in: string; name: string }) => p.in === 'header' && p.name === 'range'));
+    });
+  });
+}

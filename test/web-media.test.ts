@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { apiLogin, axeViolations, browserSkipReason, DEMO, newPhoneContext, screenshot, signIn, useWebSuite, type WebServer } from './support/browser';
+import { backends } from './support/harness';
+
+/**
+ * Uploads from the device in a real browser: a creator picks a photo in the new-post form, the URL field fills in,
+ * the photo shows, and a follower sees the post with it in the feed; a file that is not what it claims is refused
+ * with a sentence, and the URL field still takes a URL; a merchant picks a product image the same way.
+ */
+const skip = browserSkipReason();
+/** A valid 1×1 PNG. */
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
+
+for (const backend of backends())
+  describe(`web app: media uploads [${backend.name}]`, { skip: skip ?? false }, () => {
+    let server!: WebServer;
+    let browser!: Browser;
+    useWebSuite(backend, {}, (s, b) => ([server, browser] = [s, b]));
+
+    /** Waits until the image the selector finds has loaded and has pixels. */
+    const loaded = (page: Page, selector: string) =>
+      page.waitForFunction((s) => {
+        const img = document.querySelector(s) as HTMLImageElement | null;
+        return img !== null && img.complete && img.naturalWidth > 0;
+      }, selector);
+
+    /** A signed-in page at `path` (phone-sized unless wide). */
+    const openAs = async (email: string, path: string, wide = false): Promise<Page> => {
+      const page = await (await newPhoneContext(browser, server.baseUrl)).newPage();
+      if (wide) await page.setViewportSize({ width: 1100, height: 900 });
+      await signIn(page, email);
+      await page.goto(path);
+      return page;
+    };
+
+    /** Chooses a file in the file input labelled `label`, as a person picking it on their device. */
+    const choose = (page: Page, label: string, name: string, buffer: Buffer) => page.getByLabel(label).setInputFiles({ name, mimeType: 'image/png', buffer });
+
+    it('a creator uploads a photo from the device, publishes it, and a follower sees it in the feed', async () => {
+      const page = await openAs(DEMO.creator, '/creator/new');
+      await choose(page, 'Or upload a photo or video', 'look.png', PNG);
+      await page.getByRole('status').filter({ hasText: 'Uploaded look.png' }).waitFor();
+      const url = await page.getByLabel('Media URL').inputValue();
+      assert.match(url, /^\/media\/upl_[0-9A-Z]{26}$/);
+      await loaded(page, '.tagger img');
+      assert.deepEqual(await axeViolations(page), []);
+      await screenshot(page, 'creator-20-uploaded-photo');
+
+      await page.getByLabel('Caption').fill('Straight from my camera roll');
+      await page.getByRole('button', { name: 'Publish' }).click();
+      const done = page.getByRole('status').filter({ hasText: /Published post pst_\w+/ });
+      await done.waitFor();
+      const postId = /pst_\w+/.exec((await done.textContent())!)![0];
+      const post = await server.t.request<{ mediaUrl: string; mediaType: string; creator: { id: string } }>({ url: `/v1/posts/${postId}` });
+      assert.equal(post.body.mediaUrl, url);
+      assert.equal(post.body.mediaType, 'photo');
+      await page.context().close();
+
+      const fan = await apiLogin(server.t, DEMO.shopper2);
+      assert.equal((await server.t.request({ method: 'PUT', url: `/v1/creators/${post.body.creator.id}/follow`, token: fan })).status, 200);
+      const shopper = await openAs(DEMO.shopper2, '/');
+      await shopper.locator('article').filter({ hasText: 'Straight from my camera roll' }).waitFor();
+      await loaded(shopper, `article img[src="${url}"]`);
+      await screenshot(shopper, 'shopper-20-feed-uploaded-photo');
+      await shopper.context().close();
+    });
+
+    it('a file whose contents are not its type is refused with a sentence, and the URL field still takes a URL', async () => {
+      const page = await openAs(DEMO.creator, '/creator/new');
+      await choose(page, 'Or upload a photo or video', 'notes.png', Buffer.from('just some text'));
+      await page.getByRole('alert').filter({ hasText: /not what its name says/ }).waitFor();
+      assert.equal(await page.getByLabel('Media URL').inputValue(), '');
+      await page.getByLabel('Media URL').fill('/media/demo/typed.svg?label=Typed');
+      await loaded(page, '.tagger img');
+      await page.context().close();
+    });
+
+    it('a merchant uploads a product image and the new product carries it', async () => {
+      const page = await openAs(DEMO.merchant, '/merchant/products', true);
+      await choose(page, 'Or upload an image', 'scarf.png', PNG);
+      await page.getByRole('status').filter({ hasText: 'Uploaded scarf.png' }).waitFor();
+      const url = await page.getByLabel('Image URL').inputValue();
+      assert.match(url, /^\/media\/upl_[0-9A-Z]{26}$/);
+      await page.getByLabel('Name').fill('Uploaded Scarf');
+      await page.getByLabel('Price').fill('12.00');
+      await page.getByRole('button', { name: 'Create product' }).click();
+      await page.getByText('Created Uploaded Scarf.').waitFor();
+      assert.equal(await page.getByLabel('Image URL').inputValue(), '', 'the form is cleared for the next product');
+
+      const token = await apiLogin(server.t, DEMO.merchant);
+      const list = await server.t.request<{ items: { id: string; name: string; imageUrl: string | null }[] }>({ url: '/v1/merchant/products?limit=50', token });
+      const created = list.body.items.find((p) => p.name === 'Uploaded Scarf');
+      assert.ok(created, 'the product is listed');
+      assert.equal(created.imageUrl, url);
+      await page.context().close();
+    });
+  });
