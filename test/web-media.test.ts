@@ -10,6 +10,8 @@ import { backends } from './support/harness';
  * with a sentence, and the URL field still takes a URL; a merchant picks a product image the same way.
  */
 const skip = browserSkipReason();
+/** An ISO base media file's `ftyp` box (brand isom): what an MP4 starts with. */
+const MP4 = Buffer.concat([Buffer.from('00000018', 'hex'), Buffer.from('ftypisom'), Buffer.from('00000200', 'hex'), Buffer.from('isommp41')]);
 /** A valid 1×1 PNG. */
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
 
@@ -36,7 +38,7 @@ for (const backend of backends())
     };
 
     /** Chooses a file in the file input labelled `label`, as a person picking it on their device. */
-    const choose = (page: Page, label: string, name: string, buffer: Buffer) => page.getByLabel(label).setInputFiles({ name, mimeType: 'image/png', buffer });
+    const choose = (page: Page, label: string, name: string, buffer: Buffer, mimeType = 'image/png') => page.getByLabel(label).setInputFiles({ name, mimeType, buffer });
 
     it('a creator uploads a photo from the device, publishes it, and a follower sees it in the feed', async () => {
       const page = await openAs(DEMO.creator, '/creator/new');
@@ -64,6 +66,35 @@ for (const backend of backends())
       await shopper.locator('article').filter({ hasText: 'Straight from my camera roll' }).waitFor();
       await loaded(shopper, `article img[src="${url}"]`);
       await screenshot(shopper, 'shopper-20-feed-uploaded-photo');
+      await shopper.context().close();
+    });
+
+    it('a creator uploads a video: the post is a video post and the follower\'s feed plays it as a video, inline and muted', async () => {
+      const page = await openAs(DEMO.creator, '/creator/new');
+      await choose(page, 'Or upload a photo or video', 'clip.mp4', MP4, 'video/mp4');
+      await page.getByRole('status').filter({ hasText: 'Uploaded clip.mp4' }).waitFor();
+      const url = await page.getByLabel('Media URL').inputValue();
+      assert.match(url, /^\/media\/upl_[0-9A-Z]{26}$/);
+      await page.getByLabel('Caption').fill('A clip from the studio');
+      await page.getByRole('button', { name: 'Publish' }).click();
+      const done = page.getByRole('status').filter({ hasText: /Published post pst_\w+/ });
+      await done.waitFor();
+      const postId = /pst_\w+/.exec((await done.textContent())!)![0];
+      const post = await server.t.request<{ mediaUrl: string; mediaType: string; creator: { id: string } }>({ url: `/v1/posts/${postId}` });
+      assert.deepEqual([post.body.mediaUrl, post.body.mediaType], [url, 'video']);
+      await page.context().close();
+
+      const fan = await apiLogin(server.t, DEMO.shopper);
+      assert.equal((await server.t.request({ method: 'PUT', url: `/v1/creators/${post.body.creator.id}/follow`, token: fan })).status, 200);
+      const shopper = await openAs(DEMO.shopper, '/');
+      const article = shopper.locator('article').filter({ hasText: 'A clip from the studio' });
+      await article.waitFor();
+      const video = article.locator(`video[src="${url}"]`);
+      await video.waitFor();
+      assert.deepEqual(await video.evaluate((v: HTMLVideoElement) => [v.muted, v.playsInline, v.controls, v.getAttribute('aria-label')]), [true, true, true, 'A clip from the studio']);
+      assert.equal(await article.locator('img[src^="/media/upl_"]').count(), 0, 'a video post is not drawn as an image');
+      // the video fills the post's width like a photo does (a phone-sized page does not scroll sideways)
+      assert.equal(await shopper.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true);
       await shopper.context().close();
     });
 

@@ -103,7 +103,8 @@ export async function seedDemo(app: Feedshop): Promise<Record<string, number>> {
       rows.push({
         creatorId: creator.id,
         kind: 'post' as const,
-        mediaType: i % 4 === 3 ? ('video' as const) : ('photo' as const),
+        // the demo's media are generated images (src/demo/media.ts): photos, so the web app shows them as images
+        mediaType: 'photo' as const,
         mediaUrl: demoImageUrl(`${c.handle}-post-${i}`, caption),
         caption,
         publishedAt: new Date(now - (i * 2 + ci * 0.37 + random()) * DAY),
@@ -217,7 +218,7 @@ export async function seedWorld(app: Feedshop, size: WorldSize): Promise<Record<
       return {
         creatorId: creatorIds[Math.floor(random() * creatorIds.length)]!,
         kind: isStory ? ('story' as const) : ('post' as const),
-        mediaType: random() < 0.2 ? ('video' as const) : ('photo' as const),
+        mediaType: 'photo' as const,
         mediaUrl: demoImageUrl(`bench-post-${(posts + k) % 1009}`, `Post ${posts + k}`),
         caption: `Post ${posts + k}`,
         publishedAt,

@@ -213,7 +213,12 @@ function Post({ post, eager, following, onFollow, onOpen, availabilityOf }: Post
         )}
       </header>
       <div className="media">
-        <img src={post.mediaUrl} alt={post.caption} loading={eager ? 'eager' : 'lazy'} width={800} height={1000} />
+        {post.mediaType === 'video' ? (
+          // muted and inline so it may start without a gesture (as feeds do); the controls let it be heard
+          <video src={post.mediaUrl} aria-label={post.caption} muted loop playsInline controls preload={eager ? 'auto' : 'metadata'} width={800} height={1000} />
+        ) : (
+          <img src={post.mediaUrl} alt={post.caption} loading={eager ? 'eager' : 'lazy'} width={800} height={1000} />
+        )}
         {post.tags.map((tag) => {
           const availability = availabilityOf(tag.product);
           return (
