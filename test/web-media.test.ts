@@ -40,6 +40,15 @@ for (const backend of backends())
     /** Chooses a file in the file input labelled `label`, as a person picking it on their device. */
     const choose = (page: Page, label: string, name: string, buffer: Buffer, mimeType = 'image/png') => page.getByLabel(label).setInputFiles({ name, mimeType, buffer });
 
+    /** Publishes the new-post form and reads the post back from the API. */
+    const publish = async (page: Page) => {
+      await page.getByRole('button', { name: 'Publish' }).click();
+      const done = page.getByRole('status').filter({ hasText: /Published post pst_\w+/ });
+      await done.waitFor();
+      const postId = /pst_\w+/.exec((await done.textContent())!)![0];
+      return server.t.request<{ mediaUrl: string; mediaType: string; creator: { id: string } }>({ url: `/v1/posts/${postId}` });
+    };
+
     it('a creator uploads a photo from the device, publishes it, and a follower sees it in the feed', async () => {
       const page = await openAs(DEMO.creator, '/creator/new');
       await choose(page, 'Or upload a photo or video', 'look.png', PNG);
@@ -51,11 +60,7 @@ for (const backend of backends())
       await screenshot(page, 'creator-20-uploaded-photo');
 
       await page.getByLabel('Caption').fill('Straight from my camera roll');
-      await page.getByRole('button', { name: 'Publish' }).click();
-      const done = page.getByRole('status').filter({ hasText: /Published post pst_\w+/ });
-      await done.waitFor();
-      const postId = /pst_\w+/.exec((await done.textContent())!)![0];
-      const post = await server.t.request<{ mediaUrl: string; mediaType: string; creator: { id: string } }>({ url: `/v1/posts/${postId}` });
+      const post = await publish(page);
       assert.equal(post.body.mediaUrl, url);
       assert.equal(post.body.mediaType, 'photo');
       await page.context().close();
@@ -76,11 +81,7 @@ for (const backend of backends())
       const url = await page.getByLabel('Media URL').inputValue();
       assert.match(url, /^\/media\/upl_[0-9A-Z]{26}$/);
       await page.getByLabel('Caption').fill('A clip from the studio');
-      await page.getByRole('button', { name: 'Publish' }).click();
-      const done = page.getByRole('status').filter({ hasText: /Published post pst_\w+/ });
-      await done.waitFor();
-      const postId = /pst_\w+/.exec((await done.textContent())!)![0];
-      const post = await server.t.request<{ mediaUrl: string; mediaType: string; creator: { id: string } }>({ url: `/v1/posts/${postId}` });
+      const post = await publish(page);
       assert.deepEqual([post.body.mediaUrl, post.body.mediaType], [url, 'video']);
       await page.context().close();
 
