@@ -120,6 +120,71 @@ for (const backend of backends()) {
       assert.deepEqual(out.first_click, { [older.tagId]: 600 });
       assert.deepEqual(out.linear, { [older.tagId]: 300, [stamped.tagId]: 300 });
       assert.equal(line.commissionable?.tagId, stamped.tagId);
+      // buy-now stamps the token with the request: the order line says so (the clock did not move: T itself)
+      const [placed] = await events('orders.order.placed', orderId);
+      assert.equal(placed.lines[0].attribution.referredAt, placed.placedAt);
+    });
+
+    it('a token added to the cart is a tap when it was added: 8 days before checkout it earns nothing, 2 days before it is credited', async () => {
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 700, stock: 100 });
+      const tag = await tagOf(p.productId);
+      const fromCart = async (daysInCart: number) => {
+        const shopper = await t.signUp('shopper');
+        const added = await t.request({ method: 'POST', url: '/v1/cart/lines', token: shopper.token, body: { skuId: p.skuId, quantity: 1, referralToken: tag.token } });
+        assert.equal(added.status, 201, JSON.stringify(added.body));
+        const addedAt = t.clock.now().toISOString();
+        clock().advance(daysInCart * DAY);
+        const res = await t.request({
+          method: 'POST',
+          url: '/v1/checkout',
+          token: shopper.token,
+          headers: { 'idempotency-key': randomUUID() },
+          body: { paymentMethod: '4242424242424242', shipping: SHIPPING },
+        });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        await t.app.outbox.drain();
+        return { orderId: res.body.orders[0].id as string, addedAt };
+      };
+
+      // outside the 7-day click window: sold, paid, its line credited to no one (no commission)
+      const stale = await fromCart(8);
+      const [paid] = await events('orders.order.paid', stale.orderId);
+      assert.equal(paid.lines[0].attribution.referredAt, stale.addedAt, 'the order line carries when the token was stamped');
+      assert.equal(paid.lines[0].attribution.creatorId, tag.creatorId);
+      const old = (await split(stale.orderId)).line;
+      assert.deepEqual([old.credits, old.commissionable, old.flags], [[], null, {}]);
+      const [credited] = await events('attribution.line.credited', stale.orderId);
+      assert.equal(credited.commissionable, null);
+
+      // inside it: credited as before
+      const fresh = await fromCart(2);
+      const { line, out } = await split(fresh.orderId);
+      for (const model of ['last_click', 'first_click', 'linear', 'time_decay', 'position']) assert.deepEqual(out[model], { [tag.tagId]: 700 }, model);
+      assert.deepEqual(line.commissionable, { creatorId: tag.creatorId, postId: tag.postId, tagId: tag.tagId, amountMinor: 700, reversedMinor: 0 });
+
+      // the line as an attempt started before the time was recorded would have placed it (no referredAt): a tap at T
+      const unstamped = {
+        ...paid,
+        orderId: newId('order'),
+        lines: paid.lines.map((l: any) => ({ ...l, lineId: newId('orderLine'), attribution: { ...l.attribution, referredAt: undefined } })),
+      };
+      assert.equal(await attribution().creditPaidOrder(unstamped), 1);
+      assert.deepEqual((await split(unstamped.orderId)).out.last_click, { [tag.tagId]: 700 });
+
+      // recompute reads the stamping time kept with the line: a 10-day click window takes the stale tap in (analytics
+      // only; the commission stays with no one)
+      const admin = await t.signUp('admin');
+      const from = new Date(old.orderedAt);
+      const body = { from: from.toISOString(), to: new Date(from.getTime() + 1000).toISOString(), clickWindowDays: 10 };
+      const res = await t.request({ method: 'POST', url: '/v1/admin/attribution/recompute', token: admin.token, body });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      const again = (await split(stale.orderId)).out;
+      assert.deepEqual(again.last_click, { [tag.tagId]: 700 });
+      assert.equal((await split(stale.orderId)).line.commissionable, null);
+      const narrow = await t.request({ method: 'POST', url: '/v1/admin/attribution/recompute', token: admin.token, body: { ...body, clickWindowDays: 7 } });
+      assert.equal(narrow.status, 200);
+      assert.deepEqual((await split(stale.orderId)).line.credits, [], 'back under 7 days: nothing again');
     });
 
     it('two posts a few days apart: last click pays the later, first click the earlier, the others share to the cent', async () => {

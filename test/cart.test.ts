@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import type { ManualClock } from '../src/platform/clock';
 import { newId } from '../src/platform/ids';
 import { backends, startTestApp, type TestApp } from './support/harness';
 
@@ -146,6 +148,42 @@ for (const backend of backends()) {
       const afterCounts = await attribution.invalidTokenCounts();
       assert.equal(afterCounts.bad_signature! - before.bad_signature!, 1);
       assert.equal(afterCounts.product_mismatch! - before.product_mismatch!, 1);
+    });
+
+    it('records when a line\'s referral was stamped: a new token restamps it, an add without one keeps it, the merge carries it', async () => {
+      const clock = t.clock as ManualClock;
+      const stampOf = async (lineId: string) => {
+        const r = await sql<{ referred_at: Date | null }>`SELECT referred_at FROM checkout.cart_lines WHERE id = ${lineId}`.execute(t.app.db);
+        return r.rows[0]!.referred_at && new Date(r.rows[0]!.referred_at).toISOString();
+      };
+      const p = await product();
+      const dev = device();
+      const plain = await add(dev, { skuId: p.skus[1], quantity: 1 });
+      assert.equal(await stampOf(plain.body.lines[0].id), null, 'no referral, no time');
+      const first = t.clock.now().toISOString();
+      const referred = await add(dev, { skuId: p.skus[0], quantity: 1, referralToken: tokenFor(p.id) });
+      const lineId = referred.body.lines.find((l: any) => l.skuId === p.skus[0]).id;
+      assert.equal(await stampOf(lineId), first);
+      clock.advance(3_600_000);
+      await add(dev, { skuId: p.skus[0], quantity: 1 });
+      assert.equal(await stampOf(lineId), first, 'more units without a token keep the tap it came from');
+      clock.advance(3_600_000);
+      const second = t.clock.now().toISOString();
+      const token = tokenFor(p.id);
+      await add(dev, { skuId: p.skus[0], quantity: 1, referralToken: token });
+      assert.equal(await stampOf(lineId), second, 'a new token is a new tap');
+      await add(dev, { skuId: p.skus[1], quantity: 1, referralToken: tokenFor(p.id) });
+      assert.equal(await stampOf(plain.body.lines[0].id), second, 'a referral given to an uncredited line is stamped');
+
+      // sign-in: the account's line had no referral, so the device's referral comes with its time
+      const shopper = await t.signUp('shopper');
+      clock.advance(3_600_000);
+      await t.request({ method: 'POST', url: '/v1/cart/lines', token: shopper.token, body: { skuId: p.skus[0], quantity: 1 } });
+      await t.app.contexts.checkout.service.mergeDeviceCart(dev, shopper.accountId);
+      const cart = await t.request({ url: '/v1/cart', token: shopper.token });
+      const merged = cart.body.lines.find((l: any) => l.skuId === p.skus[0]);
+      assert.equal(merged.referral.tagId, (t.app.referrals.verify(token) as any).claims.tagId);
+      assert.equal(await stampOf(merged.id), second);
     });
 
     it('merges the device cart into the account cart on sign-in, summing equal SKUs', async () => {

@@ -583,6 +583,18 @@ for (const backend of backends()) {
         });
       }
 
+      it('an attempt started before the referral time was recorded (claims without referredAt) places its line referred, time unknown', async () => {
+        const { id } = await crashedAttempt('committed');
+        const claims = { tagId: newId('tag'), postId: newId('post'), creatorId: newId('creator'), productId: 'prd_x', tagCreatedAt: '2026-01-10T10:00:00.000Z', kid: 'k1' };
+        await sql`UPDATE checkout.attempts SET lines = jsonb_set(lines, '{0,claims}', ${JSON.stringify(claims)}::jsonb) WHERE id = ${id}`.execute(t.app.db);
+        await settle();
+        const [order] = await orders().findByCheckout(id);
+        assert.equal(order?.status, 'paid');
+        const r = await sql<{ payload: any }>`SELECT payload FROM outbox.events WHERE name = 'orders.order.placed' AND payload->>'orderId' = ${order!.id}`.execute(t.app.db);
+        const { referredAt, ...rest } = r.rows[0]!.payload.lines[0].attribution;
+        assert.deepEqual([referredAt, rest.tagId, rest.keyId], [null, claims.tagId, 'k1'], 'attribution takes the order time for it, as before');
+      });
+
       it('rolls back a checkout that died after committing, unrecorded, once its authorization is gone: the units come back once', async () => {
         const { id, skuId, paymentId } = await crashedAttempt('held-committed');
         // the authorization went away meanwhile (voided at the provider): nothing to finish with

@@ -151,6 +151,7 @@ for (const backend of backends()) {
         productId: a.productId,
         tagCreatedAt: new Date('2026-01-10T08:30:15.123Z'),
         keyId: 'k1',
+        referredAt: new Date('2026-01-12T18:00:01.500Z'),
       };
       const order = orderFor(a, [1]);
       order.lines.push({ ...orderFor(a, [0, 2], attribution).lines[1]! });
@@ -161,17 +162,26 @@ for (const backend of backends()) {
       const res = await t.request({ url: `/v1/orders/${placed[0]!.id}`, token: shopper.token });
       assert.equal(res.status, 200);
       assert.equal(res.body.lines[0].attribution, null);
-      assert.deepEqual(res.body.lines[1].attribution, { ...attribution, tagCreatedAt: '2026-01-10T08:30:15.123Z' });
+      const expected = { ...attribution, tagCreatedAt: '2026-01-10T08:30:15.123Z', referredAt: '2026-01-12T18:00:01.500Z' };
+      assert.deepEqual(res.body.lines[1].attribution, expected);
       assert.deepEqual(
         res.body.lines.map((l: any) => [l.skuId, l.quantity, l.unitPriceMinor, l.netAmountMinor, l.taxMinor]),
         order.lines.map((l) => [l.skuId, l.quantity, l.unitPriceMinor, l.netAmountMinor, l.taxMinor]),
       );
       const [placedEvent] = await eventsFor(t, [placed[0]!.id]);
       assert.equal(placedEvent!.name, 'orders.order.placed');
-      assert.deepEqual(placedEvent!.payload.lines[1].attribution, { ...attribution, tagCreatedAt: '2026-01-10T08:30:15.123Z' });
+      assert.deepEqual(placedEvent!.payload.lines[1].attribution, expected);
       assert.equal(placedEvent!.payload.lines[1].netAmountMinor, 6666);
-      // the database refuses half an attribution
+      // the database refuses half an attribution, and a stamping time without one
       await assert.rejects(() => sql`UPDATE orders.order_lines SET post_id = NULL WHERE id = ${res.body.lines[1].id}`.execute(t.app.db));
+      await assert.rejects(() => sql`UPDATE orders.order_lines SET referred_at = now() WHERE id = ${res.body.lines[0].id}`.execute(t.app.db));
+
+      // a line whose stamping time is not known (an attempt started before it was recorded): null, never made up
+      const { referredAt: _, ...unstamped } = attribution;
+      const old = await checkout(shopper, [orderFor(a, [1], unstamped)]);
+      const [oldEvent] = await eventsFor(t, [old.placed[0]!.id]);
+      assert.deepEqual(oldEvent!.payload.lines[0].attribution, { ...expected, referredAt: null });
+      assert.equal((await t.request({ url: `/v1/orders/${old.placed[0]!.id}`, token: shopper.token })).body.lines[0].attribution.referredAt, null);
     });
 
     it('runs the full lifecycle with a readable history and one event per transition, in order', async () => {

@@ -116,6 +116,8 @@ export interface LineClaim {
   postId: string;
   creatorId: string;
   productId: string;
+  /** ISO 8601: when the token was stamped on the line; absent or null (lines credited before it was known): at T. */
+  referredAt?: string | null;
 }
 
 export type TouchRow = Selectable<TouchesTable>;

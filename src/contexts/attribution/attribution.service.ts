@@ -42,6 +42,13 @@ const touchView = (r: TouchRow) => ({
 
 type LineInput = Omit<NewLineRow, 'credited_at' | 'flags' | 'revision' | 'refunded_quantity' | 'refunded_net_minor'>;
 
+/** An order line's referral claim, with the time it was stamped when the order knows it. */
+function claimOf(a: OrderPayload['lines'][number]['attribution']): LineClaim | null {
+  if (!a) return null;
+  const claim: LineClaim = { tagId: a.tagId, postId: a.postId, creatorId: a.creatorId, productId: a.productId };
+  return a.referredAt ? { ...claim, referredAt: a.referredAt } : claim;
+}
+
 function lineInputs(order: OrderPayload, orderedAt: Date): LineInput[] {
   return order.lines.map((l) => ({
     line_id: l.lineId,
@@ -54,7 +61,7 @@ function lineInputs(order: OrderPayload, orderedAt: Date): LineInput[] {
     ordered_at: orderedAt,
     quantity: l.quantity,
     net_amount_minor: l.netAmountMinor,
-    claim: l.attribution ? { tagId: l.attribution.tagId, postId: l.attribution.postId, creatorId: l.attribution.creatorId, productId: l.attribution.productId } : null,
+    claim: claimOf(l.attribution),
   }));
 }
 
@@ -136,8 +143,8 @@ export function createAttributionService(deps: AttributionDeps & ContextDeps, re
 
   /**
    * Gathers the facts and runs every model for `lines` (one shopper's, usually one order's): the shopper's touches
-   * on the lines' products, the line's own referral claim as a tap at T, flooded minutes, tag states and creators'
-   * accounts, each in one query for all lines.
+   * on the lines' products, the line's own referral claim as a tap when it was stamped (T when not known), flooded
+   * minutes, tag states and creators' accounts, each in one query for all lines.
    */
   async function attributeLines(lines: readonly LineInput[], w: Windows): Promise<{ results: Map<string, LineAttribution>; flooded: Array<{ device_id: string; minute: Date; touches: number }> }> {
     const results = new Map<string, LineAttribution>();
@@ -171,8 +178,11 @@ export function createAttributionService(deps: AttributionDeps & ContextDeps, re
     const claimTouch = (l: LineInput): ModelTouch[] => {
       const c = l.claim as LineClaim | null;
       if (!c || c.productId !== l.product_id) return [];
-      // the token stamped on the cart line is the tap the shopper bought through; '~' ranks it after recorded taps of the same second
-      return [{ id: `~cart:${l.line_id}`, kind: 'tap', tagId: c.tagId, postId: c.postId, creatorId: c.creatorId, productId: c.productId, deviceId: l.device_id, occurredAt: new Date(l.ordered_at), bot: false, flooded: false }];
+      // the token stamped on the cart line is the tap the shopper bought through, at the time it was stamped (never
+      // after T; T when not recorded), so the click window counts from it; '~' ranks it after recorded taps of the same second
+      const T = new Date(l.ordered_at).getTime();
+      const at = c.referredAt ? Math.min(new Date(c.referredAt).getTime(), T) : T;
+      return [{ id: `~cart:${l.line_id}`, kind: 'tap', tagId: c.tagId, postId: c.postId, creatorId: c.creatorId, productId: c.productId, deviceId: l.device_id, occurredAt: new Date(at), bot: false, flooded: false }];
     };
     const candidates = [...allTouches, ...lines.flatMap(claimTouch)];
     const [creatorAccounts, tagStates] = await Promise.all([

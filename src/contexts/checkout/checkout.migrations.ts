@@ -77,5 +77,12 @@ export const checkoutMigrations: ContextMigrations = {
     '0002_request_hash': sqlMigration(`
       ALTER TABLE checkout.attempts ADD COLUMN request_hash text;
     `),
+    // when the line's referral token was stamped (the tap the click window counts from, docs/attribution.md); set
+    // with the referral. Lines referred before this migration get their last change, the latest the token can have
+    // been stamped. Null with a referral: unknown, taken as the order's time.
+    '0003_referred_at': sqlMigration(`
+      ALTER TABLE checkout.cart_lines ADD COLUMN referred_at timestamptz;
+      UPDATE checkout.cart_lines SET referred_at = updated_at WHERE referral IS NOT NULL;
+    `),
   },
 };

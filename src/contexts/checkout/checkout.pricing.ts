@@ -11,6 +11,11 @@ export interface StoredClaims {
   productId: string;
   tagCreatedAt: string;
   kid: string;
+  /**
+   * When the token was stamped on the line (the tap attribution counts the click window from): the add to cart, or
+   * the buy-now request. Absent on attempts started before it was recorded: taken as the order's time.
+   */
+  referredAt?: string | undefined;
 }
 
 export interface LineRequest {
@@ -117,7 +122,15 @@ export function ordersOf(checkout: PricedCheckout): NewOrder[] {
 
 function attributionOf(c: StoredClaims | null): LineAttribution | null {
   if (!c) return null;
-  return { tagId: c.tagId, postId: c.postId, creatorId: c.creatorId, productId: c.productId, tagCreatedAt: new Date(c.tagCreatedAt), keyId: c.kid };
+  return {
+    tagId: c.tagId,
+    postId: c.postId,
+    creatorId: c.creatorId,
+    productId: c.productId,
+    tagCreatedAt: new Date(c.tagCreatedAt),
+    keyId: c.kid,
+    referredAt: c.referredAt ? new Date(c.referredAt) : null,
+  };
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);

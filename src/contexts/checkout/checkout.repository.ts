@@ -22,6 +22,8 @@ export interface CartLineRow {
   sku_id: string;
   quantity: number;
   referral: StoredClaims | null;
+  /** When the referral was stamped (null without one, or on a line referred before this was recorded). */
+  referred_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -71,6 +73,17 @@ export interface Shopper {
 }
 
 export const MAX_LINE_QUANTITY = 99;
+
+/** A cart line's referral claims with the time they were stamped, as a priced line carries them. */
+export function claimsOfLine(l: Pick<CartLineRow, 'referral' | 'referred_at'>): StoredClaims | null {
+  if (!l.referral) return null;
+  return l.referred_at ? { ...l.referral, referredAt: new Date(l.referred_at).toISOString() } : l.referral;
+}
+
+/** The cart line's `referral` JSON of a priced line's claims (its time goes to `referred_at`). */
+function referralJson(claims: StoredClaims | null): string | null {
+  return claims ? JSON.stringify({ ...claims, referredAt: undefined }) : null;
+}
 
 /** A new attempt: started, or already failed and undone when it is refused before it holds anything (sold out). */
 export type NewAttempt = Omit<AttemptRow, 'request_hash' | 'failure_code' | 'failure_details' | 'undone' | 'committed' | 'payment_id' | 'order_ids' | 'finished_at'> &
@@ -174,15 +187,16 @@ export class CheckoutRepository {
   }
 
   /**
-   * Adds units of a SKU: a second add of the same SKU sums into its line (a newer referral replaces the older one).
-   * Answers null, changing nothing, when the sum would pass the per-line limit.
+   * Adds units of a SKU: a second add of the same SKU sums into its line (a newer referral replaces the older one,
+   * and `now` becomes the time it was stamped). Answers null, changing nothing, when the sum would pass the per-line limit.
    */
   async addLine(exec: Db | Trx, cartId: string, skuId: string, quantity: number, referral: StoredClaims | null, now: Date): Promise<CartLineRow | null> {
     const r = await sql<CartLineRow>`
-      INSERT INTO checkout.cart_lines AS l (id, cart_id, sku_id, quantity, referral, created_at, updated_at)
-      VALUES (${newId('cartLine')}, ${cartId}, ${skuId}, ${quantity}, ${referral ? JSON.stringify(referral) : null}::jsonb, ${now}, ${now})
+      INSERT INTO checkout.cart_lines AS l (id, cart_id, sku_id, quantity, referral, referred_at, created_at, updated_at)
+      VALUES (${newId('cartLine')}, ${cartId}, ${skuId}, ${quantity}, ${referral ? JSON.stringify(referral) : null}::jsonb, ${referral ? now : null}::timestamptz, ${now}, ${now})
       ON CONFLICT (cart_id, sku_id) DO UPDATE
-        SET quantity = l.quantity + EXCLUDED.quantity, referral = COALESCE(EXCLUDED.referral, l.referral), updated_at = EXCLUDED.updated_at
+        SET quantity = l.quantity + EXCLUDED.quantity, referral = COALESCE(EXCLUDED.referral, l.referral),
+            referred_at = COALESCE(EXCLUDED.referred_at, l.referred_at), updated_at = EXCLUDED.updated_at
         WHERE l.quantity + EXCLUDED.quantity <= ${MAX_LINE_QUANTITY}
       RETURNING *
     `.execute(exec);
@@ -218,8 +232,8 @@ export class CheckoutRepository {
     for (const l of lines) {
       if (!l.lineId) continue;
       await sql`
-        INSERT INTO checkout.cart_lines (id, cart_id, sku_id, quantity, referral, created_at, updated_at)
-        VALUES (${l.lineId}, ${cartId}, ${l.skuId}, ${l.quantity}, ${l.claims ? JSON.stringify(l.claims) : null}::jsonb, ${now}, ${now})
+        INSERT INTO checkout.cart_lines (id, cart_id, sku_id, quantity, referral, referred_at, created_at, updated_at)
+        VALUES (${l.lineId}, ${cartId}, ${l.skuId}, ${l.quantity}, ${referralJson(l.claims)}::jsonb, ${l.claims?.referredAt ?? null}::timestamptz, ${now}, ${now})
         ON CONFLICT DO NOTHING
       `.execute(exec);
     }
@@ -244,11 +258,12 @@ export class CheckoutRepository {
       const lines = await trx.selectFrom('checkout.cart_lines').selectAll().where('cart_id', '=', device.id).orderBy('id').execute();
       for (const l of lines) {
         await sql`
-          INSERT INTO checkout.cart_lines AS l (id, cart_id, sku_id, quantity, referral, created_at, updated_at)
-          VALUES (${newId('cartLine')}, ${target.id}, ${l.sku_id}, ${l.quantity}, ${l.referral ? JSON.stringify(l.referral) : null}::jsonb, ${now}, ${now})
+          INSERT INTO checkout.cart_lines AS l (id, cart_id, sku_id, quantity, referral, referred_at, created_at, updated_at)
+          VALUES (${newId('cartLine')}, ${target.id}, ${l.sku_id}, ${l.quantity}, ${l.referral ? JSON.stringify(l.referral) : null}::jsonb, ${l.referred_at}::timestamptz, ${now}, ${now})
           ON CONFLICT (cart_id, sku_id) DO UPDATE
             SET quantity = LEAST(${MAX_LINE_QUANTITY}, l.quantity + EXCLUDED.quantity),
-                referral = COALESCE(l.referral, EXCLUDED.referral), updated_at = EXCLUDED.updated_at
+                referral = COALESCE(l.referral, EXCLUDED.referral),
+                referred_at = CASE WHEN l.referral IS NULL THEN EXCLUDED.referred_at ELSE l.referred_at END, updated_at = EXCLUDED.updated_at
         `.execute(trx);
       }
       await trx.deleteFrom('checkout.cart_lines').where('cart_id', '=', device.id).execute();

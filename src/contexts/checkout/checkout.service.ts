@@ -2,7 +2,7 @@ import type { CheckoutDeps } from './index';
 import type { CheckoutFailure } from './checkout.errors';
 import { createCheckoutFlow, type CheckoutKey, type FlowAnswer, type FlowResult } from './checkout.flow';
 import { priceCheckout, priceLine, type LineRequest, type PricedCheckout, type StoredClaims } from './checkout.pricing';
-import { CheckoutRepository, type CartLineRow, type Shopper } from './checkout.repository';
+import { CheckoutRepository, claimsOfLine, type CartLineRow, type Shopper } from './checkout.repository';
 import type { AddCartLine, BuyNowInput, CartLineView, CartView, CheckoutCartInput } from './checkout.schemas';
 import type { ShippingAddress } from '../orders';
 import type { VariantForSale } from '../catalog';
@@ -48,7 +48,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
     for (const l of lines) {
       const v = variants.get(l.sku_id);
       if (!v) continue; // a SKU that no longer exists cannot be shown or bought
-      const p = priceLine({ lineId: l.id, skuId: l.sku_id, quantity: l.quantity, claims: l.referral }, v, deps.config.taxRateBps);
+      const p = priceLine({ lineId: l.id, skuId: l.sku_id, quantity: l.quantity, claims: claimsOfLine(l) }, v, deps.config.taxRateBps);
       const level = stock.get(l.sku_id);
       const available = Math.max(0, level?.available ?? 0);
       views.push({
@@ -115,7 +115,8 @@ export function createCheckoutService(deps: CheckoutDeps) {
 
     /**
      * Adds units of a SKU to the shopper's cart (summing into an existing line of that SKU). A valid referral token for
-     * the SKU's product credits the line; any other token is counted and the line is added uncredited.
+     * the SKU's product credits the line (stamped now: the click window counts from this add); any other token is
+     * counted and the line is added uncredited.
      */
     async addLine(shopper: Shopper, input: AddCartLine): Promise<Result<CartView>> {
       const v = (await deps.catalog.getVariantsForSale([input.skuId])).get(input.skuId);
@@ -157,7 +158,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
       // a repeat after the first completed finds the cart emptied by it: refused before starting, it gets that answer
       const r: Result<PricedCheckout> = !cart || lines.length === 0
         ? fail('cart_empty')
-        : await priced(lines.map((l) => ({ lineId: l.id, skuId: l.sku_id, quantity: l.quantity, claims: l.referral })), input.expectedTotalMinor);
+        : await priced(lines.map((l) => ({ lineId: l.id, skuId: l.sku_id, quantity: l.quantity, claims: claimsOfLine(l) })), input.expectedTotalMinor);
       if (!r.ok) return refused(r, idempotency, input.paymentMethod);
       return fromFlow(
         await flow.run({
@@ -177,7 +178,9 @@ export function createCheckoutService(deps: CheckoutDeps) {
       const v = (await deps.catalog.getVariantsForSale([input.skuId])).get(input.skuId);
       if (!v) return refused(fail('not_found', { skuId: input.skuId }), idempotency, input.paymentMethod);
       if (v.productStatus !== 'active') return refused(fail('product_unavailable', { skuId: input.skuId }), idempotency, input.paymentMethod);
-      const claims = await verifiedClaims(input.referralToken, v.productId, 'buy_now');
+      const verified = await verifiedClaims(input.referralToken, v.productId, 'buy_now');
+      // the tap is this request: the click window counts from now
+      const claims = verified && { ...verified, referredAt: now().toISOString() };
       const r = await priced([{ lineId: null, skuId: input.skuId, quantity: input.quantity, claims }], input.expectedTotalMinor, new Map([[input.skuId, v]]));
       if (!r.ok) return refused(r, idempotency, input.paymentMethod);
       return fromFlow(

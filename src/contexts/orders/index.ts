@@ -19,6 +19,8 @@ export interface LineAttribution {
   productId: string;
   tagCreatedAt: Date;
   keyId: string;
+  /** When the token was stamped on the line (null or absent: not known, the order's time counts). */
+  referredAt?: Date | null;
 }
 
 export interface NewOrderLine {

@@ -10,6 +10,11 @@ export interface OrderLineAttributionPayload {
   /** ISO 8601 */
   tagCreatedAt: string;
   keyId: string;
+  /**
+   * ISO 8601: when the token was stamped on the line (added to the cart with it, or the buy-now request), the tap the
+   * click window counts from. Null or absent when not known (lines placed before it was recorded): the order's time.
+   */
+  referredAt?: string | null;
 }
 
 export interface OrderLinePayload {

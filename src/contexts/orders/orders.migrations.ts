@@ -112,5 +112,11 @@ export const ordersMigrations: ContextMigrations = {
         created_at timestamptz NOT NULL
       );
     `),
+    // when the line's referral token was stamped (the tap attribution's click window counts from); null on a line
+    // without attribution, and on lines placed before it was recorded (attribution then takes the order's time)
+    '0002_referred_at': sqlMigration(`
+      ALTER TABLE orders.order_lines ADD COLUMN referred_at timestamptz;
+      ALTER TABLE orders.order_lines ADD CONSTRAINT referred_at_with_attribution CHECK (referred_at IS NULL OR tag_id IS NOT NULL);
+    `),
   },
 };

@@ -71,6 +71,7 @@ export const AttributionView = Type.Union([
     productId: Type.String(),
     tagCreatedAt: DateTime,
     keyId: Type.String(),
+    referredAt: NullableDateTime,
   }),
   Type.Null(),
 ]);

@@ -3,7 +3,7 @@ import { Batcher } from '../../platform/batcher';
 import { isId, newId } from '../../platform/ids';
 import type { NewOrder, OrderStatus, OrdersDeps, OrdersService, ShippingAddress } from './index';
 import type { OrdersFailure } from './orders.errors';
-import type { OrderLinePayload, OrderPayload } from './orders.events';
+import type { OrderLineAttributionPayload, OrderLinePayload, OrderPayload } from './orders.events';
 import {
   OrdersRepository,
   type LineRow,
@@ -53,7 +53,8 @@ function decodeCursor(cursor: string | undefined): { id: string } | null | 'inva
   }
 }
 
-function linePayload(l: LineRow): OrderLinePayload {
+/** A line as events and the order view carry it: `referredAt` always present (null when not recorded). */
+function linePayload(l: LineRow): OrderLinePayload & { attribution: Required<OrderLineAttributionPayload> | null } {
   return {
     lineId: l.id,
     productId: l.product_id,
@@ -69,7 +70,7 @@ function linePayload(l: LineRow): OrderLinePayload {
   };
 }
 
-function attributionOf(l: LineRow) {
+function attributionOf(l: LineRow): Required<OrderLineAttributionPayload> | null {
   if (l.tag_id === null) return null;
   return {
     tagId: l.tag_id,
@@ -78,6 +79,7 @@ function attributionOf(l: LineRow) {
     productId: l.attributed_product_id!,
     tagCreatedAt: iso(l.tag_created_at!),
     keyId: l.referral_key_id!,
+    referredAt: isoOrNull(l.referred_at),
   };
 }
 
@@ -559,6 +561,7 @@ export function createOrdersService(deps: OrdersDeps) {
         attributed_product_id: l.attribution?.productId ?? null,
         tag_created_at: l.attribution?.tagCreatedAt ?? null,
         referral_key_id: l.attribution?.keyId ?? null,
+        referred_at: l.attribution?.referredAt ?? null,
       })),
     );
     return { rows, lines };
