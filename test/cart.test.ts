@@ -134,7 +134,7 @@ for (const backend of backends()) {
       assert.equal(good.status, 201);
       const claims = t.app.referrals.verify(token);
       assert.ok(claims.ok);
-      assert.deepEqual(good.body.lines[0].referral, { tagId: claims.claims.tagId, postId: claims.claims.postId, creatorId: claims.claims.creatorId });
+      assert.deepEqual(good.body.lines[0].referral, { tagId: claims.claims.tagId, postId: claims.claims.postId, creatorId: claims.claims.creatorId, referredAt: t.clock.now().toISOString() });
 
       const tampered = `${token.slice(0, -3)}${token.endsWith('AAA') ? 'BBB' : 'AAA'}`;
       const bad = await add(dev, { skuId: p.skus[1], quantity: 1, referralToken: tampered });
@@ -184,6 +184,8 @@ for (const backend of backends()) {
       const merged = cart.body.lines.find((l: any) => l.skuId === p.skus[0]);
       assert.equal(merged.referral.tagId, (t.app.referrals.verify(token) as any).claims.tagId);
       assert.equal(await stampOf(merged.id), second);
+      assert.equal(merged.referral.referredAt, second, 'the cart shows when the line was added from the tag');
+      assert.equal(cart.body.lines.find((l: any) => l.skuId === p.skus[1]).referral.referredAt, second);
     });
 
     it('merges the device cart into the account cart on sign-in, summing equal SKUs', async () => {

@@ -78,9 +78,18 @@ export const CartLineView = Type.Object({
   availability: Type.Union([Type.Literal('in_stock'), Type.Literal('low'), Type.Literal('sold_out')]),
   available: Type.Integer({ description: 'Units available now' }),
   purchasable: Type.Boolean({ description: 'The product is on sale and enough units are available for this line' }),
-  referral: Type.Union([Type.Object({ tagId: Type.String(), postId: Type.String(), creatorId: Type.String() }), Type.Null()], {
-    description: 'The tag this line was added from (credited), or null',
-  }),
+  referral: Type.Union(
+    [
+      Type.Object({
+        tagId: Type.String(),
+        postId: Type.String(),
+        creatorId: Type.String(),
+        referredAt: Type.Union([DateTime, Type.Null()], { description: 'When the line was added from the tag: the click window counts from it (null: not recorded, taken as the order time)' }),
+      }),
+      Type.Null(),
+    ],
+    { description: 'The tag this line was added from (credited), or null' },
+  ),
   addedAt: DateTime,
 });
 export type CartLineView = Static<typeof CartLineView>;

@@ -66,7 +66,9 @@ export function createCheckoutService(deps: CheckoutDeps) {
         availability: level?.availability ?? 'sold_out',
         available,
         purchasable: v.productStatus === 'active' && available >= l.quantity,
-        referral: l.referral ? { tagId: l.referral.tagId, postId: l.referral.postId, creatorId: l.referral.creatorId } : null,
+        referral: l.referral
+          ? { tagId: l.referral.tagId, postId: l.referral.postId, creatorId: l.referral.creatorId, referredAt: l.referred_at ? new Date(l.referred_at).toISOString() : null }
+          : null,
         addedAt: new Date(l.created_at).toISOString(),
       });
       const t = totals.get(p.currency) ?? { currency: p.currency, subtotalMinor: 0, taxMinor: 0, totalMinor: 0 };
