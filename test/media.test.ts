@@ -62,6 +62,8 @@ for (const backend of backends()) {
         assert.equal(file.headers['content-length'], String(bytes.length));
         assert.equal(file.headers['cache-control'], 'public, max-age=31536000, immutable');
         assert.equal(file.headers['x-content-type-options'], 'nosniff');
+        // publicly cacheable: no device cookie, which a shared cache would hand to every visitor
+        assert.equal(file.headers['set-cookie'], undefined);
         assert.equal(file.headers.etag, `"${sha256(bytes)}"`);
         assert.equal(file.headers['accept-ranges'], 'bytes');
       }
@@ -98,6 +100,9 @@ for (const backend of backends()) {
         assert.equal(res.status, 304, ifNoneMatch);
         assert.equal(res.bytes.length, 0);
         assert.equal(res.headers.etag, etag);
+        // a cache refreshing its copy takes the 304's headers: none may say the file is something else
+        assert.equal(res.headers['content-type'], undefined);
+        assert.equal(res.headers['content-length'], undefined);
       }
       const changed = await fetchFile(body.url, { 'if-none-match': '"something-else"' });
       assert.equal(changed.status, 200);
@@ -220,6 +225,18 @@ for (const backend of backends()) {
       // an AVIF still image shares MP4's box format, but is not a video
       const avif = await upload(Buffer.concat([Buffer.from('0000001c', 'hex'), Buffer.from('ftypavif'), Buffer.alloc(16)]), 'video/mp4');
       assert.equal(avif.body.error.code, 'media_type_mismatch');
+      // nor are audio-only MP4 (M4A), a HEIF image sequence, or an `ftyp` box whose size is not one
+      const ftyp = (size: string, brand: string) => Buffer.concat([Buffer.from(size, 'hex'), Buffer.from(`ftyp${brand}`), Buffer.alloc(16)]);
+      for (const [file, what] of [[ftyp('0000001c', 'M4A '), 'M4A'], [ftyp('00000018', 'hevc'), 'HEIF sequence'], [ftyp('58585858', 'isom'), 'garbage size']] as const) {
+        const res = await upload(file, 'video/mp4');
+        assert.equal(res.body.error?.code, 'media_type_mismatch', what);
+      }
+      // a Content-Type that is not a media type at all is told what to send, not "application/json" alone
+      for (const type of ['image/png, image/jpeg', 'image/', '/png']) {
+        const res = await upload(unique('image/png'), type);
+        assert.equal(res.status, 415, type);
+        assert.doesNotMatch(res.body.error.message, /^Send application\/json$/);
+      }
     });
 
     it('refuses an empty upload with 400', async () => {
@@ -269,6 +286,21 @@ for (const backend of backends()) {
       assert.equal(product.status, 201, JSON.stringify(product.body));
       const detail = await t.request({ url: `/v1/products/${product.body.id}` });
       assert.equal(detail.body.media[0].url, image.url);
+
+      // what is neither an http(s) URL nor a path on this server is refused alike by posts and products: another host
+      // behind `//`, whitespace, quotes or angle brackets
+      for (const url of ['//evil.example/x.png', '/ " onerror=alert(1) x="', '/a<b>', 'https://', 'javascript:alert(1)']) {
+        const badPost = await t.request({ method: 'POST', url: '/v1/posts', token: creator.token, body: { mediaType: 'photo', mediaUrl: url, caption: 'x' } });
+        assert.equal(badPost.status, 400, url);
+        assert.equal(badPost.body.error.code, 'validation_failed');
+        const badProduct = await t.request({
+          method: 'POST',
+          url: '/v1/merchant/products',
+          token: owner.token,
+          body: { name: 'Bad', currency: 'EUR', media: [{ kind: 'image', url }], variants: [{ title: 'One', priceMinor: 1000 }] },
+        });
+        assert.equal(badProduct.status, 400, url);
+      }
     });
 
     it('describes the upload\'s binary body and the file\'s answers in the OpenAPI document', async () => {

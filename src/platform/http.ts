@@ -57,6 +57,17 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 /** Error responses for a route's schema, so the OpenAPI document lists them. */
+/**
+ * A media URL a post or a product may carry: an absolute http(s) URL, or a path on this server (one leading slash:
+ * `//host/…` would be another host), without whitespace, double quotes or angle brackets.
+ */
+export const MEDIA_URL_PATTERN = '^(https?://[^\\s"<>]+|/(?!/)[^\\s"<>]*)$';
+
+/** A 304: no body and no representation headers (a `null` body would be sent as JSON: type and length 4). */
+export function notModified(reply: FastifyReply): FastifyReply {
+  return reply.code(304).send();
+}
+
 export function errorResponses(...statuses: number[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = {};
   for (const s of [400, ...statuses]) out[s] = Type.Ref('ErrorBody', { description: STATUS_TEXT[s] ?? 'Error' });
@@ -231,7 +242,9 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
     let device = typeof header === 'string' && DEVICE_ID.test(header) ? header : fromCookie && DEVICE_ID.test(fromCookie) ? fromCookie : undefined;
     if (!device) {
       device = `dev_${edgeId()}`;
-      reply.header('set-cookie', `${DEVICE_COOKIE}=${device}${deviceCookieTail}`);
+      // only the API keeps a device (touches, carts): files and pages outside it are publicly cacheable, and a
+      // shared cache must never hand one visitor's device id to others
+      if (request.url.startsWith('/v1/')) reply.header('set-cookie', `${DEVICE_COOKIE}=${device}${deviceCookieTail}`);
     }
     request.deviceId = device;
     const authz = request.headers.authorization;
@@ -381,7 +394,7 @@ function toErrorBody(err: FastifyError | AppError | Error): { status: number; er
       return { status: 413, error: { code: 'body_too_large', message: 'The body is larger than this endpoint accepts' } };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { status: 415, error: { code: 'unsupported_media_type', message: 'Send application/json' } };
+      return { status: 415, error: { code: 'unsupported_media_type', message: 'Unsupported Content-Type: send one this operation documents (application/json for the API)' } };
   }
   if (err instanceof SyntaxError || fe.statusCode === 400) {
     return { status: 400, error: { code: 'malformed_json', message: 'The body is not valid JSON' } };

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Type } from 'typebox';
+import type { FastifyReply } from 'fastify';
 import { requirePrincipal } from '../../platform/auth';
 import { AppError } from '../../platform/errors';
-import { errorResponses, type App } from '../../platform/http';
+import { errorResponses, notModified, type App } from '../../platform/http';
 import { CATALOG_ERROR_MESSAGES } from './catalog.errors';
 import {
   AdjustStockInput,
@@ -137,7 +138,7 @@ export async function catalogRoutes(app: App, service: CatalogServiceImpl): Prom
       if (!detail) throw notFound();
       const etag = etagOf(JSON.stringify(detail));
       reply.header('etag', etag).header('cache-control', 'private, no-cache');
-      if (matches(request.headers['if-none-match'], etag)) return reply.code(304).send(null);
+      if (matches(request.headers['if-none-match'], etag)) return notModified(reply as FastifyReply);
       return detail;
     },
   );

@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { idPattern } from '../../platform/ids';
+import { MEDIA_URL_PATTERN } from '../../platform/http';
 
 // The HTTP types of the catalog: each schema validates input, serializes output and documents the API.
 
@@ -30,7 +31,7 @@ export const MerchantId = Type.String({ pattern: idPattern('merchant') });
 export const MediaInput = Type.Object(
   {
     kind: Type.Union([Type.Literal('image'), Type.Literal('video')]),
-    url: Type.String({ minLength: 1, maxLength: 2000, pattern: '^(https?://|/)', description: 'Absolute http(s) URL or a path on this server' }),
+    url: Type.String({ minLength: 1, maxLength: 2000, pattern: MEDIA_URL_PATTERN, description: 'Absolute http(s) URL or a path on this server' }),
     alt: Type.Optional(Type.String({ maxLength: 500 })),
   },
   strict,

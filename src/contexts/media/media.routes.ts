@@ -1,8 +1,8 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { requirePrincipal } from '../../platform/auth';
 import { AppError, notFound } from '../../platform/errors';
-import { errorResponses, type App } from '../../platform/http';
+import { errorResponses, notModified, type App } from '../../platform/http';
 import { IMAGE_TYPES, MEDIA_TYPES, VIDEO_TYPES } from './media.formats';
 import { ExistingMediaObject, FileResponse, MediaFileHeaders, MediaFileParams, MediaObjectView, RangeResponse, UploadBody } from './media.schemas';
 import { UNSUPPORTED_TYPE_MESSAGE, type MediaLimits, type MediaObject, type MediaService } from './media.service';
@@ -93,7 +93,7 @@ export async function mediaFileRoutes(app: App, service: MediaService): Promise<
       const etag = `"${object.sha256}"`;
       // If-None-Match is decided before Range (RFC 9110 §13.2.2); only answers with the file say it may be kept
       const keep = () => reply.header('etag', etag).header('cache-control', IMMUTABLE);
-      if (matchesEtag(request.headers['if-none-match'], etag)) return keep().code(304).send(null);
+      if (matchesEtag(request.headers['if-none-match'], etag)) return notModified(keep() as FastifyReply);
       const range = request.headers['if-range'] === undefined || request.headers['if-range'] === etag ? rangeOf(request.headers.range, object.size) : 'whole';
       if (range === 'unsatisfiable') {
         reply.header('content-range', `bytes */${object.size}`);

@@ -1,6 +1,7 @@
 // HTTP types of the social context: each schema is the validator, the TypeScript type and the OpenAPI entry.
 import { Type, type Static, type TSchema } from 'typebox';
 import { idPattern } from '../../platform/ids';
+import { MEDIA_URL_PATTERN } from '../../platform/http';
 
 /** `T | null` as one JSON-schema type list (`["string","null"]`), which fast-json-stringify serializes fastest. */
 function Nullable<T extends TSchema & { type: string }>(schema: T) {
@@ -8,7 +9,7 @@ function Nullable<T extends TSchema & { type: string }>(schema: T) {
 }
 
 const DateTime = Type.String({ format: 'date-time' });
-const MediaUrl = Type.String({ minLength: 1, maxLength: 2048, pattern: '^(https?://|/)\\S+$', description: 'Absolute http(s) URL or a path on this server' });
+const MediaUrl = Type.String({ minLength: 1, maxLength: 2048, pattern: MEDIA_URL_PATTERN, description: 'Absolute http(s) URL or a path on this server' });
 
 export const CreatorId = Type.String({ pattern: idPattern('creator') });
 export const PostId = Type.String({ pattern: idPattern('post') });
