@@ -75,7 +75,7 @@ export const ConfigSchema = Type.Object({
   /** Attribution windows (design.md §7): clicks (taps, product views with a token) and view-through impressions. */
   attributionClickWindowDays: Type.Number({ exclusiveMinimum: 0, default: 7 }),
   attributionViewWindowHours: Type.Number({ exclusiveMinimum: 0, default: 24 }),
-  /** A device recording more touches than this in one minute is a touch flood: its touches are not credited. */
+  /** A device recording more touches than this in any 60 seconds is a touch flood: its touches then are not credited. */
   attributionFloodPerMinute: Type.Integer({ minimum: 1, default: 120 }),
   /** Commission rate in basis points when a merchant has set none (1000 = 10%). */
   defaultCommissionBps: Type.Integer({ minimum: 0, maximum: 10000, default: 1000 }),

@@ -327,6 +327,31 @@ for (const backend of backends()) {
       assert.deepEqual((await split(orderId)).out.last_click, { [tag.tagId]: 2500 });
     });
 
+    it('a flood is more than the limit in any 60 seconds, across a minute boundary too; touches further apart are not one', async () => {
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 900, stock: 100 });
+      const tag = await tagOf(p.productId);
+      const claims = { ...tag, productId: p.productId, tagCreatedAt: new Date('2026-01-01T00:00:00Z'), kid: 'k1' };
+      const minute = Math.floor(t.clock.now().getTime() / 60_000) * 60_000 - 600_000;
+      const touchesAt = (shopper: { accountId: string }, device: string, times: number[]) =>
+        attribution().recordTouches(times.map((at) => ({ kind: 'impression' as const, accountId: shopper.accountId, deviceId: device, claims, occurredAt: new Date(at) })));
+      // FLOOD_LIMIT + 1 touches within 6 seconds, half before a minute boundary and half after: a fixed minute saw 3 and 3
+      const straddler = await t.signUp('shopper');
+      const half = Math.ceil((FLOOD_LIMIT + 1) / 2);
+      await touchesAt(straddler, `dev_${newId('device').slice(4)}`, Array.from({ length: FLOOD_LIMIT + 1 }, (_, i) => minute - half * 1000 + i * 1000));
+      // FLOOD_LIMIT touches, then FLOOD_LIMIT more 60 seconds after the first: no 60 seconds holds more than the limit
+      const steady = await t.signUp('shopper');
+      await touchesAt(steady, `dev_${newId('device').slice(4)}`, [
+        ...Array.from({ length: FLOOD_LIMIT }, (_, i) => minute + i * 1000),
+        ...Array.from({ length: FLOOD_LIMIT }, (_, i) => minute + 60_000 + i * 1000),
+      ]);
+      const [flooded, calm] = [await buy(straddler.token, p.skuId, 1), await buy(steady.token, p.skuId, 1)];
+      await t.app.outbox.drain();
+      assert.deepEqual((await split(flooded)).line.flags, { flood: FLOOD_LIMIT + 1 });
+      assert.deepEqual((await split(calm)).line.flags, {});
+      assert.equal((await split(calm)).line.commissionable?.tagId, tag.tagId, 'the steady shopper\'s impressions still count');
+    });
+
     it('self-referral, bot and flood touches are never credited, and admins see them counted', async () => {
       const m = await shopOwner(t);
       const p = await activeProduct(t, m, { priceMinor: 900, stock: 100 });

@@ -128,7 +128,17 @@ export type CreditRow = Selectable<CreditsTable>;
 export type CommissionableRow = Selectable<CommissionableTable>;
 type Db = Kysely<AttributionTables>;
 export type Trx = Transaction<AttributionTables>;
-const MINUTE = 60_000;
+/** The flood guard's window: a device recording more than the limit of touches in any 60 seconds is a flood. */
+const FLOOD_WINDOW_MS = 60_000;
+
+/** A span of one device's touches in which every 60 seconds held more than the flood limit (inclusive, to the second). */
+export interface Flood {
+  device_id: string;
+  start: Date;
+  end: Date;
+  /** The most touches any 60 seconds of the span held. */
+  touches: number;
+}
 
 /** All SQL of the attribution context. */
 export function createAttributionRepository(anyDb: AnyDb) {
@@ -154,24 +164,55 @@ export function createAttributionRepository(anyDb: AnyDb) {
       return added;
     },
 
-    /** Minutes in [from, to) in which one of `devices` recorded more than `limit` touches (computed from the touches). */
-    async floodedMinutes(devices: readonly string[], from: Date, to: Date, limit: number): Promise<Array<{ device_id: string; minute: Date; touches: number }>> {
+    /**
+     * Floods of `devices` around [from, to]: every span in which each 60 seconds held more than `limit` of one device's
+     * touches (touches are stored to the second, so 60 seconds is a touch's second and the 59 before it). Computed
+     * from the touches with a sliding window, so a flood that straddles a minute boundary is one too. Overlapping
+     * windows are merged; `touches` is the most any 60 seconds of the span held.
+     */
+    async floods(devices: readonly string[], from: Date, to: Date, limit: number): Promise<Flood[]> {
       if (devices.length === 0) return [];
-      const r = await sql<{ device_id: string; minute: Date; touches: number }>`
-        SELECT device_id, date_trunc('minute', occurred_at) AS minute, count(*)::int AS touches
-        FROM attribution.touches
-        WHERE device_id = ANY (${[...new Set(devices)]}) AND occurred_at >= ${new Date(Math.floor(from.getTime() / MINUTE) * MINUTE)} AND occurred_at < ${to}
-        GROUP BY 1, 2 HAVING count(*) > ${limit}
+      const r = await sql<{ device_id: string; window_end: Date; touches: number }>`
+        SELECT device_id, occurred_at AS window_end, touches FROM (
+          SELECT device_id, occurred_at,
+            count(*) OVER (PARTITION BY device_id ORDER BY occurred_at RANGE BETWEEN interval '59 seconds' PRECEDING AND CURRENT ROW)::int AS touches
+          FROM attribution.touches
+          WHERE device_id = ANY (${[...new Set(devices)]}) AND occurred_at >= ${new Date(from.getTime() - FLOOD_WINDOW_MS)} AND occurred_at <= ${new Date(to.getTime() + FLOOD_WINDOW_MS)}
+        ) w
+        WHERE touches > ${limit}
+        ORDER BY device_id, occurred_at
       `.execute(db);
-      return r.rows.map((x) => ({ ...x, minute: new Date(x.minute) }));
+      const floods: Flood[] = [];
+      for (const row of r.rows) {
+        const end = new Date(row.window_end).getTime();
+        const start = end - FLOOD_WINDOW_MS + 1000;
+        const last = floods[floods.length - 1];
+        if (last && last.device_id === row.device_id && start <= last.end.getTime()) {
+          last.end = new Date(end);
+          last.touches = Math.max(last.touches, row.touches);
+        } else floods.push({ device_id: row.device_id, start: new Date(start), end: new Date(end), touches: row.touches });
+      }
+      return floods;
     },
 
-    /** Remembers flooded minutes for the admin report (the crediting rule reads the touches themselves). */
-    async recordFloodedMinutes(rows: ReadonlyArray<{ device_id: string; minute: Date; touches: number }>, at: Date): Promise<void> {
-      if (rows.length === 0) return;
+    /**
+     * Remembers floods for the admin report, each under the minute it started in (the crediting rule reads the
+     * touches themselves).
+     */
+    async recordFloods(floods: readonly Flood[], at: Date): Promise<void> {
+      if (floods.length === 0) return;
+      // one row per (device, minute): a flood that started in a minute already flagged raises that row's count
+      const rows = new Map<string, { device_id: string; minute: Date; touches: number; flagged_at: Date }>();
+      for (const f of floods) {
+        const minute = new Date(Math.floor(f.start.getTime() / FLOOD_WINDOW_MS) * FLOOD_WINDOW_MS);
+        const key = `${f.device_id}|${minute.getTime()}`;
+        const row = rows.get(key);
+        if (row) row.touches = Math.max(row.touches, f.touches);
+        else rows.set(key, { device_id: f.device_id, minute, touches: f.touches, flagged_at: at });
+      }
       await db
         .insertInto('attribution.flooded_minutes')
-        .values(rows.map((x) => ({ ...x, flagged_at: at })))
+        .values([...rows.values()])
         .onConflict((oc) => oc.columns(['device_id', 'minute']).doUpdateSet({ touches: sql`greatest(attribution.flooded_minutes.touches, excluded.touches)` }))
         .execute();
     },

@@ -14,7 +14,7 @@ import {
   type ModelTouch,
   type Windows,
 } from './attribution.models';
-import type { CommissionableRow, CreditRow, LineClaim, LineRow, NewLineRow, TouchRow } from './attribution.repository';
+import type { CommissionableRow, CreditRow, Flood, LineClaim, LineRow, NewLineRow, TouchRow } from './attribution.repository';
 import type { AttributionRepository } from './attribution.repository';
 import { INVALID_TOKEN_REASONS } from './attribution.schemas';
 import type { AttributionDeps, AttributionService, LineCredits, TouchInput } from './index';
@@ -146,7 +146,7 @@ export function createAttributionService(deps: AttributionDeps & ContextDeps, re
    * on the lines' products, the line's own referral claim as a tap when it was stamped (T when not known), flooded
    * minutes, tag states and creators' accounts, each in one query for all lines.
    */
-  async function attributeLines(lines: readonly LineInput[], w: Windows): Promise<{ results: Map<string, LineAttribution>; flooded: Array<{ device_id: string; minute: Date; touches: number }> }> {
+  async function attributeLines(lines: readonly LineInput[], w: Windows): Promise<{ results: Map<string, LineAttribution>; flooded: Flood[] }> {
     const results = new Map<string, LineAttribution>();
     if (lines.length === 0) return { results, flooded: [] };
     const longest = Math.max(w.clickWindowDays * DAY, w.viewWindowHours * HOUR);
@@ -164,16 +164,11 @@ export function createAttributionService(deps: AttributionDeps & ContextDeps, re
       touchesByShopper.set(key, touches);
       allTouches.push(...touches);
     }
-    const flooded = allTouches.length
-      ? await repo.floodedMinutes(
-          allTouches.map((t) => t.deviceId),
-          from,
-          new Date(to.getTime() + 60_000),
-          config.attributionFloodPerMinute,
-        )
-      : [];
-    const floodedKeys = new Set(flooded.map((f) => `${f.device_id}|${f.minute.getTime()}`));
-    for (const t of allTouches) t.flooded = floodedKeys.has(`${t.deviceId}|${Math.floor(t.occurredAt.getTime() / 60_000) * 60_000}`);
+    const flooded = allTouches.length ? await repo.floods(allTouches.map((t) => t.deviceId), from, to, config.attributionFloodPerMinute) : [];
+    for (const t of allTouches) {
+      const at = t.occurredAt.getTime();
+      t.flooded = flooded.some((f) => f.device_id === t.deviceId && f.start.getTime() <= at && at <= f.end.getTime());
+    }
 
     const claimTouch = (l: LineInput): ModelTouch[] => {
       const c = l.claim as LineClaim | null;
@@ -241,7 +236,7 @@ export function createAttributionService(deps: AttributionDeps & ContextDeps, re
       }
       return n;
     });
-    if (flooded.length > 0) await repo.recordFloodedMinutes(flooded, now);
+    if (flooded.length > 0) await repo.recordFloods(flooded, now);
     return credited;
   }
 
@@ -350,13 +345,8 @@ export function createAttributionService(deps: AttributionDeps & ContextDeps, re
     await repo.insertTouches(rows);
     // flag floods as they happen, for the admin report; crediting re-checks the touches themselves
     const times = rows.map((r) => r.occurred_at.getTime());
-    const flooded = await repo.floodedMinutes(
-      rows.map((r) => r.device_id),
-      new Date(Math.min(...times)),
-      new Date(Math.max(...times) + 60_000),
-      config.attributionFloodPerMinute,
-    );
-    await repo.recordFloodedMinutes(flooded, now);
+    const flooded = await repo.floods(rows.map((r) => r.device_id), new Date(Math.min(...times)), new Date(Math.max(...times)), config.attributionFloodPerMinute);
+    await repo.recordFloods(flooded, now);
   }
 
   return {
