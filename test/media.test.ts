@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createMediaContext } from '../src/contexts/media';
 import { countQueries } from '../src/platform/db';
@@ -78,6 +78,24 @@ for (const backend of backends()) {
       assert.ok(object);
       assert.equal(object.contentType, 'image/png');
       assert.ok((await other.service.read(object)).equals(bytes));
+    });
+
+    it('answers a HEAD with the file\'s headers and length without reading its bytes', async () => {
+      // over 8 MiB: never kept in memory, so every GET reads the store
+      const big = Buffer.concat([FILES['video/mp4'], randomBytes(9 * 1024 * 1024)]);
+      const { body } = await upload(big, 'video/mp4');
+      const head = (headers: Record<string, string> = {}) => t.app.http.inject({ method: 'HEAD', url: body.url, headers });
+      await head(); // the object's details are kept from here on; its bytes never are
+      const whole = await countQueries(() => head());
+      assert.equal(whole.queries, 0, 'a HEAD reads no bytes');
+      const w = whole.result;
+      assert.deepEqual([w.statusCode, w.headers['content-length'], w.headers['content-type'], w.headers.etag, w.rawPayload.length], [200, String(big.length), 'video/mp4', `"${body.sha256}"`, 0]);
+      const part = await countQueries(() => head({ range: 'bytes=2-5' }));
+      assert.equal(part.queries, 0);
+      assert.deepEqual([part.result.statusCode, part.result.headers['content-length'], part.result.headers['content-range']], [206, '4', `bytes 2-5/${big.length}`]);
+      const get = await countQueries(() => fetchFile(body.url, { range: 'bytes=2-5' }));
+      assert.ok(get.queries > 0, 'a GET of the same range reads the store');
+      assert.ok(get.result.bytes.equals(big.subarray(2, 6)));
     });
 
     it('serves a file again from memory: a popular image costs no query after the first', async () => {

@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { requirePrincipal } from '../../platform/auth';
@@ -100,10 +101,18 @@ export async function mediaFileRoutes(app: App, service: MediaService): Promise<
         throw new AppError('range_not_satisfiable', `The file has ${object.size} bytes: the range asks for none of them`, { size: object.size });
       }
       keep().header('accept-ranges', 'bytes').type(object.contentType);
-      if (range === 'whole') return reply.send(await service.read(object));
+      /** The bytes, or for a HEAD only their length: the file is not read (Fastify would say the length of no body). */
+      const bytes = async (length: number, read: () => Promise<Buffer>) => {
+        if (request.method !== 'HEAD') return reply.send(await read());
+        reply.hijack();
+        reply.raw.writeHead(reply.statusCode, { ...(reply.getHeaders() as OutgoingHttpHeaders), 'content-length': length });
+        reply.raw.end();
+        return reply;
+      };
+      if (range === 'whole') return bytes(object.size, () => service.read(object));
       const end = range.open ? Math.min(range.end, range.start + OPEN_RANGE_BYTES - 1) : range.end;
       reply.code(206).header('content-range', `bytes ${range.start}-${end}/${object.size}`);
-      return reply.send(await service.read(object, { start: range.start, end }));
+      return bytes(end - range.start + 1, () => service.read(object, { start: range.start, end }));
     },
   );
 }
