@@ -32,6 +32,8 @@ export const ConfigSchema = Type.Object({
   mediaImageMaxBytes: Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 8 * 1024 * 1024 }),
   /** Largest video upload (video/mp4, video/webm). */
   mediaVideoMaxBytes: Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 64 * 1024 * 1024 }),
+  /** What one account may upload in all (bytes of its distinct files): uploads past it are refused. */
+  mediaQuotaBytes: Type.Integer({ minimum: 1024, maximum: 2 ** 40, default: 2 * 1024 ** 3 }),
   /** Products with at most this many units available show as "low". */
   lowStockThreshold: Type.Integer({ minimum: 0, default: 5 }),
   storyTtlHours: Type.Integer({ minimum: 1, default: 24 }),
@@ -114,6 +116,7 @@ const ENV_KEYS: Record<keyof Config, string> = {
   bodyLimitBytes: 'BODY_LIMIT_BYTES',
   mediaImageMaxBytes: 'MEDIA_IMAGE_MAX_BYTES',
   mediaVideoMaxBytes: 'MEDIA_VIDEO_MAX_BYTES',
+  mediaQuotaBytes: 'MEDIA_QUOTA_BYTES',
   lowStockThreshold: 'LOW_STOCK_THRESHOLD',
   storyTtlHours: 'STORY_TTL_HOURS',
   reservationTtlMinutes: 'RESERVATION_TTL_MINUTES',

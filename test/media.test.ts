@@ -257,6 +257,29 @@ for (const backend of backends()) {
       }
     });
 
+    it('refuses a new file past the account\'s quota with 409, and still answers a file the account has', async () => {
+      const small = await startTestApp(backend, { config: { mediaQuotaBytes: 2048 } });
+      try {
+        const owner = await small.signUp('creator');
+        const post = (bytes: Buffer) => small.request({ method: 'POST', url: '/v1/media', token: owner.token, body: bytes, headers: { 'content-type': 'image/png' } });
+        const pad = (n: number) => Buffer.concat([unique('image/png'), Buffer.alloc(n)]);
+        const first = pad(1200);
+        assert.equal((await post(first)).status, 201);
+        const over = await post(pad(1000));
+        assert.equal(over.status, 409);
+        assert.equal(over.body.error.code, 'media_quota_exceeded');
+        assert.deepEqual(over.body.error.details, { quotaBytes: 2048, usedBytes: first.length });
+        // the same file again stores nothing new: answered as before
+        assert.equal((await post(first)).status, 200);
+        // another account has its own quota
+        const other = await small.signUp('merchant');
+        const theirs = await small.request({ method: 'POST', url: '/v1/media', token: other.token, body: pad(1000), headers: { 'content-type': 'image/png' } });
+        assert.equal(theirs.status, 201);
+      } finally {
+        await small.close();
+      }
+    });
+
     it('refuses an empty upload with 400', async () => {
       const empty = await upload(Buffer.alloc(0), 'image/png');
       assert.equal(empty.status, 400);

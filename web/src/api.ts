@@ -97,6 +97,7 @@ const MESSAGES: Record<string, string> = {
   media_type_mismatch: 'This file is not what its name says (its contents are another format). Export it again and retry.',
   body_too_large: 'This is too large to send. If it is a file, choose a smaller one.',
   empty_body: 'This file is empty. Choose another one.',
+  media_quota_exceeded: 'Your uploads have reached their storage limit, so this file was not uploaded. Use a file you uploaded before, or a link.',
 };
 
 /** A sentence for a person: what happened and what to do. */

@@ -6,6 +6,8 @@ export const MEDIA_ERRORS = {
   media_type_mismatch: 400,
   /** An upload with no bytes. */
   empty_body: 400,
+  /** The upload would take the account past its quota (config mediaQuotaBytes). */
+  media_quota_exceeded: 409,
   /** A Range that starts past the end of the file. */
   range_not_satisfiable: 416,
 } as const;
@@ -13,4 +15,4 @@ export const MEDIA_ERRORS = {
 registerErrorCodes(MEDIA_ERRORS);
 
 /** Expected failures of an upload, as values; the route turns them into AppErrors with these codes. */
-export type UploadFailure = { code: 'media_type_mismatch' | 'empty_body' | 'unsupported_media_type' | 'body_too_large'; message: string; details?: unknown };
+export type UploadFailure = { code: 'media_type_mismatch' | 'empty_body' | 'unsupported_media_type' | 'body_too_large' | 'media_quota_exceeded'; message: string; details?: unknown };

@@ -26,6 +26,16 @@ export class MediaRepository {
     return this.db.selectFrom('media.objects').selectAll().where('owner_account_id', '=', ownerAccountId).where('sha256', '=', sha256).executeTakeFirst();
   }
 
+  /** Bytes of the distinct files an account has uploaded (what its quota counts). */
+  async bytesOwned(ownerAccountId: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('media.objects')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('bytes'))
+      .where('owner_account_id', '=', ownerAccountId)
+      .executeTakeFirstOrThrow();
+    return Number(r.bytes);
+  }
+
   /** Inserts the object unless its owner already has this content; undefined when they had (a concurrent twin won). */
   insertUnlessOwned(row: ObjectRow): Promise<ObjectRow | undefined> {
     return this.db

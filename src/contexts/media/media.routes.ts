@@ -57,7 +57,7 @@ export async function mediaRoutes(app: App, service: MediaService, limits: Media
           response: {
             201: MediaObjectView,
             200: ExistingMediaObject,
-            ...errorResponses(401, 403),
+            ...errorResponses(401, 403, 409),
           },
         },
       },

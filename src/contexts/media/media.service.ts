@@ -23,6 +23,7 @@ export type UploadResult = { ok: true; object: MediaObject; created: boolean } |
 export interface MediaLimits {
   mediaImageMaxBytes: number;
   mediaVideoMaxBytes: number;
+  mediaQuotaBytes: number;
 }
 
 export interface MediaServiceDeps {
@@ -91,6 +92,12 @@ export class MediaService {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const owned = await this.repo.findByContent(ownerAccountId, sha256);
     if (owned) return { ok: true, object: toObject(owned), created: false };
+    // checked before each new file (concurrent uploads of one account may pass it by their own sizes)
+    const quotaBytes = this.deps.config.mediaQuotaBytes;
+    const usedBytes = await this.repo.bytesOwned(ownerAccountId);
+    if (usedBytes + bytes.length > quotaBytes) {
+      return { ok: false, code: 'media_quota_exceeded', message: `This file would take your uploads past ${quotaBytes} bytes (${usedBytes} used)`, details: { quotaBytes, usedBytes } };
+    }
     await this.store.put(sha256, bytes);
     const now = this.deps.clock.now();
     const row = { id: newId('upload', now.getTime()), owner_account_id: ownerAccountId, sha256, content_type: type, size: bytes.length, created_at: now };
