@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { Browser, Page, Route } from 'playwright-core';
-import { apiLogin, browserSkipReason, DEMO, downloadedText, launchBrowser, newPhoneContext, screenshot, signIn, startWebServer, type WebServer } from './support/browser';
+import { apiLogin, browserSkipReason, DEMO, downloadedText, newPhoneContext, screenshot, signIn, useWebSuite, type WebServer } from './support/browser';
 import { backends } from './support/harness';
 
 /**
@@ -17,16 +17,17 @@ const CAPTION = 'Money journey look';
 
 for (const backend of backends())
   describe(`web app: refunds, cancellations, payouts and exports [${backend.name}]`, { skip: skip ?? false }, () => {
-  let server: WebServer;
-  let browser: Browser;
+  let server!: WebServer;
+  let browser!: Browser;
+  useWebSuite(backend, { earningsHoldDays: 0, payoutMinimumMinor: 100 }, (s, b) => ([server, browser] = [s, b]));
   let shopperToken: string;
   let skuId: string;
   let productId: string;
   let referralToken: string;
   let postId: string;
 
+  // after useWebSuite's own before: the server is up
   before(async () => {
-    [server, browser] = await Promise.all([startWebServer({ earningsHoldDays: 0, payoutMinimumMinor: 100 }, backend), launchBrowser()]);
     const { t } = server;
     const [merchantToken, creatorToken] = await Promise.all([apiLogin(t, DEMO.merchant), apiLogin(t, DEMO.creator)]);
     shopperToken = await apiLogin(t, DEMO.shopper);
@@ -50,11 +51,6 @@ for (const backend of backends())
     postId = post.body.id;
     referralToken = post.body.tags[0]!.referralToken;
   });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
   /** The shopper opens the tag and buys (setup through the API: the shopper's own UI journey is web-shopper's). */
   const buy = async (quantity: number): Promise<string> => {
     await server.t.request({ url: `/v1/products/${productId}?ref=${encodeURIComponent(referralToken)}`, token: shopperToken });

@@ -63,6 +63,11 @@ const STATUS_TEXT: Record<number, string> = {
  */
 export const MEDIA_URL_PATTERN = '^(https?://[^\\s"<>]+|/(?!/)[^\\s"<>]*)$';
 
+/** Whether an If-None-Match header names `etag` (or is `*`), by the weak comparison RFC 9110 asks for (`W/` matches too). */
+export function matchesIfNoneMatch(ifNoneMatch: string | undefined, etag: string): boolean {
+  return ifNoneMatch !== undefined && ifNoneMatch.split(',').some((tag) => ['*', etag, `W/${etag}`].includes(tag.trim()));
+}
+
 /** A 304: no body and no representation headers (a `null` body would be sent as JSON: type and length 4). */
 export function notModified(reply: FastifyReply): FastifyReply {
   return reply.code(304).send();

@@ -128,8 +128,9 @@ export type CreditRow = Selectable<CreditsTable>;
 export type CommissionableRow = Selectable<CommissionableTable>;
 type Db = Kysely<AttributionTables>;
 export type Trx = Transaction<AttributionTables>;
+const MINUTE = 60_000;
 /** The flood guard's window: a device recording more than the limit of touches in any 60 seconds is a flood. */
-const FLOOD_WINDOW_MS = 60_000;
+const FLOOD_WINDOW_MS = MINUTE;
 
 /** A span of one device's touches in which every 60 seconds held more than the flood limit (inclusive, to the second). */
 export interface Flood {
@@ -204,7 +205,7 @@ export function createAttributionRepository(anyDb: AnyDb) {
       // one row per (device, minute): a flood that started in a minute already flagged raises that row's count
       const rows = new Map<string, { device_id: string; minute: Date; touches: number; flagged_at: Date }>();
       for (const f of floods) {
-        const minute = new Date(Math.floor(f.start.getTime() / FLOOD_WINDOW_MS) * FLOOD_WINDOW_MS);
+        const minute = new Date(Math.floor(f.start.getTime() / MINUTE) * MINUTE);
         const key = `${f.device_id}|${minute.getTime()}`;
         const row = rows.get(key);
         if (row) row.touches = Math.max(row.touches, f.touches);

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { FastifyReply } from 'fastify';
 import { requirePrincipal } from '../../platform/auth';
 import { AppError } from '../../platform/errors';
-import { errorResponses, notModified, type App } from '../../platform/http';
+import { errorResponses, matchesIfNoneMatch, notModified, type App } from '../../platform/http';
 import { CATALOG_ERROR_MESSAGES } from './catalog.errors';
 import {
   AdjustStockInput,
@@ -49,13 +49,6 @@ function etagOf(body: string): string {
   return `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
 }
 
-function matches(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (!ifNoneMatch) return false;
-  return ifNoneMatch.split(',').some((t) => {
-    const v = t.trim();
-    return v === '*' || v.replace(/^W\//, '') === etag;
-  });
-}
 
 export async function catalogRoutes(app: App, service: CatalogServiceImpl): Promise<void> {
   // ---- merchants
@@ -138,7 +131,7 @@ export async function catalogRoutes(app: App, service: CatalogServiceImpl): Prom
       if (!detail) throw notFound();
       const etag = etagOf(JSON.stringify(detail));
       reply.header('etag', etag).header('cache-control', 'private, no-cache');
-      if (matches(request.headers['if-none-match'], etag)) return notModified(reply as FastifyReply);
+      if (matchesIfNoneMatch(request.headers['if-none-match'], etag)) return notModified(reply as FastifyReply);
       return detail;
     },
   );

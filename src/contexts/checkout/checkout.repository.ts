@@ -80,7 +80,7 @@ export function claimsOfLine(l: Pick<CartLineRow, 'referral' | 'referred_at'>): 
   return l.referred_at ? { ...l.referral, referredAt: new Date(l.referred_at).toISOString() } : l.referral;
 }
 
-/** The cart line's `referral` JSON of a priced line's claims (its time goes to `referred_at`). */
+/** A cart line's `referral` JSON: the claims without their time (which is the `referred_at` column). */
 function referralJson(claims: StoredClaims | null): string | null {
   return claims ? JSON.stringify({ ...claims, referredAt: undefined }) : null;
 }
@@ -193,7 +193,7 @@ export class CheckoutRepository {
   async addLine(exec: Db | Trx, cartId: string, skuId: string, quantity: number, referral: StoredClaims | null, now: Date): Promise<CartLineRow | null> {
     const r = await sql<CartLineRow>`
       INSERT INTO checkout.cart_lines AS l (id, cart_id, sku_id, quantity, referral, referred_at, created_at, updated_at)
-      VALUES (${newId('cartLine')}, ${cartId}, ${skuId}, ${quantity}, ${referral ? JSON.stringify(referral) : null}::jsonb, ${referral ? now : null}::timestamptz, ${now}, ${now})
+      VALUES (${newId('cartLine')}, ${cartId}, ${skuId}, ${quantity}, ${referralJson(referral)}::jsonb, ${referral ? now : null}::timestamptz, ${now}, ${now})
       ON CONFLICT (cart_id, sku_id) DO UPDATE
         SET quantity = l.quantity + EXCLUDED.quantity, referral = COALESCE(EXCLUDED.referral, l.referral),
             referred_at = COALESCE(EXCLUDED.referred_at, l.referred_at), updated_at = EXCLUDED.updated_at
@@ -259,7 +259,7 @@ export class CheckoutRepository {
       for (const l of lines) {
         await sql`
           INSERT INTO checkout.cart_lines AS l (id, cart_id, sku_id, quantity, referral, referred_at, created_at, updated_at)
-          VALUES (${newId('cartLine')}, ${target.id}, ${l.sku_id}, ${l.quantity}, ${l.referral ? JSON.stringify(l.referral) : null}::jsonb, ${l.referred_at}::timestamptz, ${now}, ${now})
+          VALUES (${newId('cartLine')}, ${target.id}, ${l.sku_id}, ${l.quantity}, ${referralJson(l.referral)}::jsonb, ${l.referred_at}::timestamptz, ${now}, ${now})
           ON CONFLICT (cart_id, sku_id) DO UPDATE
             SET quantity = LEAST(${MAX_LINE_QUANTITY}, l.quantity + EXCLUDED.quantity),
                 referral = COALESCE(l.referral, EXCLUDED.referral),

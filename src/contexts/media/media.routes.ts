@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { requirePrincipal } from '../../platform/auth';
 import { AppError, notFound } from '../../platform/errors';
-import { errorResponses, notModified, type App } from '../../platform/http';
+import { errorResponses, matchesIfNoneMatch, notModified, type App } from '../../platform/http';
 import { IMAGE_TYPES, MEDIA_TYPES, VIDEO_TYPES } from './media.formats';
 import { ExistingMediaObject, FileResponse, MediaFileHeaders, MediaFileParams, MediaObjectView, RangeResponse, UploadBody } from './media.schemas';
 import { UNSUPPORTED_TYPE_MESSAGE, type MediaLimits, type MediaObject, type MediaService } from './media.service';
@@ -94,7 +94,7 @@ export async function mediaFileRoutes(app: App, service: MediaService): Promise<
       const etag = `"${object.sha256}"`;
       // If-None-Match is decided before Range (RFC 9110 §13.2.2); only answers with the file say it may be kept
       const keep = () => reply.header('etag', etag).header('cache-control', IMMUTABLE);
-      if (matchesEtag(request.headers['if-none-match'], etag)) return notModified(keep() as FastifyReply);
+      if (matchesIfNoneMatch(request.headers['if-none-match'], etag)) return notModified(keep() as FastifyReply);
       const range = request.headers['if-range'] === undefined || request.headers['if-range'] === etag ? rangeOf(request.headers.range, object.size) : 'whole';
       if (range === 'unsatisfiable') {
         reply.header('content-range', `bytes */${object.size}`);
@@ -115,11 +115,6 @@ export async function mediaFileRoutes(app: App, service: MediaService): Promise<
       return bytes(end - range.start + 1, () => service.read(object, { start: range.start, end }));
     },
   );
-}
-
-/** If-None-Match against our strong ETag, by weak comparison as RFC 9110 asks (a `W/` prefix still matches). */
-function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
-  return ifNoneMatch !== undefined && ifNoneMatch.split(',').some((tag) => ['*', etag, `W/${etag}`].includes(tag.trim()));
 }
 
 /**
