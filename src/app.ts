@@ -85,7 +85,10 @@ export async function createFeedshop(options: FeedshopOptions) {
 
   const analytics = createAnalyticsContext({ ...deps, referrals, attribution: attribution.service, social: social.service, catalog: catalog.service });
   const earnings = createEarningsContext({ ...deps, social: social.service, catalog: catalog.service });
-  const media = createMediaContext(deps);
+  const media = createMediaContext({
+    ...deps,
+    uses: { postIdsUsing: (a, url) => social.service.livePostIdsUsingMedia(a, url), productIdsUsing: (a, url) => catalog.service.productIdsUsingMedia(a, url) },
+  });
 
   const contexts = { identity, catalog, inventory, social, attribution, payments, orders, checkout, analytics, earnings, media } satisfies Record<ContextName, ContextModule>;
   const all: ContextModule[] = Object.values(contexts);

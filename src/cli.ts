@@ -12,7 +12,8 @@ commands:
   start              everything in one process: migrate, seed the demo world if the store is empty, serve HTTP and
                      run the worker (the quickstart)
   api                serve HTTP; --contexts identity,catalog,... picks which contexts' routes (default all)
-  worker             drain the outbox, run subscribers and the sweepers (reservation expiry, stuck checkouts)
+  worker             drain the outbox, run subscribers and the sweepers (reservation expiry, stuck checkouts,
+                     attribution recompute jobs)
   migrate            bring every context's schema up to date and exit
   seed               seed a world; --posts N --products N --creators N --shoppers N (default: the demo world)
 

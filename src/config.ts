@@ -79,6 +79,11 @@ export const ConfigSchema = Type.Object({
   attributionViewWindowHours: Type.Number({ exclusiveMinimum: 0, default: 24 }),
   /** A device recording more touches than this in any 60 seconds is a touch flood: its touches then are not credited. */
   attributionFloodPerMinute: Type.Integer({ minimum: 1, default: 120 }),
+  /**
+   * How long a worker holds a recompute job after each committed page; past it, a dead or stalled runner's job is
+   * taken over by another worker from its last committed page. Longer than one page (200 lines) takes.
+   */
+  attributionRecomputeLeaseSeconds: Type.Integer({ minimum: 5, default: 60 }),
   /** Commission rate in basis points when a merchant has set none (1000 = 10%). */
   defaultCommissionBps: Type.Integer({ minimum: 0, maximum: 10000, default: 1000 }),
   /** Commissions become payable this many days after delivery (the return window). */
@@ -89,6 +94,11 @@ export const ConfigSchema = Type.Object({
   payoutScheduleHours: Type.Number({ exclusiveMinimum: 0, default: 24 * 7 }),
   /** Payout provider: the built-in simulator or Stripe Connect (uses the Stripe keys above). */
   payoutProvider: Type.Union([Type.Literal('simulated'), Type.Literal('stripe')], { default: 'simulated' }),
+  /**
+   * Signing secrets (comma-separated) of the Stripe webhook endpoints posting to /v1/earnings/webhooks/stripe: the
+   * Connect endpoint's (account.updated) and the platform endpoint's (transfer.*). Unset: those webhooks are refused.
+   */
+  stripeConnectWebhookSecret: Type.Optional(Type.String({ pattern: '^whsec_[A-Za-z0-9_]+(,whsec_[A-Za-z0-9_]+)*$' })),
   /**
    * TEST-ONLY fault injection for the checkout crash matrix: the process kills itself (SIGKILL) right after this
    * checkout step. Never set in production.
@@ -137,11 +147,13 @@ const ENV_KEYS: Record<keyof Config, string> = {
   attributionClickWindowDays: 'ATTRIBUTION_CLICK_WINDOW_DAYS',
   attributionViewWindowHours: 'ATTRIBUTION_VIEW_WINDOW_HOURS',
   attributionFloodPerMinute: 'ATTRIBUTION_FLOOD_PER_MINUTE',
+  attributionRecomputeLeaseSeconds: 'ATTRIBUTION_RECOMPUTE_LEASE_SECONDS',
   defaultCommissionBps: 'DEFAULT_COMMISSION_BPS',
   earningsHoldDays: 'EARNINGS_HOLD_DAYS',
   payoutMinimumMinor: 'PAYOUT_MINIMUM_MINOR',
   payoutScheduleHours: 'PAYOUT_SCHEDULE_HOURS',
   payoutProvider: 'PAYOUT_PROVIDER',
+  stripeConnectWebhookSecret: 'STRIPE_CONNECT_WEBHOOK_SECRET',
   crashAt: 'FEEDSHOP_CRASH_AT',
 };
 

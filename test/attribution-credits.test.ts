@@ -58,6 +58,16 @@ for (const backend of backends()) {
       for (const c of line.credits) (out[c.model] ??= {})[c.tagId] = c.amountMinor;
       return { line, out };
     };
+    /** Asks for a recompute (202 and the job's Location), runs the queued jobs as a worker's sweep would, answers the job. */
+    const recompute = async (admin: { token: string }, body: Record<string, unknown>) => {
+      const res = await t.request({ method: 'POST', url: '/v1/admin/attribution/recompute', token: admin.token, body });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      assert.equal(res.body.status, 'queued');
+      assert.equal(await attribution().runRecomputeJobs(), 1);
+      const job = await t.request({ url: String(res.headers.location), token: admin.token });
+      assert.equal(job.body.status, 'succeeded', JSON.stringify(job.body));
+      return job.body;
+    };
     const refund = (m: { token: string }, orderId: string, lineId: string, quantity: number) =>
       t.request({ method: 'POST', url: `/v1/merchant/orders/${orderId}/refunds`, token: m.token, headers: { 'idempotency-key': randomUUID() }, body: { lines: [{ lineId, quantity }], reason: 'damaged' } });
 
@@ -177,13 +187,11 @@ for (const backend of backends()) {
       const admin = await t.signUp('admin');
       const from = new Date(old.orderedAt);
       const body = { from: from.toISOString(), to: new Date(from.getTime() + 1000).toISOString(), clickWindowDays: 10 };
-      const res = await t.request({ method: 'POST', url: '/v1/admin/attribution/recompute', token: admin.token, body });
-      assert.equal(res.status, 200, JSON.stringify(res.body));
+      await recompute(admin, body);
       const again = (await split(stale.orderId)).out;
       assert.deepEqual(again.last_click, { [tag.tagId]: 700 });
       assert.equal((await split(stale.orderId)).line.commissionable, null);
-      const narrow = await t.request({ method: 'POST', url: '/v1/admin/attribution/recompute', token: admin.token, body: { ...body, clickWindowDays: 7 } });
-      assert.equal(narrow.status, 200);
+      await recompute(admin, { ...body, clickWindowDays: 7 });
       assert.deepEqual((await split(stale.orderId)).line.credits, [], 'back under 7 days: nothing again');
     });
 
@@ -447,9 +455,9 @@ for (const backend of backends()) {
 
       const admin = await t.signUp('admin');
       const body = { from: new Date(start.getTime() - DAY).toISOString(), to: new Date(t.clock.now().getTime() + 1000).toISOString(), viewWindowHours: 72 };
-      const res = await t.request({ method: 'POST', url: '/v1/admin/attribution/recompute', token: admin.token, body });
-      assert.equal(res.status, 200, JSON.stringify(res.body));
-      assert.ok(res.body.recomputed >= 1);
+      const job = await recompute(admin, body);
+      assert.ok(job.recomputed >= 1);
+      assert.deepEqual(job.windows, { clickWindowDays: 7, viewWindowHours: 72 });
       const { line, out } = await split(orderId);
       assert.equal(line.revision, 2);
       assert.deepEqual(out.linear, { [seen.tagId]: 600, [tapped.tagId]: 600 });
@@ -461,8 +469,9 @@ for (const backend of backends()) {
       assert.equal(more.length, 0);
       assert.equal(recomputed.credits.reduce((s: number, c: any) => s + c.amountMinor, 0), 0, 'refunded in full: old and new nets are both 0');
 
-      const again = await t.request({ method: 'POST', url: '/v1/admin/attribution/recompute', token: admin.token, body });
-      assert.equal(again.body.recomputed, 0, 're-running with the same windows changes nothing');
+      const again = await recompute(admin, body);
+      assert.equal(again.linesDone, job.linesDone);
+      assert.equal(again.recomputed, 0, 're-running with the same windows changes nothing');
       assert.equal((await events('attribution.line.recomputed', orderId)).length, 1);
 
       const bad = await t.request({ method: 'POST', url: '/v1/admin/attribution/recompute', token: admin.token, body: { from: body.to, to: body.from } });

@@ -256,6 +256,8 @@ for (const backend of backends()) {
         ['empty name', { ...base, name: '' }],
         ['stock 2.5', { ...base, variants: [{ ...variant, stock: 2.5 }] }],
         ['bad status', { ...base, status: 'live' }],
+        ['empty option name', { ...base, variants: [{ ...variant, options: { '': 'S' } }] }],
+        ['option name of 51', { ...base, variants: [{ ...variant, options: { ['k'.repeat(51)]: 'S' } }] }],
       ];
       for (const [what, body] of cases) {
         const res = await t.request({ method: 'POST', url: '/v1/merchant/products', token: m.token, body });
@@ -266,6 +268,7 @@ for (const backend of backends()) {
       const sku = p.variants[0].id;
       const more: Array<[string, string, string, unknown]> = [
         ['variant price 0', 'PATCH', `/v1/merchant/variants/${sku}`, { priceMinor: 0 }],
+        ['variant empty option name', 'PATCH', `/v1/merchant/variants/${sku}`, { options: { '': 'x' } }],
         ['empty patch', 'PATCH', `/v1/merchant/products/${p.id}`, {}],
         ['stock -1', 'PUT', `/v1/merchant/variants/${sku}/stock`, { onHand: -1, reason: 'x' }],
         ['stock without reason', 'PUT', `/v1/merchant/variants/${sku}/stock`, { onHand: 1 }],

@@ -542,7 +542,7 @@ for (const backend of backends()) {
           assert.equal(placed.length, merchants);
           await move('committed', { status: 'ordered', order_ids: placed.map((o) => o.id) });
           // as the flow does at this step: the bought lines leave the cart
-          if (cartId) await repo.db.transaction().execute((trx) => repo.deleteLines(trx, cartId, lines.map((l) => l.lineId!)));
+          if (cartId) await repo.db.transaction().execute((trx) => repo.takeBought(trx, cartId, lines.map((l) => ({ lineId: l.lineId!, quantity: l.quantity })), t.clock.now()));
         }
         return { id, skuId: skuIds[0]!, skuIds, key, shopper, paymentId };
       };

@@ -77,6 +77,45 @@ describe('Stripe Connect payout adapter against the local stand-in', () => {
     assert.ok(platform.available.some((b) => b.currency === 'eur'));
   });
 
+  it('reverses a transfer in parts, once per key, answering its cumulative amount_reversed; more than is left is refused', async () => {
+    const acct = standin.createAccount();
+    const made = await transfer(acct, 'pyo_key_8', 1_000);
+    assert.ok(made.ok);
+    const first = await stripe.reverseTransfer(made.ref, 300, 'pyo_key_8:reversal:a');
+    assert.deepEqual(first, { ok: true, transfer: { ref: made.ref, payoutId: 'pyo_key_8', amountMinor: 1_000, currency: 'EUR', reversedMinor: 300 } });
+    const replayed = await stripe.reverseTransfer(made.ref, 300, 'pyo_key_8:reversal:a');
+    assert.deepEqual(replayed, first, 'the same key: no second reversal');
+    const tooMuch = await stripe.reverseTransfer(made.ref, 701, 'pyo_key_8:reversal:b');
+    assert.deepEqual([tooMuch.ok, !tooMuch.ok && tooMuch.code], [false, 'rejected']);
+    assert.equal(standin.balanceOf(acct, 'eur'), 700);
+    const tr = standin.transfers.get(made.ref)!;
+    assert.deepEqual([tr.amount_reversed, tr.reversed, tr.reversals.total_count, tr.reversals.data[0].amount], [300, false, 1, 300]);
+  });
+
+  it('verifies webhooks with any of its endpoints’ secrets and reads transfers and accounts from them', async () => {
+    const verifier = new StripeConnectPayoutProvider({ secretKey: standin.secretKey, apiBase: standin.url, timeoutMs: 2_000, webhookSecrets: [standin.transferWebhookSecret, standin.connectWebhookSecret] });
+    const acct = standin.createAccount();
+    const made = await transfer(acct, 'pyo_key_9', 500);
+    assert.ok(made.ok);
+    standin.reverseTransfer(made.ref, 200);
+    standin.setAccountTransfers(acct, 'pending');
+    await standin.settle();
+    const [reversal, account] = standin.payoutEvents.slice(-2).map((e) => standin.signedPayoutEvent(e));
+    const ev = verifier.verifyWebhook(reversal!.payload, reversal!.headers);
+    assert.ok(ev && ev !== 'not_configured');
+    assert.deepEqual([ev.type, ev.transfer], ['transfer.reversed', { ref: made.ref, payoutId: 'pyo_key_9', amountMinor: 500, currency: 'EUR', reversedMinor: 200 }]);
+    const acc = verifier.verifyWebhook(account!.payload, account!.headers);
+    assert.ok(acc && acc !== 'not_configured');
+    assert.deepEqual(acc.account, { ref: acct, canReceiveTransfers: false, reason: 'transfers capability pending (requirements.past_due)' });
+    assert.equal(verifier.verifyWebhook(`${reversal!.payload} `, reversal!.headers), null, 'a changed body');
+    assert.equal(stripe.verifyWebhook(reversal!.payload, reversal!.headers), 'not_configured', 'no secret: not accepted, never verified');
+  });
+
+  it('reads STRIPE_CONNECT_WEBHOOK_SECRET as a list of whsec_ secrets and refuses anything else at startup', () => {
+    assert.equal(loadConfig({ STRIPE_CONNECT_WEBHOOK_SECRET: 'whsec_a1,whsec_b2' }).stripeConnectWebhookSecret, 'whsec_a1,whsec_b2');
+    for (const bad of ['secret', 'whsec_a,', 'whsec_a, whsec_b']) assert.throws(() => loadConfig({ STRIPE_CONNECT_WEBHOOK_SECRET: bad }), ConfigError, bad);
+  });
+
   it('refuses to start with payoutProvider stripe and no secret key', () => {
     const config = loadConfig({}, { payoutProvider: 'stripe', logLevel: 'silent' });
     assert.throws(() => createEarningsContext({ config } as EarningsDeps), (e: unknown) => e instanceof ConfigError && /STRIPE_SECRET_KEY/.test(e.message));

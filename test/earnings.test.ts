@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { commissionOf, reversedCommission } from '../src/contexts/earnings/earnings.service';
-import type { SimulatedPayoutProvider } from '../src/contexts/earnings';
+import { StripeConnectPayoutProvider, type SimulatedPayoutProvider } from '../src/contexts/earnings';
 import type { Config } from '../src/config';
 import { DAY, HOUR, type ManualClock } from '../src/platform/clock';
 import type { EventMap, EventName } from '../src/platform/events';
@@ -563,7 +564,7 @@ for (const backend of backends()) {
       assert.equal((await eur(c))!.pending, 1_000);
     });
 
-    it('after a randomized sequence of credits, reversals, deliveries, clock moves and payouts the books always reconcile', async () => {
+    it('after a randomized sequence of credits, reversals, deliveries, clock moves, payouts and transfer reversals the books always reconcile', async () => {
       const rand = prng(20261124);
       const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
       const m = await merchant();
@@ -603,6 +604,18 @@ for (const backend of backends()) {
         } else {
           clock.advance(2 * 60_000);
           await t.app.sweep();
+          // the provider takes back part or all of what is left of a sent payout; an older event arrives again late
+          const sent = (
+            await sql<{ provider_ref: string; left: number }>`
+              SELECT provider_ref, amount_minor - reversed_minor AS left FROM earnings.payouts
+              WHERE status = 'sent' AND creator_id IN (${sql.join(creators.map((c) => c.creatorId))}) ORDER BY id
+            `.execute(t.app.db)
+          ).rows;
+          if (sent.length > 0) {
+            const { provider_ref: ref, left } = pick(sent);
+            await sim.reverseTransfer(ref, rand() < 0.3 ? Number(left) : 1 + Math.floor(rand() * Number(left)), word());
+            if (rand() < 0.5) await sim.deliver({ ...pick(sim.events.filter((e) => e.transfer?.ref === ref)), id: `evt_late_${word()}` });
+          }
         }
         if (step % 5 === 4) {
           await drain();
@@ -631,11 +644,15 @@ for (const backend of backends()) {
           }, 0);
         assert.equal(b.pending + b.available + b.inTransit + b.paid, owed, 'ledger total = commissions net of refunds');
         const payouts = (await t.request({ url: `/v1/admin/payouts?creatorId=${c.creatorId}&limit=100`, token: admin.token })).body.items as any[];
-        paidByApi.set(c.creatorId, payouts.filter((p) => p.status === 'sent').reduce((s, p) => s + p.amountMinor, 0));
-        assert.equal(b.paid, paidByApi.get(c.creatorId), 'paid = the sent payouts');
+        paidByApi.set(c.creatorId, payouts.reduce((s, p) => s + (p.status === 'sent' || p.status === 'reversed' ? p.amountMinor - p.reversedMinor : 0), 0));
+        assert.equal(b.paid, paidByApi.get(c.creatorId), 'paid = the sent payouts less what was reversed of them');
         assert.equal(b.inTransit, 0, 'every in-flight payout was settled by the sweep');
       }
       assert.ok([...paidByApi.values()].some((v) => v > 0), 'the sequence made payouts');
+      assert.ok(
+        (await sql<{ n: number }>`SELECT count(*)::int AS n FROM earnings.payouts WHERE reversed_minor > 0 AND creator_id IN (${sql.join(creators.map((c) => c.creatorId))})`.execute(t.app.db)).rows[0]!.n > 0,
+        'and reversed some',
+      );
       assert.deepEqual(await reconcile(), []);
       assert.deepEqual(await t.app.contexts.earnings.service.reconcile(creators[0]!.creatorId), []);
     });
@@ -769,12 +786,140 @@ for (const backend of backends()) {
       assert.equal((await eur(due))!.paid, 1_500);
     });
 
+    describe('transfer reversals and account updates (simulated provider)', () => {
+      const reversePayout = (payoutId: string, amountMinor: number, key = word()) =>
+        t.request({ method: 'POST', url: `/v1/admin/payouts/${payoutId}/reversals`, token: admin.token, headers: { 'idempotency-key': key }, body: { amountMinor } });
+      const payoutAccount = async (c: Creator) => (await t.request({ url: '/v1/creator/payout-account', token: c.token })).body;
+      const simEvents = (type: string) => sim.events.filter((e) => e.type === type);
+
+      it('books a partial then a full reversal from paid back to available, once each, whatever the order; the next scheduled payout pays it again', async () => {
+        const c = await creator();
+        const m = await merchant();
+        await registerAccount(c);
+        await earned(c, m, 30_000); // 3000
+        const paid = await payOut(c);
+        assert.equal(paid.status, 201);
+        const payoutId = paid.body.id as string;
+
+        const key = word();
+        let res = await reversePayout(payoutId, 1_000, key);
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        assert.deepEqual([res.body.status, res.body.reversedMinor], ['sent', 1_000]);
+        assert.deepEqual(await eur(c), { pending: 0, available: 1_000, inTransit: 0, paid: 2_000, carry: 0 });
+        res = await reversePayout(payoutId, 1_000, key);
+        assert.equal(res.headers['idempotent-replayed'], 'true', 'the same key: the first reversal, not a second');
+        const [first] = simEvents('transfer.reversed').slice(-1);
+        await sim.deliver(first!); // the provider's event for it, redelivered: nothing new
+        assert.deepEqual(await eur(c), { pending: 0, available: 1_000, inTransit: 0, paid: 2_000, carry: 0 });
+
+        res = await reversePayout(payoutId, 2_001);
+        assert.equal(res.status, 409);
+        assert.deepEqual([res.body.error.code, res.body.error.details.reversibleMinor], ['payout_not_reversible', 2_000]);
+        res = await reversePayout(payoutId, 2_000);
+        assert.deepEqual([res.status, res.body.status, res.body.reversedMinor], [200, 'reversed', 3_000]);
+        // the first event again, with a new id (an older state delivered late): the cumulative total is already past it
+        await sim.deliver({ ...first!, id: `${first!.id}_late` });
+        assert.deepEqual(await eur(c), { pending: 0, available: 3_000, inTransit: 0, paid: 0, carry: 0 });
+        assert.equal((await reversePayout(payoutId, 1)).body.error.code, 'payout_not_reversible', 'nothing left to reverse');
+
+        const entries = (await ledger(c)).filter((e) => e.kind === 'payout_reversed');
+        assert.deepEqual(entries.map((e) => [e.bucket, e.amountMinor, e.payoutId]).sort(), [
+          ['available', 1_000, payoutId],
+          ['available', 2_000, payoutId],
+          ['paid', -1_000, payoutId],
+          ['paid', -2_000, payoutId],
+        ]);
+        const reversedEvents = await sql<{ payload: any }>`SELECT payload FROM outbox.events WHERE name = 'earnings.payout.reversed' AND payload->>'payoutId' = ${payoutId} ORDER BY id`.execute(t.app.db);
+        assert.deepEqual(reversedEvents.rows.map((e) => [e.payload.reversedMinor, e.payload.totalReversedMinor, e.payload.amountMinor]), [[1_000, 1_000, 3_000], [2_000, 3_000, 3_000]]);
+        assert.deepEqual(await reconcile(), []);
+
+        clock.advance(24 * 7 * HOUR + HOUR);
+        await t.app.sweep();
+        const list = (await t.request({ url: '/v1/creator/payouts', token: c.token })).body.items;
+        assert.deepEqual(list.map((p: any) => [p.amountMinor, p.status, p.trigger, p.reversedMinor]), [[3_000, 'sent', 'scheduled', 0], [3_000, 'reversed', 'on_demand', 3_000]]);
+        assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 0, paid: 3_000, carry: 0 }, 'the reversed amount was paid again');
+        assert.deepEqual(await reconcile(), []);
+
+        // a reversal booking that drifted from the payout's reversed total is reported
+        const drift = (by: number, status: string) => sql`UPDATE earnings.payouts SET reversed_minor = reversed_minor + ${by}, status = ${status} WHERE id = ${payoutId}`.execute(t.app.db);
+        await drift(-1, 'sent');
+        try {
+          const found = await earnings().reconcile(c.creatorId);
+          assert.ok(found.some((d) => d.check === 'payout_reversals' && d.subject === payoutId && d.expectedMinor === 2_999 && d.actualMinor === 3_000), JSON.stringify(found));
+        } finally {
+          await drift(1, 'reversed');
+        }
+        assert.deepEqual(await earnings().reconcile(c.creatorId), []);
+      });
+
+      it('an event about a payout still in flight settles it as sent first, then books the reversal', async () => {
+        const c = await creator();
+        const m = await merchant();
+        await registerAccount(c);
+        await earned(c, m, 12_000); // 1200
+        sim.failNext('unavailable_after_commit');
+        const res = await payOut(c);
+        assert.equal(res.status, 202);
+        const ref = (await sim.transfers()).find((x) => x.idempotencyKey === res.body.id)!.ref;
+        await sim.reverseTransfer(ref, 200, word());
+        const payout = await earnings().getPayout(res.body.id);
+        assert.deepEqual([payout?.status, payout?.providerRef, payout?.reversedMinor], ['sent', ref, 200]);
+        assert.deepEqual(await eur(c), { pending: 0, available: 200, inTransit: 0, paid: 1_000, carry: 0 });
+        assert.deepEqual(await reconcile(), []);
+      });
+
+      it('an account that can no longer receive transfers is skipped by the sweep and refused on demand until it can again', async () => {
+        const c = await creator();
+        const m = await merchant();
+        const acct = `acct_${word()}`;
+        await registerAccount(c, acct);
+        await sim.setAccountCapability(acct, 'inactive');
+        const view = await payoutAccount(c);
+        assert.deepEqual([view.accountId, view.canReceiveTransfers, view.restrictedReason], [acct, false, 'transfers capability inactive']);
+        await earned(c, m, 20_000); // 2000
+        const refused = await payOut(c);
+        assert.deepEqual([refused.status, refused.body.error.code], [409, 'payout_account_restricted']);
+        await t.app.sweep();
+        assert.deepEqual(await eur(c), { pending: 0, available: 2_000, inTransit: 0, paid: 0, carry: 0 }, 'the sweep skipped it');
+        const [restricted] = simEvents('account.updated').slice(-1);
+
+        clock.advance(HOUR);
+        await sim.setAccountCapability(acct, 'active');
+        const usable = await payoutAccount(c);
+        assert.deepEqual([usable.canReceiveTransfers, usable.restrictedReason], [true, null]);
+        // the restricted state again, redelivered and as an older event under a new id: neither undoes the newer state
+        await sim.deliver(restricted!);
+        await sim.deliver({ ...restricted!, id: `${restricted!.id}_late` });
+        assert.equal((await payoutAccount(c)).canReceiveTransfers, true);
+        await t.app.sweep();
+        assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 0, paid: 2_000, carry: 0 }, 'paid by the sweep once usable');
+
+        // registering again after the provider restricted it is refused until the provider says it can receive
+        await sim.setAccountCapability(acct, 'pending');
+        const again = await t.request({ method: 'PUT', url: '/v1/creator/payout-account', token: c.token, body: { accountId: acct } });
+        assert.deepEqual([again.status, again.body.error?.code], [422, 'payout_account_invalid']);
+        assert.equal((await payoutAccount(c)).restrictedReason, 'transfers capability pending');
+        assert.deepEqual(await reconcile(), []);
+      });
+
+      it('the Stripe webhook route answers 404 unknown_provider in a process paying out through the simulator', async () => {
+        const res = await t.request({ method: 'POST', url: '/v1/earnings/webhooks/stripe', headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' }, payload: '{}' });
+        assert.deepEqual([res.status, res.body.error.code], [404, 'unknown_provider']);
+      });
+    });
+
     describe('through Stripe Connect (the local stand-in)', () => {
       let standin: StripeStandIn;
       before(async () => {
-        standin = await startStripeStandIn();
+        // signatures are dated by the app's manual clock, as the route checks them
+        standin = await startStripeStandIn({ nowSeconds: () => Math.floor(clock.now().getTime() / 1000) });
         await t.close();
-        await boot({ payoutProvider: 'stripe', stripeSecretKey: standin.secretKey, stripeApiBase: standin.url });
+        await boot({
+          payoutProvider: 'stripe',
+          stripeSecretKey: standin.secretKey,
+          stripeApiBase: standin.url,
+          stripeConnectWebhookSecret: `${standin.transferWebhookSecret},${standin.connectWebhookSecret}`,
+        });
       });
       after(() => standin.close());
 
@@ -823,6 +968,139 @@ for (const backend of backends()) {
         assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 0, paid: 4_000, carry: 0 });
         assert.deepEqual(await reconcile(), []);
       });
+
+      const webhook = (entry: { event: any; secret: string }, o: { t?: number; payload?: (p: string) => string; headers?: Record<string, string> } = {}) => {
+        const { payload, headers } = standin.signedPayoutEvent(entry, o.t === undefined ? {} : { t: o.t });
+        return t.request({ method: 'POST', url: '/v1/earnings/webhooks/stripe', headers: { ...headers, ...o.headers }, payload: o.payload ? o.payload(payload) : payload });
+      };
+      const eventsOf = (objectId: string) => standin.payoutEvents.filter((e) => e.event.data.object.id === objectId);
+      /** A creator paid `basis / 10` through Stripe: the payout id and its transfer. */
+      const paidThroughStripe = async (basis: number) => {
+        const c = await creator();
+        const m = await merchant();
+        const acct = standin.createAccount();
+        await registerAccount(c, acct);
+        await earned(c, m, basis);
+        const res = await payOut(c);
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        return { c, m, acct, payoutId: res.body.id as string, ref: res.body.providerRef as string };
+      };
+
+      it('a transfer reversed in the Stripe Dashboard reaches the ledger: in parts, redelivered, out of order, and paid again by the next scheduled payout', async () => {
+        const { c, acct, payoutId, ref } = await paidThroughStripe(40_000); // 4000
+        standin.reverseTransfer(ref, 1_000);
+        standin.reverseTransfer(ref, 1_000);
+        await standin.settle();
+        const [e1, e2] = eventsOf(ref);
+        assert.deepEqual([e1!.event.type, e1!.event.data.object.amount_reversed, e2!.event.data.object.amount_reversed], ['transfer.reversed', 1_000, 2_000]);
+
+        let ack = await webhook(e2!);
+        assert.deepEqual([ack.status, ack.body], [200, { received: true, duplicate: false }]);
+        const half = { pending: 0, available: 2_000, inTransit: 0, paid: 2_000, carry: 0 };
+        assert.deepEqual(await eur(c), half, 'the later event first: its cumulative total is booked');
+        ack = await webhook(e1!);
+        assert.deepEqual([ack.status, ack.body], [200, { received: true, duplicate: false }]);
+        assert.deepEqual(await eur(c), half, 'the earlier event after it books nothing');
+        ack = await webhook(e2!);
+        assert.deepEqual([ack.status, ack.body], [200, { received: true, duplicate: true }]);
+        assert.deepEqual(await eur(c), half, 'redelivered: nothing changes');
+        assert.equal((await earnings().getPayout(payoutId))?.reversedMinor, 2_000);
+
+        // the rest through our admin route: Stripe's reversal API, booked at once; Stripe's webhook then adds nothing
+        const reversed = await t.request({ method: 'POST', url: `/v1/admin/payouts/${payoutId}/reversals`, token: admin.token, headers: { 'idempotency-key': word() }, body: { amountMinor: 2_000 } });
+        assert.deepEqual([reversed.status, reversed.body.status, reversed.body.reversedMinor], [200, 'reversed', 4_000], JSON.stringify(reversed.body));
+        assert.ok(standin.requests.some((r) => r.path === `/v1/transfers/${ref}/reversals` && r.idempotencyKey?.startsWith(`${payoutId}:reversal:`)));
+        const e3 = eventsOf(ref).at(-1)!;
+        assert.equal(e3.event.data.object.amount_reversed, 4_000);
+        assert.deepEqual((await webhook(e3)).body, { received: true, duplicate: false });
+        assert.deepEqual(await eur(c), { pending: 0, available: 4_000, inTransit: 0, paid: 0, carry: 0 });
+        assert.equal(standin.balanceOf(acct, 'EUR'), 0, 'Stripe took it all back from the connected account');
+        assert.deepEqual(await reconcile(), []);
+
+        clock.advance(24 * 7 * HOUR + HOUR);
+        await t.app.sweep();
+        assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 0, paid: 4_000, carry: 0 });
+        assert.equal(standin.balanceOf(acct, 'EUR'), 4_000, 'a new transfer paid it again');
+        assert.deepEqual(await reconcile(), []);
+      });
+
+      it('refuses a missing, wrong or stale signature with 400 invalid_signature; acknowledges a transfer that is not ours and ignores it', async () => {
+        const acct = standin.createAccount();
+        const elsewhere = new StripeConnectPayoutProvider({ secretKey: standin.secretKey, apiBase: standin.url, timeoutMs: 2_000 });
+        const made = await elsewhere.transfer({ amountMinor: 700, currency: 'EUR', destination: acct, idempotencyKey: word(), metadata: {} });
+        assert.ok(made.ok);
+        standin.reverseTransfer(made.ref);
+        await standin.settle();
+        const entry = eventsOf(made.ref).at(-1)!;
+        const refused = [
+          await webhook(entry, { headers: { 'stripe-signature': '' } }),
+          await webhook(entry, { payload: (p) => p.replace('"amount_reversed": 700', '"amount_reversed": 70') }),
+          await webhook({ ...entry, secret: standin.webhookSecret }), // the payments endpoint's secret
+          await webhook(entry, { t: Math.floor(clock.now().getTime() / 1000) - 3_600 }),
+        ];
+        assert.deepEqual(refused.map((r) => [r.status, r.body.error?.code]), Array(4).fill([400, 'invalid_signature']));
+        const ack = await webhook(entry);
+        assert.deepEqual([ack.status, ack.body], [200, { received: true, duplicate: false }]);
+        const stored = await sql<{ event_type: string; payout_id: string | null }>`
+          SELECT event_type, payout_id FROM earnings.webhook_events WHERE provider_event_id = ${entry.event.id}
+        `.execute(t.app.db);
+        assert.deepEqual(stored.rows, [{ event_type: 'transfer.reversed', payout_id: null }], 'kept for audit, tied to no payout');
+        assert.deepEqual(await reconcile(), []);
+      });
+
+      it('account.updated from the Connect endpoint holds the creator’s payouts until Stripe reports transfers active again', async () => {
+        const c = await creator();
+        const m = await merchant();
+        const acct = standin.createAccount();
+        await registerAccount(c, acct);
+        await earned(c, m, 15_000); // 1500
+        standin.setAccountTransfers(acct, 'inactive');
+        const restricted = standin.payoutEvents.at(-1)!;
+        assert.deepEqual([restricted.event.type, restricted.event.account, restricted.secret], ['account.updated', acct, standin.connectWebhookSecret]);
+        assert.deepEqual((await webhook(restricted)).body, { received: true, duplicate: false });
+        const view = (await t.request({ url: '/v1/creator/payout-account', token: c.token })).body;
+        assert.deepEqual([view.accountId, view.canReceiveTransfers, view.restrictedReason], [acct, false, 'transfers capability inactive (requirements.past_due)']);
+        assert.equal((await payOut(c)).body.error.code, 'payout_account_restricted');
+        await t.app.sweep();
+        assert.equal(standin.balanceOf(acct, 'EUR'), 0, 'the sweep sent nothing');
+
+        clock.advance(HOUR);
+        standin.setAccountTransfers(acct, 'active');
+        assert.deepEqual((await webhook(standin.payoutEvents.at(-1)!)).body, { received: true, duplicate: false });
+        assert.deepEqual((await webhook(restricted)).body, { received: true, duplicate: true });
+        assert.equal((await t.request({ url: '/v1/creator/payout-account', token: c.token })).body.canReceiveTransfers, true);
+        await t.app.sweep();
+        assert.deepEqual(await eur(c), { pending: 0, available: 0, inTransit: 0, paid: 1_500, carry: 0 });
+        assert.equal(standin.balanceOf(acct, 'EUR'), 1_500);
+        assert.deepEqual(await reconcile(), []);
+      });
+
+      it('receives the events over HTTP as Stripe posts them', async () => {
+        await t.app.http.listen({ host: '127.0.0.1', port: 0 });
+        const { port } = t.app.http.server.address() as AddressInfo;
+        standin.setPayoutWebhookUrl(`http://127.0.0.1:${port}/v1/earnings/webhooks/stripe`);
+        try {
+          const { c, ref } = await paidThroughStripe(10_000); // 1000
+          standin.reverseTransfer(ref, 400);
+          await standin.settle();
+          assert.deepEqual(standin.payoutWebhooks.at(-1), { type: 'transfer.reversed', status: 200 });
+          assert.deepEqual(await eur(c), { pending: 0, available: 400, inTransit: 0, paid: 600, carry: 0 });
+        } finally {
+          standin.setPayoutWebhookUrl('');
+        }
+      });
+
+      it('a process paying out through Stripe without STRIPE_CONNECT_WEBHOOK_SECRET answers 404 connect_webhooks_disabled', async () => {
+        const other = await startTestApp(backend, { config: { payoutProvider: 'stripe', stripeSecretKey: standin.secretKey, stripeApiBase: standin.url } });
+        try {
+          standin.setAccountTransfers(standin.createAccount(), 'inactive');
+          const { payload, headers } = standin.signedPayoutEvent(standin.payoutEvents.at(-1)!);
+          const res = await other.request({ method: 'POST', url: '/v1/earnings/webhooks/stripe', headers, payload });
+          assert.deepEqual([res.status, res.body.error.code], [404, 'connect_webhooks_disabled']);
+        } finally {
+          await other.close();
+        }
+      });
     });
   });
 
@@ -863,7 +1141,7 @@ for (const backend of backends()) {
         await move(`payout:${payoutId}`, 'payout', 'available', 'in_transit');
         await move(`settle:${payoutId}`, 'payout_paid', 'in_transit', 'paid');
 
-        assert.deepEqual(await migrateAll(db, [earningsMigrations]), ['earnings/0002_balances']);
+        assert.deepEqual(await migrateAll(db, [earningsMigrations]), ['earnings/0002_balances', 'earnings/0003_connect_events'], 'and 0003 over the existing payouts and entries');
         assert.deepEqual(await balancesMatchLedger(db, a, 'backfilled'), { 'EUR/available': 800, 'EUR/in_transit': 0, 'EUR/paid': 1_000, 'EUR/pending': 0, 'USD/pending': 300 });
         assert.deepEqual(await balancesMatchLedger(db, b, 'backfilled'), { 'EUR/pending': 450 });
 

@@ -62,6 +62,23 @@ for (const backend of backends()) {
       assert.equal((await t.request({ url: '/v1/me', token: created.body.token })).status, 200);
     });
 
+    it('answers who is signed in at /v1/auth/session, null (200) when no one is', async () => {
+      const anonymous = await t.request({ url: '/v1/auth/session' });
+      assert.equal(anonymous.status, 200);
+      assert.deepEqual(anonymous.body, { account: null });
+      const res = await signUp({ email: uniqueEmail('session'), password: PASSWORD, displayName: 'Sess', role: 'shopper' });
+      const byToken = await t.request({ url: '/v1/auth/session', token: res.body.token });
+      assert.equal(byToken.status, 200);
+      assert.equal(byToken.body.account.id, res.body.account.id);
+      assert.deepEqual(byToken.body.account.roles, ['shopper']);
+      const byCookie = await t.request({ url: '/v1/auth/session', headers: { cookie: sessionCookie(res.headers)!.split(';')[0]! } });
+      assert.equal(byCookie.body.account.id, res.body.account.id);
+      assert.equal((await t.request({ method: 'POST', url: '/v1/auth/logout', token: res.body.token })).status, 204);
+      const revoked = await t.request({ url: '/v1/auth/session', token: res.body.token });
+      assert.equal(revoked.status, 200);
+      assert.deepEqual(revoked.body, { account: null });
+    });
+
     it('works with the HTTP-only cookie alone, and log-out clears it', async () => {
       const res = await signUp({ email: uniqueEmail('cookie'), password: PASSWORD, displayName: 'Cookie', role: 'shopper' });
       assert.equal(res.status, 201);
@@ -149,6 +166,19 @@ for (const backend of backends()) {
 
       (t.clock as ManualClock).advance((t.app.config.loginWindowSeconds + 1) * 1000);
       assert.equal((await logInFrom('10.1.1.1', victim.email, PASSWORD)).status, 200);
+    });
+
+    it("keeps counting a scanner's failures against its IP when an account it guessed at signs in", async () => {
+      const max = t.app.config.loginMaxAttempts;
+      const [a, b, c] = [await t.signUp('shopper'), await t.signUp('shopper'), await t.signUp('shopper')];
+      for (let i = 0; i < max - 1; i++) assert.equal((await logInFrom('10.3.3.3', a.email, `guess ${i}`)).status, 401);
+      assert.equal((await logInFrom('10.3.3.3', b.email, 'guess')).status, 401);
+      // the account owner signs in from elsewhere: their e-mail's count is cleared...
+      assert.equal((await logInFrom('10.4.4.4', a.email, PASSWORD)).status, 200);
+      assert.equal((await logInFrom('10.4.4.4', a.email, 'typo once')).status, 401);
+      assert.equal((await logInFrom('10.4.4.4', a.email, PASSWORD)).status, 200);
+      // ...but the scanner's IP still has its failures
+      assert.equal((await logInFrom('10.3.3.3', c.email, 'guess')).status, 429);
     });
 
     it('concurrent wrong guesses cannot pass the limit together: exactly the limit is checked, the rest refused', async () => {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { createMediaContext } from '../src/contexts/media';
+import { OBJECT_RECHECK_MS } from '../src/contexts/media/media.service';
+import type { ManualClock } from '../src/platform/clock';
 import { countQueries } from '../src/platform/db';
 import { backends, shopOwner, startTestApp, type TestApp } from './support/harness';
 
@@ -41,6 +44,29 @@ for (const backend of backends()) {
     const upload = (bytes: Buffer | undefined, contentType: string | undefined, token: string | null = creator.token) =>
       t.request({ method: 'POST', url: '/v1/media', token: token ?? undefined, ...(bytes !== undefined ? { body: bytes } : {}), headers: contentType ? { 'content-type': contentType } : {} });
 
+    /** Another process sharing the database: its own media context, with caches of its own. */
+    const otherProcess = (app = t.app) => {
+      const { db, clock, config, outbox, metrics, log, contexts } = app;
+      return createMediaContext({
+        db, clock, config, outbox, metrics, log,
+        uses: { postIdsUsing: (a, url) => contexts.social.service.livePostIdsUsingMedia(a, url), productIdsUsing: (a, url) => contexts.catalog.service.productIdsUsingMedia(a, url) },
+      });
+    };
+    const remove = (id: string, token: string | null = creator.token) => t.request({ method: 'DELETE', url: `/v1/media/${id}`, token: token ?? undefined });
+    /** How many stored blobs hold this content, and how many objects they count. */
+    const blobOf = async (hash: string, app = t.app) => {
+      const r = await sql<{ refs: number }>`SELECT refs FROM media.blobs WHERE sha256 = ${hash}`.execute(app.db);
+      return r.rows[0]?.refs ?? null;
+    };
+
+    /** A new product of the merchant behind `token` with the image at `url` as its media. */
+    const productShowing = async (token: string, url: string, status: 'active' | 'draft') => {
+      const body = { name: 'Shown', status, currency: 'EUR', media: [{ kind: 'image', url, alt: 'Front' }], variants: [{ title: 'One', priceMinor: 1000, stock: 1 }] };
+      const product = await t.request({ method: 'POST', url: '/v1/merchant/products', token, body });
+      assert.equal(product.status, 201, JSON.stringify(product.body));
+      return product;
+    };
+
     /** GET a file as bytes (the harness decodes bodies as text). */
     const fetchFile = async (url: string, headers: Record<string, string> = {}) => {
       const res = await t.app.http.inject({ method: 'GET', url, headers });
@@ -72,12 +98,11 @@ for (const backend of backends()) {
     it('is served by another process sharing the database, whose cache never saw it', async () => {
       const bytes = unique('image/png');
       const { body } = await upload(bytes, 'image/png');
-      const { db, clock, config, outbox, metrics, log } = t.app;
-      const other = createMediaContext({ db, clock, config, outbox, metrics, log });
+      const other = otherProcess();
       const object = await other.service.find(body.id);
       assert.ok(object);
       assert.equal(object.contentType, 'image/png');
-      assert.ok((await other.service.read(object)).equals(bytes));
+      assert.ok((await other.service.read(object))?.equals(bytes));
     });
 
     it('answers a HEAD with the file\'s headers and length without reading its bytes', async () => {
@@ -318,13 +343,7 @@ for (const backend of backends()) {
 
       const owner = await shopOwner(t);
       const { body: image } = await upload(unique('image/jpeg'), 'image/jpeg', owner.token);
-      const product = await t.request({
-        method: 'POST',
-        url: '/v1/merchant/products',
-        token: owner.token,
-        body: { name: 'Uploaded', status: 'active', currency: 'EUR', media: [{ kind: 'image', url: image.url, alt: 'Front' }], variants: [{ title: 'One', priceMinor: 1000, stock: 1 }] },
-      });
-      assert.equal(product.status, 201, JSON.stringify(product.body));
+      const product = await productShowing(owner.token, image.url, 'active');
       const detail = await t.request({ url: `/v1/products/${product.body.id}` });
       assert.equal(detail.body.media[0].url, image.url);
 
@@ -344,6 +363,218 @@ for (const backend of backends()) {
       }
     });
 
+    it('lets the uploader delete a file: it is 404 from then on, a second delete is 404, and the bytes it used are freed', async () => {
+      const bytes = unique('image/png');
+      const { body } = await upload(bytes, 'image/png');
+      assert.equal((await fetchFile(body.url)).status, 200);
+      const before = (await t.request({ url: '/v1/media?limit=100', token: creator.token })).body.usedBytes;
+      const res = await remove(body.id);
+      assert.equal(res.status, 204, JSON.stringify(res.body));
+      const gone = await fetchFile(body.url);
+      assert.equal(gone.status, 404);
+      assert.equal(gone.json().error.code, 'not_found');
+      assert.equal(gone.headers['cache-control'], undefined);
+      assert.equal((await t.app.http.inject({ method: 'HEAD', url: body.url })).statusCode, 404);
+      const again = await remove(body.id);
+      assert.equal(again.status, 404);
+      assert.equal(again.body.error.code, 'not_found');
+      const list = (await t.request({ url: '/v1/media?limit=100', token: creator.token })).body;
+      assert.equal(list.usedBytes, before - bytes.length);
+      assert.ok(!list.items.some((i: { id: string }) => i.id === body.id));
+      assert.equal(await blobOf(body.sha256), null, 'no object names the bytes: they are removed');
+      // the same file uploaded again is a new object, served
+      const back = await upload(bytes, 'image/png');
+      assert.equal(back.status, 201);
+      assert.notEqual(back.body.id, body.id);
+      assert.ok((await fetchFile(back.body.url)).bytes.equals(bytes));
+    });
+
+    it('answers someone else\'s file exactly like an unknown id (404), lets an admin delete it, and refuses shoppers and anonymous callers', async () => {
+      const { body } = await upload(unique('image/gif'), 'image/gif');
+      const other = await t.signUp('creator');
+      const theirs = await remove(body.id, other.token);
+      const unknown = await remove('upl_00000000000000000000000000', other.token);
+      assert.equal(theirs.status, 404);
+      // the same answer as for an id that never existed, but for the id itself
+      assert.deepEqual(JSON.parse(JSON.stringify(theirs.body).replaceAll(body.id, 'upl_00000000000000000000000000')), unknown.body);
+      for (const id of ['nope', 'prd_01HZZZZZZZZZZZZZZZZZZZZZZZ', '%20']) assert.equal((await remove(id)).status, 404, id);
+      assert.equal((await remove(body.id, null)).status, 401);
+      assert.equal((await remove(body.id, (await t.signUp('shopper')).token)).status, 403);
+      assert.equal((await fetchFile(body.url)).status, 200, 'still there');
+      const admin = await t.signUp('admin');
+      assert.equal((await remove(body.id, admin.token)).status, 204);
+      assert.equal((await fetchFile(body.url)).status, 404);
+    });
+
+    it('refuses to delete a file the uploader\'s live post, story or product shows (409 media_in_use, with their ids), not one only others link to', async () => {
+      const c = await t.signUp('creator');
+      const handle = `del_${Math.random().toString(36).slice(2, 10)}`;
+      assert.equal((await t.request({ method: 'PUT', url: '/v1/creators/me', token: c.token, body: { handle, displayName: 'Deleter' } })).status, 200);
+      const publish = async (url: string, kind: 'post' | 'story' = 'post') => {
+        const res = await t.request({ method: 'POST', url: '/v1/posts', token: c.token, body: { kind, mediaType: 'photo', mediaUrl: url, caption: kind } });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        return res.body.id as string;
+      };
+      const { body: photo } = await upload(unique('image/png'), 'image/png', c.token);
+      const postId = await publish(photo.url);
+      const storyId = await publish(photo.url, 'story');
+      const inUse = await remove(photo.id, c.token);
+      assert.equal(inUse.status, 409);
+      assert.equal(inUse.body.error.code, 'media_in_use');
+      assert.deepEqual(inUse.body.error.details, { postIds: [postId, storyId].sort(), productIds: [] });
+      assert.match(inUse.body.error.message, /2 posts or stories/);
+      assert.equal((await fetchFile(photo.url)).status, 200, 'nothing was deleted');
+      // a deleted post no longer counts; an expired story neither
+      assert.equal((await t.request({ method: 'DELETE', url: `/v1/posts/${postId}`, token: c.token })).status, 204);
+      assert.deepEqual((await remove(photo.id, c.token)).body.error.details, { postIds: [storyId], productIds: [] });
+      (t.clock as ManualClock).advance(25 * 3_600_000);
+      assert.equal((await remove(photo.id, c.token)).status, 204);
+
+      // a product's media, in any status
+      const owner = await shopOwner(t);
+      const { body: image } = await upload(unique('image/jpeg'), 'image/jpeg', owner.token);
+      const product = await productShowing(owner.token, image.url, 'draft');
+      const shown = await remove(image.id, owner.token);
+      assert.equal(shown.status, 409);
+      assert.deepEqual(shown.body.error.details, { postIds: [], productIds: [product.body.id] });
+
+      // another account's post linking the URL does not keep its uploader from deleting it
+      const { body: linked } = await upload(unique('image/png'), 'image/png', owner.token);
+      await publish(linked.url);
+      assert.equal((await remove(linked.id, owner.token)).status, 204);
+    });
+
+    it('keeps shared bytes while another account\'s object names them, and removes them with the last', async () => {
+      const bytes = unique('image/webp');
+      const merchant = await t.signUp('merchant');
+      const mine = (await upload(bytes, 'image/webp')).body;
+      const theirs = (await upload(bytes, 'image/webp', merchant.token)).body;
+      assert.equal(await blobOf(mine.sha256), 2);
+      assert.equal((await remove(mine.id)).status, 204);
+      assert.equal(await blobOf(mine.sha256), 1);
+      // read through a process that never cached it: the bytes are in the store
+      const fresh = otherProcess();
+      assert.ok((await fresh.service.read((await fresh.service.find(theirs.id))!))?.equals(bytes));
+      assert.equal((await remove(theirs.id, merchant.token)).status, 204);
+      assert.equal(await blobOf(mine.sha256), null);
+    });
+
+    it('stops serving a file deleted through another process once its description is re-checked, and never answers 5xx meanwhile', async () => {
+      const clock = t.clock as ManualClock;
+      const small = unique('image/png');
+      const { body: a } = await upload(small, 'image/png');
+      // over 8 MiB: its bytes are never kept in memory, so a read after the delete finds them gone
+      const big = Buffer.concat([FILES['video/mp4'], randomBytes(9 * 1024 * 1024)]);
+      const { body: b } = await upload(big, 'video/mp4');
+      assert.equal((await fetchFile(a.url)).status, 200);
+      assert.equal((await t.app.http.inject({ method: 'HEAD', url: b.url })).statusCode, 200);
+      const elsewhere = otherProcess();
+      assert.equal((await elsewhere.service.remove({ accountId: creator.accountId, admin: false }, a.id)).ok, true);
+      assert.equal((await elsewhere.service.remove({ accountId: creator.accountId, admin: false }, b.id)).ok, true);
+      // within OBJECT_RECHECK_MS this process still knows them: a file it holds is served, one it must read is 404
+      assert.equal((await fetchFile(a.url)).status, 200);
+      const unread = await fetchFile(b.url, { range: 'bytes=0-99' });
+      assert.equal(unread.status, 404);
+      assert.equal(unread.headers['cache-control'], undefined);
+      clock.advance(OBJECT_RECHECK_MS);
+      assert.equal((await fetchFile(a.url)).status, 404);
+      assert.equal((await t.app.http.inject({ method: 'HEAD', url: b.url })).statusCode, 404);
+    });
+
+    it('never leaves an object without its bytes when an upload of the same file races a delete', async () => {
+      const other = await t.signUp('merchant');
+      const elsewhere = otherProcess();
+      for (let i = 0; i < 20; i++) {
+        const bytes = unique('image/png');
+        const { body } = await upload(bytes, 'image/png');
+        // the delete and the upload of the same bytes by another account, at once, through two processes
+        const [removed, uploaded] = await Promise.all([
+          elsewhere.service.remove({ accountId: creator.accountId, admin: false }, body.id),
+          t.app.contexts.media.service.upload(other.accountId, 'image/png', bytes),
+        ]);
+        assert.equal(removed.ok, true);
+        assert.ok(uploaded.ok);
+        const fresh = otherProcess();
+        assert.ok((await fresh.service.read((await fresh.service.find(uploaded.object.id))!))?.equals(bytes), `round ${i}: served`);
+        assert.equal(await blobOf(body.sha256), 1, `round ${i}: the upload's object is counted`);
+        // and a delete racing a re-upload by the same account ends with either the object and its bytes or neither
+        const [again, gone] = await Promise.all([
+          t.app.contexts.media.service.upload(other.accountId, 'image/png', bytes),
+          elsewhere.service.remove({ accountId: other.accountId, admin: true }, uploaded.object.id),
+        ]);
+        assert.ok(again.ok && gone.ok);
+        const left = await otherProcess().service.find(again.object.id);
+        assert.equal(await blobOf(body.sha256), left ? 1 : null, `round ${i}`);
+      }
+      const orphans = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM media.objects o WHERE NOT EXISTS (SELECT 1 FROM media.blobs b WHERE b.sha256 = o.sha256)
+      `.execute(t.app.db);
+      assert.equal(orphans.rows[0]!.n, 0);
+      const miscounted = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM media.blobs b WHERE refs <> (SELECT count(*) FROM media.objects o WHERE o.sha256 = b.sha256)
+      `.execute(t.app.db);
+      assert.equal(miscounted.rows[0]!.n, 0);
+    });
+
+    it('lists the caller\'s own uploads newest first, by keyset pages, with the bytes used and the quota', async () => {
+      const lister = await t.signUp('merchant');
+      const sizes: number[] = [];
+      const ids: string[] = [];
+      for (const type of ['image/png', 'image/gif', 'video/mp4'] as const) {
+        const bytes = unique(type);
+        const { body } = await upload(bytes, type, lister.token);
+        sizes.push(bytes.length);
+        ids.push(body.id);
+      }
+      await upload(unique('image/png'), 'image/png'); // someone else's
+      const first = await t.request({ url: '/v1/media?limit=2', token: lister.token });
+      assert.equal(first.status, 200);
+      assert.deepEqual(first.body.items.map((i: { id: string }) => i.id), [ids[2], ids[1]]);
+      assert.equal(first.body.items[0].url, `/media/${ids[2]}`);
+      assert.equal(first.body.items[0].contentType, 'video/mp4');
+      assert.equal(first.body.items[0].createdAt, t.clock.now().toISOString());
+      assert.equal(first.body.usedBytes, sizes[0]! + sizes[1]! + sizes[2]!);
+      assert.equal(first.body.quotaBytes, t.app.config.mediaQuotaBytes);
+      const second = await t.request({ url: `/v1/media?limit=2&cursor=${first.body.nextCursor}`, token: lister.token });
+      assert.deepEqual(second.body.items.map((i: { id: string }) => i.id), [ids[0]]);
+      assert.equal(second.body.nextCursor, null);
+      for (const cursor of ['nope', Buffer.from('{"id":"prd_01HZZZZZZZZZZZZZZZZZZZZZZZ"}').toString('base64url')]) {
+        const bad = await t.request({ url: `/v1/media?cursor=${cursor}`, token: lister.token });
+        assert.equal(bad.status, 400, cursor);
+        assert.equal(bad.body.error.code, 'invalid_cursor');
+      }
+      for (const query of ['limit=0', 'limit=101', 'limit=x', 'other=1']) assert.equal((await t.request({ url: `/v1/media?${query}`, token: lister.token })).status, 400, query);
+      const fresh = await t.signUp('creator');
+      assert.deepEqual((await t.request({ url: '/v1/media', token: fresh.token })).body, { items: [], nextCursor: null, usedBytes: 0, quotaBytes: t.app.config.mediaQuotaBytes });
+      assert.equal((await t.request({ url: '/v1/media', token: (await t.signUp('shopper')).token })).status, 403);
+      assert.equal((await t.request({ url: '/v1/media' })).status, 401);
+    });
+
+    it('keeps an account within its quota however many of its uploads run at once', async () => {
+      const quota = 10_000;
+      const small = await startTestApp(backend, { config: { mediaQuotaBytes: quota } });
+      try {
+        const owner = await small.signUp('creator');
+        const service = small.app.contexts.media.service;
+        // two processes, 16 uploads of 1,500 bytes at once: 6 fit
+        const processes = [service, otherProcess(small.app).service];
+        const files = Array.from({ length: 16 }, () => Buffer.concat([unique('image/png'), Buffer.alloc(1500)]).subarray(0, 1500));
+        const results = await Promise.all(files.map((f, i) => processes[i % 2]!.upload(owner.accountId, 'image/png', f)));
+        const stored = results.filter((r) => r.ok);
+        assert.equal(stored.length, 6);
+        for (const r of results) if (!r.ok) assert.equal(r.code, 'media_quota_exceeded');
+        const page = (await small.request({ url: '/v1/media?limit=100', token: owner.token })).body;
+        assert.equal(page.items.length, 6);
+        assert.equal(page.usedBytes, 9000);
+        // a delete frees its bytes for the next upload
+        assert.equal((await small.request({ method: 'DELETE', url: `/v1/media/${page.items[0].id}`, token: owner.token })).status, 204);
+        const next = await small.request({ method: 'POST', url: '/v1/media', token: owner.token, body: files.find((f, i) => !results[i]!.ok), headers: { 'content-type': 'image/png' } });
+        assert.equal(next.status, 201);
+      } finally {
+        await small.close();
+      }
+    });
+
     it('describes the upload\'s binary body and the file\'s answers in the OpenAPI document', async () => {
       const doc = (await t.request({ url: '/openapi.json' })).body;
       const post = doc.paths['/v1/media'].post;
@@ -356,6 +587,12 @@ for (const backend of backends()) {
       assert.equal(get.responses['200'].content['video/mp4'].schema.format, 'binary');
       assert.ok(get.responses['206'].headers['content-range']);
       assert.ok(get.parameters.some((p: { in: string; name: string }) => p.in === 'header' && p.name === 'range'));
+      const list = doc.paths['/v1/media'].get;
+      assert.ok(list.responses['200'].content['application/json'].schema.properties.usedBytes);
+      assert.ok(list.parameters.some((p: { in: string; name: string }) => p.in === 'query' && p.name === 'cursor'));
+      const del = doc.paths['/v1/media/{id}'].delete;
+      for (const status of ['204', '401', '403', '404', '409']) assert.ok(del.responses[status], `DELETE /v1/media/{id} documents ${status}`);
+      assert.match(del.description, /media_in_use/);
     });
   });
 }

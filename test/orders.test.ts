@@ -465,6 +465,169 @@ for (const backend of backends()) {
       assert.deepEqual([over.status, over.body.error.code], [409, 'refund_exceeds_remaining']);
     });
 
+    /** A delivered order of one line (units of the merchant's first SKU): its merchant URL, line id and totals. */
+    const delivered = async (a: Merchant, units: number) => {
+      const shopper = await t.signUp('shopper');
+      const order = orderFor(a, [units]);
+      const { placed, paymentId } = await checkout(shopper, [order]);
+      const id = placed[0]!.id;
+      const url = `/v1/merchant/orders/${id}`;
+      const lineId = (await t.request({ url, token: a.token })).body.lines[0].id as string;
+      await post(`${url}/ship`, a.token, { carrier: 'DHL', trackingNumber: `JD${word()}` });
+      assert.equal((await post(`${url}/deliver`, a.token)).body.status, 'delivered');
+      return { id, url, lineId, order, paymentId };
+    };
+    const refundUnits = (a: Merchant, url: string, lineId: string, quantity: number, key = `r-${word()}`) =>
+      post(`${url}/refunds`, a.token, { lines: [{ lineId, quantity }], reason: 'keep it' }, key);
+    const returnUnits = (a: Merchant, url: string, lineId: string, quantity: number, key = `ret-${word()}`) =>
+      post(`${url}/returns`, a.token, { lines: [{ lineId, quantity }], reason: 'parcel arrived' }, key);
+    /** What the order's refunded events took back: units and net, summed over the events. */
+    const refundedEvents = async (id: string) => {
+      const events = (await eventsFor(t, [id])).filter((e) => e.name === 'orders.order.refunded');
+      const lines = events.flatMap((e) => e.payload.refundedLines as Array<{ quantity: number; netAmountMinor: number }>);
+      return { count: events.length, units: lines.reduce((s, l) => s + l.quantity, 0), net: lines.reduce((s, l) => s + l.netAmountMinor, 0) };
+    };
+
+    it('a return of units refunded before restocks them and refunds only what was not refunded (3 sold, 2 refunded, 3 returned)', async () => {
+      const a = await merchant();
+      const { id, url, lineId, order, paymentId } = await delivered(a, 3);
+      const refunded = await refundUnits(a, url, lineId, 2);
+      assert.equal(refunded.status, 200, JSON.stringify(refunded.body));
+      const before = await stock(a.skuIds[0]!);
+      const key = `ret-${word()}`;
+      const res = await returnUnits(a, url, lineId, 3, key);
+      // was 409 refund_exceeds_remaining: restocking the parcel took a manual stock adjustment
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual([res.body.lines[0].returnedQuantity, res.body.lines[0].refundedQuantity, res.body.refundedMinor], [3, 3, order.totalMinor]);
+      assert.deepEqual(res.body.refunds.map((r: any) => [r.kind, r.status, r.lines.map((l: any) => l.quantity)]), [['refund', 'succeeded', [2]], ['return', 'succeeded', [1]]]);
+      assert.equal(res.body.refunds[0].amountMinor + res.body.refunds[1].amountMinor, order.totalMinor);
+      assert.deepEqual(res.body.returns.map((r: any) => [r.refundId, r.lines]), [[res.body.refunds[1].id, [{ lineId, quantity: 3 }]]]);
+      assert.equal((await ctx().payments.service.getPayment(paymentId))!.refundedMinor, order.totalMinor, 'nothing refunded twice');
+      assert.equal((await stock(a.skuIds[0]!)).onHand, before.onHand + 3, 'every returned unit restocked');
+      assert.deepEqual(res.body.history.slice(-2).map((h: any) => [h.type, h.details.lines.map((l: any) => l.quantity)]), [['refunded', [1]], ['returned', [3]]]);
+      // subscribers see each unit refunded once: 2 by the refund, 1 by the return
+      assert.deepEqual(await refundedEvents(id), { count: 2, units: 3, net: order.subtotalMinor });
+      await t.app.outbox.drain();
+      const reversed = await sql<{ refunded_quantity: number; refunded_net_minor: string }>`
+        SELECT refunded_quantity, refunded_net_minor FROM attribution.lines WHERE line_id = ${lineId}`.execute(t.app.db);
+      assert.deepEqual(reversed.rows.map((r) => [r.refunded_quantity, Number(r.refunded_net_minor)]), [[3, order.subtotalMinor]]);
+
+      // the same request replays; nothing more can be returned or refunded, and the stock stays
+      const replay = await returnUnits(a, url, lineId, 3, key);
+      assert.deepEqual([replay.status, replay.body.refundedMinor, replay.body.returns.length], [200, order.totalMinor, 1]);
+      const over = await returnUnits(a, url, lineId, 1);
+      assert.deepEqual([over.status, over.body.error.code, over.body.error.details], [409, 'refund_exceeds_remaining', { lineId, requested: 1, remaining: 0 }]);
+      assert.deepEqual([(await refundUnits(a, url, lineId, 1)).body.error.code], ['refund_exceeds_remaining']);
+      assert.equal((await stock(a.skuIds[0]!)).onHand, before.onHand + 3);
+    });
+
+    it('a return of units fully refunded moves no money: a refund of 0, no refunded event, the return in the history', async () => {
+      const a = await merchant();
+      const { id, url, lineId, order, paymentId } = await delivered(a, 2);
+      assert.equal((await refundUnits(a, url, lineId, 2)).status, 200);
+      const eventsBefore = await refundedEvents(id);
+      const before = await stock(a.skuIds[0]!);
+      const key = `ret-${word()}`;
+      const res = await returnUnits(a, url, lineId, 2, key);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(res.body.refunds.map((r: any) => [r.kind, r.status, r.amountMinor, r.lines.length]), [['refund', 'succeeded', order.totalMinor, 1], ['return', 'succeeded', 0, 0]]);
+      assert.deepEqual([res.body.lines[0].returnedQuantity, res.body.lines[0].refundedQuantity, res.body.refundedMinor], [2, 2, order.totalMinor]);
+      assert.equal(res.body.history.at(-1).type, 'returned');
+      assert.equal(res.body.history.at(-2).type, 'refunded', 'the refund before it; no second refunded row');
+      assert.equal(res.body.history.filter((h: any) => h.type === 'refunded').length, 1);
+      assert.deepEqual(await refundedEvents(id), eventsBefore);
+      const names = (await eventsFor(t, [id])).map((e) => e.name);
+      assert.equal(names.at(-1), 'orders.order.returned');
+      assert.equal((await ctx().payments.service.getPayment(paymentId))!.refundedMinor, order.totalMinor);
+      assert.equal((await stock(a.skuIds[0]!)).onHand, before.onHand + 2);
+      // the key stays with its return, compared by the units returned (its refund has none)
+      await sql`DELETE FROM idempotency.keys WHERE key = ${key}`.execute(t.app.db);
+      assert.equal((await returnUnits(a, url, lineId, 2, key)).status, 200);
+      await sql`DELETE FROM idempotency.keys WHERE key = ${key}`.execute(t.app.db);
+      assert.deepEqual([(await returnUnits(a, url, lineId, 1, key)).body.error?.code], ['idempotency_key_reused']);
+      assert.equal((await stock(a.skuIds[0]!)).onHand, before.onHand + 2);
+    });
+
+    it('returns before and after a refund: each unit refunded once, restocked once, over-returning refused', async () => {
+      const a = await merchant();
+      const { id, url, lineId, order, paymentId } = await delivered(a, 3);
+      const before = await stock(a.skuIds[0]!);
+      assert.equal((await returnUnits(a, url, lineId, 1)).body.lines[0].refundedQuantity, 1);
+      assert.equal((await refundUnits(a, url, lineId, 1)).body.lines[0].refundedQuantity, 2);
+      // 2 not returned: 1 of them refunded (without a return), 1 not
+      const over = await returnUnits(a, url, lineId, 3);
+      assert.deepEqual([over.status, over.body.error.code, over.body.error.details.remaining], [409, 'refund_exceeds_remaining', 2]);
+      const res = await returnUnits(a, url, lineId, 2);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(res.body.refunds.map((r: any) => [r.kind, r.lines.map((l: any) => l.quantity)]), [['return', [1]], ['refund', [1]], ['return', [1]]]);
+      assert.deepEqual([res.body.lines[0].returnedQuantity, res.body.lines[0].refundedQuantity, res.body.refundedMinor], [3, 3, order.totalMinor]);
+      assert.equal((await ctx().payments.service.getPayment(paymentId))!.refundedMinor, order.totalMinor);
+      assert.equal((await stock(a.skuIds[0]!)).onHand, before.onHand + 3);
+      assert.deepEqual(await refundedEvents(id), { count: 3, units: 3, net: order.subtotalMinor });
+      assert.equal((await returnUnits(a, url, lineId, 1)).body.error.code, 'refund_exceeds_remaining');
+    });
+
+    it('a return counting on a refund still pending settles that refund first, then refunds nothing twice', async () => {
+      const a = await merchant();
+      const { id, url, lineId, order, paymentId } = await delivered(a, 2);
+      const done = await refundUnits(a, url, lineId, 2);
+      const refundId = done.body.refunds[0].id as string;
+      // what a crash between the provider's refund and our record of it leaves: the refund still pending
+      await sql`UPDATE orders.refunds SET status = 'pending', settled_at = NULL WHERE id = ${refundId}`.execute(t.app.db);
+      await sql`DELETE FROM orders.order_events WHERE order_id = ${id} AND type = 'refunded'`.execute(t.app.db);
+      const res = await returnUnits(a, url, lineId, 2);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(res.body.refunds.map((r: any) => [r.kind, r.status, r.amountMinor]), [['refund', 'succeeded', order.totalMinor], ['return', 'succeeded', 0]]);
+      assert.deepEqual(res.body.history.slice(-2).map((h: any) => h.type), ['refunded', 'returned']);
+      assert.equal((await ctx().payments.service.getPayment(paymentId))!.refundedMinor, order.totalMinor, 'the provider key made the settle a no-op');
+    });
+
+    it('a return whose refund the provider refuses is undone whole (no units returned or restocked); the refunded units can still come back', async () => {
+      const a = await merchant();
+      const { url, lineId, order, paymentId } = await delivered(a, 3);
+      const first = await refundUnits(a, url, lineId, 2);
+      assert.equal(first.status, 200);
+      // the rest of the payment refunded elsewhere (the provider's dashboard): a refund of the third unit is refused
+      const rest = order.totalMinor - first.body.refundedMinor;
+      assert.ok((await ctx().payments.service.refund(paymentId, rest, `elsewhere-${word()}`, 'dashboard')).ok);
+      const before = await stock(a.skuIds[0]!);
+      const refused = await returnUnits(a, url, lineId, 3);
+      assert.deepEqual([refused.status, refused.body.error.code], [409, 'refund_refused']);
+      const view = (await t.request({ url, token: a.token })).body;
+      assert.deepEqual([view.lines[0].returnedQuantity, view.lines[0].refundedQuantity, view.refundedMinor], [0, 2, first.body.refundedMinor]);
+      assert.equal(view.history.at(-1).type, 'refund_failed');
+      assert.equal((await stock(a.skuIds[0]!)).onHand, before.onHand);
+      const two = await returnUnits(a, url, lineId, 2);
+      assert.equal(two.status, 200, JSON.stringify(two.body));
+      assert.deepEqual([two.body.lines[0].returnedQuantity, two.body.lines[0].refundedQuantity, two.body.refunds.at(-1).amountMinor], [2, 2, 0]);
+      assert.equal((await stock(a.skuIds[0]!)).onHand, before.onHand + 2);
+    });
+
+    it('a return and a refund of the same line at once: no unit refunded or restocked twice', async () => {
+      const a = await merchant();
+      for (let i = 0; i < 4; i++) {
+        const { id, url, lineId, order, paymentId } = await delivered(a, 3);
+        const before = await stock(a.skuIds[0]!);
+        const [refund, ret] = await Promise.all([refundUnits(a, url, lineId, 2), returnUnits(a, url, lineId, 3)]);
+        assert.equal(ret.status, 200, JSON.stringify(ret.body));
+        // the refund either came first (the return then refunds 1) or found everything refunded by the return
+        assert.ok(refund.status === 200 || refund.body.error?.code === 'refund_exceeds_remaining', JSON.stringify(refund.body));
+        const view = (await t.request({ url, token: a.token })).body;
+        assert.deepEqual([view.lines[0].returnedQuantity, view.lines[0].refundedQuantity, view.refundedMinor], [3, 3, order.totalMinor]);
+        assert.equal((await ctx().payments.service.getPayment(paymentId))!.refundedMinor, order.totalMinor);
+        assert.equal((await stock(a.skuIds[0]!)).onHand, before.onHand + 3);
+        assert.deepEqual(await refundedEvents(id), { count: refund.status === 200 ? 2 : 1, units: 3, net: order.subtotalMinor });
+        // two returns of the refunded units at once: one restocks, the other is refused
+        const again = await delivered(a, 3);
+        assert.equal((await refundUnits(a, again.url, again.lineId, 3)).status, 200);
+        const stocked = await stock(a.skuIds[0]!);
+        const both = await Promise.all([returnUnits(a, again.url, again.lineId, 3), returnUnits(a, again.url, again.lineId, 3)]);
+        assert.deepEqual(both.map((r) => r.status).sort(), [200, 409], JSON.stringify(both.map((r) => r.body)));
+        assert.equal((await stock(a.skuIds[0]!)).onHand, stocked.onHand + 3);
+        assert.equal((await ctx().payments.service.getPayment(again.paymentId))!.refundedMinor, again.order.totalMinor);
+      }
+    });
+
     it('a shopper sees only their orders, a merchant only theirs (404 otherwise), other roles 403', async () => {
       const [a, b] = [await merchant(), await merchant()];
       const [s1, s2] = [await t.signUp('shopper'), await t.signUp('shopper')];

@@ -159,6 +159,25 @@ for (const backend of backends()) {
       assert.deepEqual(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).error.code, 'headers_too_large');
     });
 
+    it('refuses a NUL character in any text with 400 validation_failed, changing nothing', async () => {
+      const merchant = await t.signUp('merchant');
+      const nul = [
+        // a JSON body's string (a signup's display name, a merchant profile's name), a query string, a path
+        await request({ method: 'POST', url: '/v1/auth/signup', body: { email: 'nul@example.test', password: 'correct horse battery staple', displayName: 'a\u0000b', role: 'shopper' } }),
+        await request({ method: 'PUT', url: '/v1/merchants/me', token: merchant.token, body: { name: 'Shop\u0000' } }),
+        await request({ url: '/v1/products?q=%00' }),
+        await request({ url: '/v1/creators/abc%00' }),
+      ];
+      for (const res of nul) {
+        assert.equal(res.status, 400, JSON.stringify(res.body));
+        assert.equal(res.body.error.code, 'validation_failed');
+        assert.match(res.body.error.message, /NUL/);
+      }
+      // nothing was recorded: the e-mail is still free
+      const again = await request({ method: 'POST', url: '/v1/auth/signup', body: { email: 'nul@example.test', password: 'correct horse battery staple', displayName: 'ab', role: 'shopper' } });
+      assert.equal(again.status, 201);
+    });
+
     it('answered none of the above with a 5xx', () => {
       assert.ok(seen.length > 10);
       assert.deepEqual(seen.filter((r) => r.status >= 500).map((r) => r.status), []);

@@ -318,5 +318,59 @@ for (const backend of backends()) {
         SELECT name, payload FROM outbox.events WHERE payload->>'postId' = ${res.body.id} ORDER BY id`.execute(t.app.db);
       assert.deepEqual(rows.rows.map((r) => r.name), ['social.tag.created', 'social.post.published']);
     });
+
+    it('caps the tags added to a post at the 20 a new post may carry, even when added at once (409 too_many_tags)', async () => {
+      const c = await creator();
+      const p = await product();
+      const tag = { productId: p.id, x: 0.5, y: 0.5 };
+      const created = await post(c.token, { tags: Array.from({ length: 18 }, () => tag) });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const postId = created.body.id as string;
+      const add = () => t.request({ method: 'POST', url: `/v1/posts/${postId}/tags`, token: c.token, body: tag });
+      const answers = await Promise.all(Array.from({ length: 5 }, add));
+      assert.deepEqual(answers.map((r) => r.status).sort(), [201, 201, 409, 409, 409]);
+      const refused = answers.find((r) => r.status === 409)!;
+      assert.equal(refused.body.error.code, 'too_many_tags');
+      assert.equal((await t.request({ url: `/v1/posts/${postId}` })).body.tags.length, 20);
+      // a removed tag frees its place
+      const untag = await t.request({ method: 'DELETE', url: `/v1/tags/${created.body.tags[0].id}`, token: c.token });
+      assert.equal(untag.status, 204);
+      assert.equal((await add()).status, 201);
+      assert.equal((await add()).status, 409);
+    });
+
+    it('refuses forged cursors whose times no date can hold (400 invalid_cursor, not 500)', async () => {
+      const c = await creator();
+      const p = await product();
+      const shopper = await t.signUp('shopper');
+      const cursor = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      const postId = 'pst_00000000000000000000000000';
+      const urls = [
+        `/v1/creators/${c.id}/posts?cursor=${cursor({ t: Number.MAX_SAFE_INTEGER, i: postId })}`,
+        `/v1/stories?creatorId=${c.id}&cursor=${cursor({ t: Number.MAX_SAFE_INTEGER, i: postId })}`,
+        `/v1/me/following?cursor=${cursor({ f: Number.MAX_SAFE_INTEGER, c: c.id })}`,
+        `/v1/feed?cursor=${cursor({ p: 'f', k: [Number.MAX_SAFE_INTEGER, postId], b: Date.now() })}`,
+        `/v1/feed?cursor=${cursor({ p: 'p', k: null, b: Number.MAX_SAFE_INTEGER })}`,
+        `/v1/products/${p.id}/reviews?cursor=${cursor({ t: '-271821-04-20T00:00:00.000Z', id: 'rev_00000000000000000000000000' })}`,
+        `/v1/products/${p.id}/reviews?cursor=${cursor({ t: '2026-01-01T00:00:00.000Z', id: 'x\u0000' })}`,
+      ];
+      for (const url of urls) {
+        const res = await t.request({ url, token: shopper.token });
+        assert.equal(res.status, 400, `${url}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.error.code, 'invalid_cursor', url);
+      }
+    });
+
+    it("finds a creator whose handle starts like an id ('cre_…') by that handle", async () => {
+      const account = await t.signUp('creator');
+      const handle = `cre_${uniq()}`;
+      const put = await t.request({ method: 'PUT', url: '/v1/creators/me', token: account.token, body: { handle, displayName: 'Lookalike' } });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      for (const asked of [handle, handle.toUpperCase(), put.body.id]) {
+        const res = await t.request({ url: `/v1/creators/${asked}` });
+        assert.equal(res.status, 200, `${asked}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.id, put.body.id);
+      }
+    });
   });
 }

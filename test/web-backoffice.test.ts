@@ -202,4 +202,101 @@ for (const backend of backends())
     await screenshot(page, 'admin-01-accounts');
     await page.context().close();
   });
+
+  it('a new creator and a new merchant set up their profiles after signing up; the merchant edits a product and adds a variant; a return is recorded', async () => {
+    const context = await newPhoneContext(browser, server.baseUrl);
+    const page = await context.newPage();
+    const stamp = Date.now().toString(36);
+    const signUp = async (role: 'creator' | 'merchant') => {
+      await page.goto('/signup');
+      await page.getByLabel('Your name').fill(`New ${role}`);
+      await page.getByLabel('I am a').selectOption(role);
+      await page.getByLabel('E-mail').fill(`new-${role}-${stamp}@example.test`);
+      await page.getByLabel('Password').fill('correct horse battery');
+      await page.getByRole('button', { name: 'Create account' }).click();
+    };
+    // before: the dashboard said "Set up your creator profile first (PUT /v1/creators/me)" and nothing could be done
+    await signUp('creator');
+    await page.getByRole('heading', { name: 'Set up your creator profile' }).waitFor();
+    await page.getByLabel('Handle').fill('mia_styles');
+    await page.getByRole('button', { name: 'Create profile' }).click();
+    await page.getByRole('alert').filter({ hasText: 'That handle is taken. Choose another one.' }).waitFor();
+    await page.getByLabel('Handle').fill(`new_${stamp}`);
+    await page.getByRole('button', { name: 'Create profile' }).click();
+    await page.getByRole('heading', { name: 'Creator dashboard' }).waitFor();
+    await page.getByTestId('earnings').getByText('No earnings yet.', { exact: false }).waitFor();
+    await page.getByRole('link', { name: 'Profile' }).click();
+    assert.equal(await page.getByLabel('Handle').inputValue(), `new_${stamp}`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+
+    await signUp('merchant');
+    await page.getByRole('heading', { name: 'Set up your shop' }).waitFor();
+    await page.getByLabel('Shop name').fill(`Shop ${stamp}`);
+    await page.getByRole('button', { name: 'Create shop' }).click();
+    await page.getByRole('heading', { name: 'Orders' }).waitFor();
+    await page.getByRole('navigation', { name: 'Merchant' }).getByRole('link', { name: 'Products' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('Edit Me Mug');
+    await page.getByLabel('Price').fill('12.50');
+    await page.getByRole('button', { name: 'Create product' }).click();
+    await page.getByRole('link', { name: 'Edit Me Mug' }).click();
+    await page.getByRole('heading', { name: 'Edit Me Mug' }).waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('Edited Mug');
+    await page.getByLabel('Status').selectOption('draft');
+    await page.getByRole('button', { name: 'Save product' }).click();
+    await page.getByRole('heading', { name: 'Edited Mug' }).waitFor();
+    const standard = page.getByRole('region', { name: 'Variant Standard' });
+    await standard.getByLabel(/^Price/).fill('13');
+    await standard.getByRole('button', { name: 'Save variant' }).click();
+    await standard.getByRole('heading', { name: 'Standard · $13.00' }).waitFor();
+    await page.getByLabel('Title', { exact: true }).fill('Large');
+    const addVariant = page.locator('form').filter({ has: page.getByRole('heading', { name: 'Add a variant' }) });
+    await addVariant.getByLabel(/^Price/).fill('15');
+    await addVariant.getByLabel('Stock').fill('3');
+    await page.getByRole('button', { name: 'Add variant' }).click();
+    await page.getByRole('region', { name: 'Variant Large' }).getByText(/On hand 3 · reserved 0 · available 3/).waitFor();
+    await page.reload();
+    await page.getByRole('heading', { name: 'Edited Mug' }).waitFor();
+    const productId = page.url().split('/').pop()!;
+    const detail = (await (await context.request.get(`/v1/products/${productId}`)).json()) as { name: string; status: string; variants: { title: string; priceMinor: number }[] };
+    assert.deepEqual([detail.name, detail.status, detail.variants.map((v) => [v.title, v.priceMinor])], ['Edited Mug', 'draft', [['Standard', 1300], ['Large', 1500]]]);
+    assert.equal((await server.t.request({ url: `/v1/products/${productId}` })).status, 404, 'a draft is hidden from shoppers');
+    await page.getByRole('navigation', { name: 'Merchant' }).getByRole('link', { name: 'Products' }).click();
+    await page.getByRole('listitem').filter({ hasText: 'Edited Mug' }).filter({ hasText: 'Draft' }).waitFor();
+    await screenshot(page, 'merchant-03-product-edited');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+
+    // the demo merchant records a return of a delivered order (bought, shipped and delivered through the API): the
+    // units go back into stock and are refunded
+    const { t } = server;
+    const merchantToken = await apiLogin(t, DEMO.merchant);
+    const mine = await t.request<{ items: { id: string; availability: string; status: string }[] }>({ url: '/v1/merchant/products?limit=50', token: merchantToken });
+    const forSale = mine.body.items.find((p) => p.status === 'active' && p.availability !== 'sold_out')!;
+    const sku = (await t.request<{ variants: { id: string; availability: string }[] }>({ url: `/v1/products/${forSale.id}` })).body.variants.find((v) => v.availability !== 'sold_out')!.id;
+    const bought = await t.request<{ orders: { id: string }[] }>({
+      method: 'POST',
+      url: '/v1/checkout/buy-now',
+      token: await apiLogin(t, DEMO.shopper2),
+      headers: { 'idempotency-key': `web-return-${stamp}` },
+      body: { skuId: sku, quantity: 1, paymentMethod: '4242424242424242' },
+    });
+    assert.equal(bought.status, 201, JSON.stringify(bought.body));
+    const orderId = bought.body.orders[0]!.id;
+    assert.equal((await t.request({ method: 'POST', url: `/v1/merchant/orders/${orderId}/ship`, token: merchantToken, body: { carrier: 'DemoPost', trackingNumber: `R${stamp}` } })).status, 200);
+    assert.equal((await t.request({ method: 'POST', url: `/v1/merchant/orders/${orderId}/deliver`, token: merchantToken })).status, 200);
+    const stockBefore = await t.request<{ level: { onHand: number } }>({ url: `/v1/merchant/variants/${sku}/stock`, token: merchantToken });
+    await signIn(page, DEMO.merchant);
+    await page.goto(`/merchant/orders/${orderId}`);
+    const returns = page.locator('form').filter({ has: page.getByRole('heading', { name: 'Return' }) });
+    await returns.getByLabel(/^Units of .* to return$/).first().fill('1');
+    await returns.getByLabel('Reason').fill('Too small');
+    await returns.getByRole('button', { name: 'Record return' }).click();
+    await page.getByText('Return recorded: the units are back in stock and refunded.').waitFor();
+    await page.getByText(/1 returned, 1 refunded/).waitFor();
+    const order = await t.request<{ lines: { returnedQuantity: number }[]; refundedMinor: number }>({ url: `/v1/merchant/orders/${orderId}`, token: merchantToken });
+    assert.equal(order.body.lines[0]!.returnedQuantity, 1);
+    assert.ok(order.body.refundedMinor > 0);
+    const stockAfter = await t.request<{ level: { onHand: number } }>({ url: `/v1/merchant/variants/${sku}/stock`, token: merchantToken });
+    assert.equal(stockAfter.body.level.onHand, stockBefore.body.level.onHand + 1, 'the returned unit is back on hand');
+    await context.close();
+  });
 });

@@ -7,7 +7,9 @@ import { backends } from './support/harness';
 /**
  * Uploads from the device in a real browser: a creator picks a photo in the new-post form, the URL field fills in,
  * the photo shows, and a follower sees the post with it in the feed; a file that is not what it claims is refused
- * with a sentence, and the URL field still takes a URL; a merchant picks a product image the same way.
+ * with a sentence, and the URL field still takes a URL; a merchant picks a product image the same way. The upload's
+ * progress is a real percentage; "Your uploads" lists the files, uses one again and deletes one (or says which post
+ * keeps it).
  */
 const skip = browserSkipReason();
 /** An ISO base media file's `ftyp` box (brand isom): what an MP4 starts with. */
@@ -39,6 +41,9 @@ for (const backend of backends())
 
     /** Chooses a file in the file input labelled `label`, as a person picking it on their device. */
     const choose = (page: Page, label: string, name: string, buffer: Buffer, mimeType = 'image/png') => page.getByLabel(label).setInputFiles({ name, mimeType, buffer });
+
+    /** The row of "Your uploads" showing the image at `url`. */
+    const uploadRow = (page: Page, url: string) => page.getByRole('list', { name: 'Your uploads' }).getByRole('listitem').filter({ has: page.locator(`img[src="${url}"]`) });
 
     /** Publishes the new-post form and reads the post back from the API. */
     const publish = async (page: Page) => {
@@ -126,6 +131,70 @@ for (const backend of backends())
       const created = list.body.items.find((p) => p.name === 'Uploaded Scarf');
       assert.ok(created, 'the product is listed');
       assert.equal(created.imageUrl, url);
+      await page.context().close();
+    });
+
+    it('shows the upload\'s progress as a percentage while the file is sent', async () => {
+      const page = await openAs(DEMO.creator, '/creator/new');
+      // a slow uplink (256 KiB/s): the 1 MiB video takes seconds to send
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send('Network.enable');
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+      await choose(page, 'Or upload a photo or video', 'long.mp4', Buffer.concat([MP4, Buffer.alloc(1024 * 1024, 3)]), 'video/mp4');
+      const status = page.getByRole('status').filter({ hasText: /Uploading long\.mp4… ([1-9]|[1-9]\d)%/ });
+      await status.waitFor();
+      const percent = Number(/(\d+)%/.exec((await status.textContent())!)![1]);
+      assert.ok(percent > 0 && percent < 100, `part of the file is sent: ${percent}%`);
+      const bar = page.getByRole('progressbar', { name: 'Uploading long.mp4' });
+      assert.ok(Number(await bar.getAttribute('value')) > 0, 'the bar is determinate');
+      await page.getByRole('status').filter({ hasText: 'Uploaded long.mp4' }).waitFor({ timeout: 30_000 });
+      assert.match(await page.getByLabel('Media URL').inputValue(), /^\/media\/upl_/);
+      await page.context().close();
+    });
+
+    it('lists a creator\'s uploads to use one again or delete it, and keeps one a post shows, saying so', async () => {
+      const page = await openAs(DEMO.creator, '/creator/new');
+      await choose(page, 'Or upload a photo or video', 'kept.png', Buffer.concat([PNG, Buffer.from('kept')]));
+      await page.getByRole('status').filter({ hasText: 'Uploaded kept.png' }).waitFor();
+      const kept = await page.getByLabel('Media URL').inputValue();
+      await page.getByLabel('Caption').fill('Kept on the feed');
+      await publish(page);
+      await choose(page, 'Or upload a photo or video', 'spare.png', Buffer.concat([PNG, Buffer.from('spare')]));
+      await page.getByRole('status').filter({ hasText: 'Uploaded spare.png' }).waitFor();
+      const spare = await page.getByLabel('Media URL').inputValue();
+
+      await page.locator('summary', { hasText: 'Your uploads' }).click();
+      await uploadRow(page, spare).waitFor();
+      await page.getByText(/ used$/).waitFor();
+      assert.match((await page.getByText(/ used$/).textContent())!, /^[\d.]+ (B|kB|MB) of 2\.1 GB used$/);
+      assert.deepEqual(await axeViolations(page), []);
+      await screenshot(page, 'creator-21-your-uploads');
+      // "Use" puts a listed file's URL back in the form
+      await page.getByLabel('Media URL').fill('');
+      await uploadRow(page, kept).getByRole('button', { name: 'Use' }).click();
+      assert.equal(await page.getByLabel('Media URL').inputValue(), kept);
+
+      await uploadRow(page, spare).getByRole('button', { name: 'Delete' }).click();
+      await page.getByRole('status').filter({ hasText: 'Deleted the file.' }).waitFor();
+      await uploadRow(page, spare).waitFor({ state: 'detached' });
+      assert.equal((await server.t.request({ url: spare })).status, 404);
+
+      await uploadRow(page, kept).getByRole('button', { name: 'Delete' }).click();
+      await page.getByRole('alert').filter({ hasText: /shown by 1 post or story/ }).waitFor();
+      assert.equal(await uploadRow(page, kept).count(), 1, 'still listed');
+      assert.equal((await server.t.request({ url: kept })).status, 200);
+      await page.context().close();
+    });
+
+    it('lists a merchant\'s uploads next to the product image field, to use one again', async () => {
+      const page = await openAs(DEMO.merchant, '/merchant/products', true);
+      await choose(page, 'Or upload an image', 'mug.png', Buffer.concat([PNG, Buffer.from('mug')]));
+      await page.getByRole('status').filter({ hasText: 'Uploaded mug.png' }).waitFor();
+      const url = await page.getByLabel('Image URL').inputValue();
+      await page.getByLabel('Image URL').fill('');
+      await page.locator('summary', { hasText: 'Your uploads' }).click();
+      await uploadRow(page, url).getByRole('button', { name: 'Use' }).click();
+      assert.equal(await page.getByLabel('Image URL').inputValue(), url);
       await page.context().close();
     });
   });

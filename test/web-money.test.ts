@@ -96,7 +96,7 @@ for (const backend of backends())
     await merchant.getByLabel('Reason').first().fill('Out of gift wrap');
     await assertBusyWhile(merchant, `**/v1/merchant/orders/${cancelId}/cancel`, /Cancelling and refunding…/, () => merchant.getByRole('button', { name: 'Cancel order' }).click());
     await merchant.getByRole('status').filter({ hasText: 'Order cancelled' }).waitFor();
-    assert.equal(await merchant.getByTestId('merchant-order-status').textContent(), 'cancelled');
+    assert.equal(await merchant.getByTestId('merchant-order-status').textContent(), 'Cancelled');
 
     await merchant.goto(`/merchant/orders/${refundId}`);
     const refundForm = merchant.locator('form').filter({ has: merchant.getByRole('heading', { name: 'Refund' }) });

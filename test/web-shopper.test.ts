@@ -278,6 +278,13 @@ for (const backend of backends())
     await page.keyboard.press('Enter');
     await sheet.getByText('Thanks, your review is saved.').waitFor();
     await sheet.getByText('Tried it on, fits well.').waitFor();
+    // "Buy now" is replaced by the pay form: focus goes to its first field, not to the page (it used to be lost)
+    if (await sheet.getByRole('button', { name: 'Buy now' }).isEnabled()) {
+      await sheet.getByRole('button', { name: 'Buy now' }).focus();
+      await page.keyboard.press('Enter');
+      await sheet.getByLabel('Card number').waitFor();
+      assert.equal(await sheet.getByLabel('Card number').evaluate((el) => el === document.activeElement), true, 'focus is in the card field');
+    }
     await page.keyboard.press('Escape');
     await sheet.waitFor({ state: 'detached' });
     assert.equal(await pin.evaluate((el) => el === document.activeElement), true, 'focus is back on the pin');
@@ -290,6 +297,68 @@ for (const backend of backends())
     const following = await context.request.get('/v1/me/following');
     const names = ((await following.json()) as { creators: { displayName: string }[] }).creators.map((c) => c.displayName);
     assert.ok(names.some((n) => author!.startsWith(n)), `${author} is followed (${names.join(', ')})`);
+    await context.close();
+  });
+
+  it('(7) anonymous: the cart carries over on sign-in, the shopper cancels the order from its page; the console stays clean', async () => {
+    const email = `carry-${Date.now()}@example.test`;
+    const created = await server.t.request({ method: 'POST', url: '/v1/auth/signup', body: { email, password: 'correct horse battery', displayName: 'Carry Over', role: 'shopper' } });
+    assert.equal(created.status, 201);
+    const context = await newPhoneContext(browser, server.baseUrl);
+    const page = await context.newPage();
+    // before: every anonymous page logged a 401 (GET /v1/me) and a 404 (/favicon.ico) as console errors
+    const problems: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()} ${m.location().url}`);
+    });
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    await page.goto('/');
+    const name = await findPin(page, (n) => NORTHWIND.has(n));
+    await pinFor(page, name).click();
+    const sheet = page.getByRole('dialog', { name });
+    await sheet.getByRole('button', { name: 'Add to cart' }).click();
+    await page.getByRole('status').filter({ hasText: `Added ${name} to your cart` }).waitFor();
+    await page.keyboard.press('Escape');
+    await sheet.waitFor({ state: 'detached' });
+    await page.getByRole('link', { name: 'Sign in' }).click();
+    await page.getByLabel('E-mail').fill(email);
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    await page.getByRole('link', { name: 'Cart' }).click();
+    await page.getByText(name).first().waitFor();
+    await fillPayment(page, '4242 4242 4242 4242');
+    await page.getByRole('button', { name: /^Pay/ }).click();
+    await page.getByRole('heading', { name: 'Thank you, your order is placed' }).waitFor();
+    const orderId = (await page.locator('[data-testid=order] code').first().textContent())!;
+
+    // a reload is a later visit: the order, not a second "thank you"
+    await page.reload();
+    await page.getByTestId('order-status').filter({ hasText: 'Paid' }).waitFor();
+    assert.equal(await page.getByRole('heading', { name: 'Thank you, your order is placed' }).count(), 0);
+    await page.getByRole('button', { name: 'Cancel order' }).click();
+    // the cancel request is held until its button has been seen busy
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await page.route(`**/v1/orders/${orderId}/cancel`, async (route) => {
+      assert.ok(route.request().headers()['idempotency-key'], 'cancelling moves money: it carries an Idempotency-Key');
+      await held;
+      await route.continue();
+    });
+    await page.getByRole('button', { name: 'Yes, cancel and refund' }).click();
+    const busy = page.getByRole('button', { name: 'Cancelling…' });
+    await busy.waitFor();
+    assert.equal(await busy.getAttribute('aria-busy'), 'true');
+    assert.equal(await busy.isDisabled(), true);
+    release();
+    await page.getByTestId('order-status').filter({ hasText: 'Cancelled' }).waitFor();
+    await page.getByRole('status').filter({ hasText: /Order cancelled\. \$[\d.,]+ goes back to your card\./ }).waitFor();
+    assert.match((await page.locator('.total').textContent())!, /refunded \$/);
+    assert.equal(await page.getByRole('button', { name: 'Cancel order' }).count(), 0, 'a cancelled order offers no cancel');
+    await screenshot(page, 'shopper-10-cancelled');
+    const order = await context.request.get(`/v1/orders/${orderId}`);
+    assert.equal(((await order.json()) as { status: string }).status, 'cancelled');
+    assert.deepEqual(problems, []);
     await context.close();
   });
 

@@ -40,6 +40,7 @@ export const ID_PREFIX = {
   payout: 'pyo',
   payoutAccount: 'pya',
   statement: 'stm',
+  recomputeJob: 'rcj',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;
@@ -86,4 +87,23 @@ export function idPattern(kind: IdKind): string {
 
 export function isId(kind: IdKind, value: string): boolean {
   return new RegExp(idPattern(kind)).test(value);
+}
+
+/**
+ * A keyset list's opaque cursor for lists ordered by id: the last id shown, as base64url JSON. Decoding answers null
+ * without a cursor, and 'invalid' for one that names no id of `kind` (a forged or foreign cursor is refused).
+ */
+export function idCursor(kind: IdKind) {
+  return {
+    encode: (id: string): string => Buffer.from(JSON.stringify({ id })).toString('base64url'),
+    decode(cursor: string | undefined): { id: string } | null | 'invalid' {
+      if (cursor === undefined) return null;
+      try {
+        const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+        return typeof v?.id === 'string' && isId(kind, v.id) ? { id: v.id } : 'invalid';
+      } catch {
+        return 'invalid';
+      }
+    },
+  };
 }

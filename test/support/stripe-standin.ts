@@ -22,6 +22,14 @@ export interface StripeStandInOptions {
   nowSeconds?: () => number;
   /** 'after' (default): webhooks are posted after the API answer; 'before': posted (and awaited) before it. */
   webhookTiming?: 'after' | 'before';
+  /**
+   * Connect payouts: where `transfer.*` events (an account endpoint, signed with transferWebhookSecret) and
+   * `account.updated` events of connected accounts (a Connect endpoint, signed with connectWebhookSecret) are posted.
+   * Unset: they are only recorded in `payoutEvents`.
+   */
+  payoutWebhookUrl?: string;
+  transferWebhookSecret?: string;
+  connectWebhookSecret?: string;
 }
 
 export interface StripeStandIn {
@@ -54,6 +62,20 @@ export interface StripeStandIn {
    */
   loseNextResponse(count?: number): void;
   close(): Promise<void>;
+  /** Connect payouts: the two endpoints' signing secrets (see StripeStandInOptions). */
+  transferWebhookSecret: string;
+  connectWebhookSecret: string;
+  /** Every `transfer.*` and `account.updated` event made, in order, with the secret of the endpoint it belongs to. */
+  payoutEvents: Array<{ event: Json; secret: string }>;
+  /** Posts made of those events: event type and receiver's status. */
+  payoutWebhooks: Array<{ type: string; status: number }>;
+  setPayoutWebhookUrl(url: string): void;
+  /** A reversal made in the Dashboard: as `POST /v1/transfers/:id/reversals` (amount: the rest when absent). */
+  reverseTransfer(transferId: string, amountMinor?: number): Json;
+  /** Stripe changes a connected account's transfers capability (a review, missing documents…): `account.updated`. */
+  setAccountTransfers(accountId: string, transfers: 'active' | 'inactive' | 'pending'): void;
+  /** An event's body and headers exactly as Stripe posts them: pretty JSON, `Stripe-Signature: t=…,v1=…`. */
+  signedPayoutEvent(entry: { event: Json; secret: string }, opts?: { t?: number }): { payload: string; headers: Record<string, string> };
 }
 
 const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
@@ -325,9 +347,11 @@ export async function startStripeStandIn(opts: StripeStandInOptions = {}): Promi
       livemode: false,
       metadata: params.metadata ?? {},
       reversed: false,
+      reversals: { object: 'list', data: [], has_more: false, total_count: 0, url: '' },
       source_type: 'card',
       transfer_group: params.transfer_group ?? null,
     };
+    transfer.reversals.url = `/v1/transfers/${transfer.id}/reversals`;
     transfers.set(transfer.id, transfer);
     return transfer;
   }
@@ -337,6 +361,92 @@ export async function startStripeStandIn(opts: StripeStandInOptions = {}): Promi
     if (!transfer) throw new HttpError(404, { type: 'invalid_request_error', code: 'resource_missing', param: 'id', message: `No such transfer: '${trId}'` });
     return transfer;
   };
+
+  // ---- Connect payouts: transfer reversals and account updates, and their events (their own endpoints and secrets)
+
+  const transferWebhookSecret = opts.transferWebhookSecret ?? `whsec_${randomBytes(16).toString('hex')}`;
+  const connectWebhookSecret = opts.connectWebhookSecret ?? `whsec_${randomBytes(16).toString('hex')}`;
+  const payoutEvents: StripeStandIn['payoutEvents'] = [];
+  const payoutWebhooks: StripeStandIn['payoutWebhooks'] = [];
+  let payoutWebhookUrl = opts.payoutWebhookUrl;
+
+  const signedPayoutEvent: StripeStandIn['signedPayoutEvent'] = ({ event: evt, secret }, o = {}) => {
+    const payload = JSON.stringify(evt, null, 2);
+    const t = o.t ?? nowSeconds();
+    const signature = createHmac('sha256', secret).update(`${t}.${payload}`).digest('hex');
+    return { payload, headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': `t=${t},v1=${signature}` } };
+  };
+
+  /** Records the event and, when an endpoint URL is set, posts it (awaited: delivered in order). */
+  const payoutEvent = async (type: string, object: Json, secret: string, account?: string): Promise<void> => {
+    const entry = {
+      event: {
+        id: id('evt'),
+        object: 'event',
+        ...(account ? { account } : {}),
+        api_version: '2026-10-28.endive',
+        created: nowSeconds(),
+        data: { object: structuredClone(object) },
+        livemode: false,
+        pending_webhooks: 1,
+        request: { id: null, idempotency_key: null },
+        type,
+      },
+      secret,
+    };
+    payoutEvents.push(entry);
+    if (!payoutWebhookUrl) return;
+    const { payload, headers } = signedPayoutEvent(entry);
+    try {
+      const res = await fetch(payoutWebhookUrl, { method: 'POST', headers, body: payload });
+      await res.text();
+      payoutWebhooks.push({ type, status: res.status });
+    } catch {
+      payoutWebhooks.push({ type, status: 0 });
+    }
+  };
+  const trackPayoutEvent = (p: Promise<void>) => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
+
+  /** `POST /v1/transfers/:id/reversals`: money back from the connected account to the platform, at most the rest. */
+  function createReversal(transfer: Json, params: Json): Json {
+    const rest = transfer.amount - transfer.amount_reversed;
+    const amount = params.amount === undefined ? rest : Number(params.amount);
+    if (!Number.isInteger(amount) || amount <= 0) throw invalid('Invalid positive integer', 'parameter_invalid_integer', 'amount');
+    if (rest === 0) throw invalid(`Transfer ${transfer.id} has already been reversed.`, 'transfer_already_reversed');
+    if (amount > rest) throw invalid(`Reversal amount (${amount}) is greater than the amount left on the transfer (${rest}).`, 'amount_too_large', 'amount');
+    const balanceKey = `${transfer.destination}:${transfer.currency}`;
+    accountBalance.set(balanceKey, (accountBalance.get(balanceKey) ?? 0) - amount);
+    platformBalance.set(transfer.currency, (platformBalance.get(transfer.currency) ?? 0) + amount);
+    const reversal = {
+      id: id('trr'),
+      object: 'transfer_reversal',
+      amount,
+      balance_transaction: id('txn'),
+      created: nowSeconds(),
+      currency: transfer.currency,
+      destination_payment_refund: id('pyr'),
+      metadata: params.metadata ?? {},
+      source_refund: null,
+      transfer: transfer.id,
+    };
+    transfer.amount_reversed += amount;
+    transfer.reversed = transfer.amount_reversed === transfer.amount;
+    transfer.reversals.data.unshift(reversal);
+    transfer.reversals.total_count += 1;
+    trackPayoutEvent(payoutEvent('transfer.reversed', transfer, transferWebhookSecret));
+    return reversal;
+  }
+
+  function setAccountTransfers(accountId: string, transfers: 'active' | 'inactive' | 'pending'): void {
+    const account = findAccount(accountId);
+    account.capabilities.transfers = transfers;
+    account.payouts_enabled = transfers === 'active';
+    account.requirements = { disabled_reason: transfers === 'active' ? null : 'requirements.past_due', currently_due: transfers === 'active' ? [] : ['individual.verification.document'] };
+    trackPayoutEvent(payoutEvent('account.updated', account, connectWebhookSecret, account.id));
+  }
 
   function balance(stripeAccount: string | undefined): Json {
     const entries = stripeAccount
@@ -356,6 +466,7 @@ export async function startStripeStandIn(opts: StripeStandInOptions = {}): Promi
     if (method === 'GET' && (m = path.match(/^\/v1\/accounts\/([^/]+)$/))) return findAccount(decodeURIComponent(m[1]!));
     if (method === 'POST' && path === '/v1/transfers') return createTransfer(params);
     if (method === 'GET' && (m = path.match(/^\/v1\/transfers\/([^/]+)$/))) return findTransfer(decodeURIComponent(m[1]!));
+    if (method === 'POST' && (m = path.match(/^\/v1\/transfers\/([^/]+)\/reversals$/))) return createReversal(findTransfer(decodeURIComponent(m[1]!)), params);
     if (method === 'GET' && path === '/v1/balance') return balance(stripeAccount);
     if (method === 'POST' && path === '/v1/payment_intents') return createIntent(params, key);
     if (method === 'GET' && (m = path.match(/^\/v1\/payment_intents\/([^/]+)$/))) return intentView(findIntent(decodeURIComponent(m[1]!)), listOf(query.expand));
@@ -454,6 +565,16 @@ export async function startStripeStandIn(opts: StripeStandInOptions = {}): Promi
     loseNextResponse: (count = 1) => {
       loseNext = count;
     },
+    transferWebhookSecret,
+    connectWebhookSecret,
+    payoutEvents,
+    payoutWebhooks,
+    setPayoutWebhookUrl: (u) => {
+      payoutWebhookUrl = u;
+    },
+    reverseTransfer: (transferId, amountMinor) => createReversal(findTransfer(transferId), amountMinor === undefined ? {} : { amount: String(amountMinor) }),
+    setAccountTransfers,
+    signedPayoutEvent,
     setWebhookUrl: (u) => {
       webhookUrl = u;
     },

@@ -1,7 +1,8 @@
 // Busy buttons and downloads for the back-office areas (lazy chunks only: kept out of the shopper's first view).
-import { useState, type ButtonHTMLAttributes, type ReactNode } from 'react';
-import { ApiError, errorOf, messageFor, readBody } from './api';
-import { ErrorNote } from './ui';
+import { type ButtonHTMLAttributes, type FormEvent, type ReactNode } from 'react';
+import { ApiError, errorOf, readBody, type PayoutPageT } from './api';
+import { Link } from './router';
+import { ErrorNote, PageTitle, useBusyCall } from './ui';
 
 /** A file download (CSV exports, statements) as a Blob, with the server's file name; failures are ApiErrors. */
 export async function apiDownload(url: string): Promise<{ blob: Blob; filename: string | null }> {
@@ -36,12 +37,9 @@ export function BusyButton({ busy, busyText, children, disabled, ...rest }: Butt
  * export and a failure says what happened instead of saving an error page as a .csv.
  */
 export function DownloadButton({ url, filename, children }: { url: string; filename: string; children: ReactNode }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const run = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const { busy, error, run: runBusy } = useBusyCall();
+  const run = () =>
+    runBusy(async () => {
       const file = await apiDownload(url);
       const a = document.createElement('a');
       a.href = URL.createObjectURL(file.blob);
@@ -50,12 +48,7 @@ export function DownloadButton({ url, filename, children }: { url: string; filen
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
-    } catch (e) {
-      setError(messageFor(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
     <span className="download">
       <BusyButton type="button" className="secondary small" busy={busy} busyText="Preparing file…" onClick={() => void run()}>
@@ -65,3 +58,45 @@ export function DownloadButton({ url, filename, children }: { url: string; filen
     </span>
   );
 }
+
+/**
+ * A page that is one form (a creator's profile, a merchant's shop): `save` gets the fields; while it runs the button
+ * is busy, and a refusal is shown in words under the fields.
+ */
+export function FormPage({ title, intro, submit, save, children }: { title: string; intro?: ReactNode; submit: string; save(f: FormData): Promise<void>; children: ReactNode }) {
+  const { busy, error, run } = useBusyCall();
+  const onSubmit = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const fields = new FormData(e.currentTarget);
+    return run(() => save(fields));
+  };
+  return (
+    <section className="narrow">
+      <PageTitle>{title}</PageTitle>
+      {intro && <p>{intro}</p>}
+      <form onSubmit={(e) => void onSubmit(e)} className="action-form">
+        {children}
+        {error && <ErrorNote>{error}</ErrorNote>}
+        <BusyButton type="submit" className="primary" busy={busy} busyText="Saving…">
+          {submit}
+        </BusyButton>
+      </form>
+    </section>
+  );
+}
+
+/** An area's tabs (creator, admin): links, the current one marked for people and assistive tech. */
+export function AreaTabs({ label, path, tabs }: { label: string; path: string; tabs: [to: string, label: string][] }) {
+  return (
+    <nav className="tabs" aria-label={label}>
+      {tabs.map(([to, text]) => (
+        <Link key={to} to={to} aria-current={path === to ? 'page' : undefined}>
+          {text}
+        </Link>
+      ))}
+    </nav>
+  );
+}
+
+/** A payout's status in words (the creator's payouts table and the admin's). */
+export const PAYOUT_STATUS: Record<PayoutPageT['items'][number]['status'], string> = { processing: 'On its way', sent: 'Sent', failed: 'Refused', reversed: 'Reversed (available again)' };

@@ -2,17 +2,19 @@
 // time, so no server code reaches the bundle): a schema change that breaks the app breaks `tsc -p web`.
 import type { Static } from 'typebox';
 import type { FeedPage, StoriesPage, PostView, TagView, FollowingPage, CreatorView, CreatePostInput } from '../../src/contexts/social/social.schemas';
-import type { ProductDetailView, ReviewInput, NewProduct, VariantView, ProductCardPage, StockView } from '../../src/contexts/catalog/catalog.schemas';
+import type { ProductDetailView, ReviewInput, NewProduct, VariantView, ProductCardPage, StockView, MerchantView, ProductPatch } from '../../src/contexts/catalog/catalog.schemas';
 import type { CartView, CheckoutView, CartLineView } from '../../src/contexts/checkout/checkout.schemas';
 import type { OrderPage, OrderView, OrderSummaryView } from '../../src/contexts/orders/orders.schemas';
 import type { MODELS, TopReport, FunnelReport, TimeseriesReport } from '../../src/contexts/analytics/analytics.schemas';
-import type { EarningsView, PayoutPage, StatementList, PayoutAccountView as PayoutAccountSchema } from '../../src/contexts/earnings/earnings.schemas';
+import type { EarningsView, PayoutPage, StatementList, PayoutAccountView as PayoutAccountSchema, ReconcileView } from '../../src/contexts/earnings/earnings.schemas';
 import type { MediaObjectView } from '../../src/contexts/media/media.schemas';
 
 export type { FeedPage, StoriesPage, PostView, TagView, ProductDetailView, ReviewInput, CartView, CheckoutView, CartLineView, OrderPage, OrderView, OrderSummaryView, VariantView, CreatorView, CreatePostInput, NewProduct };
 export type FollowingPageT = Static<typeof FollowingPage>;
 export type ProductCardPageT = Static<typeof ProductCardPage>;
 export type StockViewT = Static<typeof StockView>;
+export type MerchantViewT = Static<typeof MerchantView>;
+export type { ProductPatch };
 /** What POST /v1/media answers: `url` goes where a media URL is asked for. */
 export type UploadedMedia = MediaObjectView;
 export type ProductCard = TagView['product'];
@@ -38,6 +40,8 @@ export type Earnings = Static<typeof EarningsView>;
 export type PayoutPageT = Static<typeof PayoutPage>;
 export type StatementListT = Static<typeof StatementList>;
 export type PayoutAccountView = Static<typeof PayoutAccountSchema>;
+export type PayoutT = PayoutPageT['items'][number];
+export type ReconcileViewT = Static<typeof ReconcileView>;
 /**
  * GET /v1/admin/attribution/flags, mirrored by hand: attribution.schemas.ts imports the context's index, which would
  * pull the whole server (and its event map) into the web type program.
@@ -87,6 +91,8 @@ const MESSAGES: Record<string, string> = {
   payout_account_required: 'Add your payout account first (below), then request the payout again.',
   payout_account_invalid: 'The payout provider does not know this account or it cannot receive money yet. Check the id.',
   payout_in_progress: 'A payout in this currency is already on its way. Wait for it to arrive before requesting another.',
+  payout_not_reversible: 'This payout cannot be reversed by that much: only a sent payout can, by at most what is left of it. Reload to see it.',
+  payout_not_found: 'No payout has this id. Reload the list.',
   payout_failed: 'The payout provider refused the payout. The money is still available; check your payout account.',
   payout_provider_unavailable: 'The payout provider did not answer. We retry automatically; nothing is paid twice.',
   creator_profile_required: 'Set up your creator profile first.',
@@ -97,11 +103,30 @@ const MESSAGES: Record<string, string> = {
   media_type_mismatch: 'This file is not what its name says (its contents are another format). Export it again and retry.',
   body_too_large: 'This is too large to send. If it is a file, choose a smaller one.',
   empty_body: 'This file is empty. Choose another one.',
+  merchant_profile_required: 'Set up your shop first (the form on this page), then try again.',
+  handle_taken: 'That handle is taken. Choose another one.',
+  already_shipped: 'This order was already shipped with another carrier or tracking number. Reload to see it.',
+  checkout_abandoned: 'This checkout was interrupted and nothing was charged. Pay again to start a new one.',
+  checkout_failed: 'The checkout could not be completed and nothing was charged. Try again.',
+  payment_not_settled: 'The payment of this order is still being settled. Try again in a moment.',
+  quantity_limit_exceeded: 'A cart line holds at most 99 units.',
+  refund_refused: 'The payment provider refused the refund, so nothing was refunded. Try again later.',
+  idempotency_key_reused: 'This was already sent with other details. Reload the page and try again.',
+  route_not_found: 'This is not available on this server yet.',
+  internal: 'Something went wrong on our side. Try again in a moment.',
   media_quota_exceeded: 'Your uploads have reached their storage limit, so this file was not uploaded. Use a file you uploaded before, or a link.',
 };
 
+/** The most units one cart line holds (the API refuses more: quantity_limit_exceeded). */
+export const MAX_LINE_QUANTITY = 99;
+
 /** A sentence for a person: what happened and what to do. */
 export function messageFor(err: unknown): string {
+  if (err instanceof ApiError && err.code === 'validation_failed' && Array.isArray(err.details)) {
+    // name the fields (`/shipping/postalCode` → "postal code"), so the person knows which one to fix
+    const fields = [...new Set((err.details as { path?: string }[]).map((d) => (d.path ?? '').split('/').pop()!.replace(/([A-Z])/g, ' $1').toLowerCase()).filter(Boolean))];
+    if (fields.length > 0) return `Check ${fields.join(', ')}: ${fields.length === 1 ? 'it is' : 'they are'} not valid.`;
+  }
   if (err instanceof ApiError) return MESSAGES[err.code] ?? err.message;
   return 'Something went wrong. Try again.';
 }
@@ -111,15 +136,12 @@ export interface RequestOptions {
   body?: unknown;
   idempotencyKey?: string;
   signal?: AbortSignal;
-  /** A file sent as the body itself, with its type as Content-Type (instead of a JSON `body`). */
-  file?: Blob;
 }
 
 /** JSON request to the same origin (the session travels in the HTTP-only cookie). */
 export async function api<T>(url: string, opts: RequestOptions = {}): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
-  if (opts.file) headers['content-type'] = opts.file.type || 'application/octet-stream';
-  else if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
   if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
   let res: Response;
   try {
@@ -127,7 +149,7 @@ export async function api<T>(url: string, opts: RequestOptions = {}): Promise<T>
       method: opts.method ?? 'GET',
       headers,
       credentials: 'same-origin',
-      ...(opts.file ? { body: opts.file } : opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+      ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
   } catch (e) {

@@ -1,7 +1,7 @@
 import { Component, lazy, Suspense, type ReactNode } from 'react';
 import { Link, useLocation } from './router';
 import { hasRole, SessionProvider, useSession } from './session';
-import { Spinner } from './ui';
+import { NotFound, Spinner } from './ui';
 import { Feed } from './shopper/Feed';
 import { AuthPage } from './shopper/Auth';
 import { CartPage } from './shopper/Cart';
@@ -21,11 +21,12 @@ export function App() {
 }
 
 function Shell() {
-  const { account, logout, status } = useSession();
+  const { account, logout, status, cartUnits } = useSession();
   const { path } = useLocation();
-  const navLink = (to: string, label: string) => (
-    <Link to={to} aria-current={path === to || (to !== '/' && path.startsWith(to)) ? 'page' : undefined}>
+  const navLink = (to: string, label: string, extra?: ReactNode) => (
+    <Link to={to} aria-current={path === to || (to !== '/' && path.startsWith(`${to}/`)) ? 'page' : undefined}>
       {label}
+      {extra}
     </Link>
   );
   return (
@@ -39,7 +40,21 @@ function Shell() {
         </Link>
         <nav aria-label="Main">
           {navLink('/', 'Feed')}
-          {navLink('/cart', 'Cart')}
+          {navLink(
+            '/cart',
+            'Cart',
+            // the number is shown; the link's name says what it counts ("Cart, 3 items")
+            !!cartUnits && (
+              <>
+                <span className="cart-count" aria-hidden="true" data-testid="cart-count">
+                  {cartUnits}
+                </span>
+                <span className="visually-hidden">
+                  , {cartUnits} item{cartUnits === 1 ? '' : 's'}
+                </span>
+              </>
+            ),
+          )}
           {account && navLink('/orders', 'Orders')}
           {hasRole(account, 'creator') && navLink('/creator', 'Creator')}
           {hasRole(account, 'merchant') && navLink('/merchant', 'Merchant')}
@@ -75,17 +90,11 @@ function Route({ path }: { path: string }) {
   if (path === '/orders') return <OrdersPage />;
   const order = /^\/orders\/([^/]+)$/.exec(path);
   if (order) return <OrderPage id={order[1]!} />;
-  if (path.startsWith('/creator')) return <CreatorArea />;
-  if (path.startsWith('/merchant')) return <MerchantArea />;
-  if (path.startsWith('/admin')) return <AdminArea />;
-  return (
-    <section>
-      <h1>Page not found</h1>
-      <p>
-        <Link to="/">Back to the feed</Link>
-      </p>
-    </section>
-  );
+  const under = (area: string) => path === area || path.startsWith(`${area}/`);
+  if (under('/creator')) return <CreatorArea />;
+  if (under('/merchant')) return <MerchantArea />;
+  if (under('/admin')) return <AdminArea />;
+  return <NotFound />;
 }
 
 /** A page that throws (or a lazy chunk that fails to load) shows a way out instead of a blank screen. */

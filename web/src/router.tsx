@@ -11,7 +11,11 @@ export function navigate(to: string, opts: { replace?: boolean } = {}): void {
   window.scrollTo(0, 0);
 }
 
+// Back and forward: a page starts at the top, except the feed, which puts itself back where it was left (Feed.tsx).
+// The browser's own restoration would act before the page is rendered again, so it is switched off.
+history.scrollRestoration = 'manual';
 window.addEventListener('popstate', () => {
+  window.scrollTo(0, 0);
   for (const l of listeners) l();
 });
 

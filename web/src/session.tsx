@@ -1,5 +1,5 @@
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
-import { api, ApiError, type Account } from './api';
+import { api, type Account, type CartView } from './api';
 
 interface Session {
   account: Account | null;
@@ -9,7 +9,15 @@ interface Session {
   /** A short status sentence read out by screen readers (and shown as a toast). */
   announce(message: string): void;
   status: string;
+  /** Units in the cart (anonymous or signed in), for the top bar; null until the first answer. */
+  cartUnits: number | null;
+  /** The cart a change answered (add, quantity, remove): the count follows it without another request. */
+  cartChanged(cart: CartView): void;
+  /** Reads the cart again (after a checkout emptied it). */
+  refreshCart(): void;
 }
+
+export const unitsIn = (cart: CartView) => cart.lines.reduce((n, l) => n + l.quantity, 0);
 
 const SessionContext = createContext<Session | null>(null);
 
@@ -18,12 +26,38 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [loading, setLoading] = useState(true);
   const [status, setStatus] = useState('');
   useEffect(() => {
-    api<Account>('/v1/me')
-      .then(setAccount, (e) => {
-        if (!(e instanceof ApiError) || e.status !== 401) console.warn(e);
-      })
+    // /v1/auth/session answers 200 with null when signed out: /v1/me would answer 401, an error in every anonymous
+    // visitor's console
+    api<{ account: Account | null }>('/v1/auth/session')
+      .then((s) => setAccount(s.account), () => {})
       .finally(() => setLoading(false));
   }, []);
+  const [cartUnits, setCartUnits] = useState<number | null>(null);
+  const units = useRef(0);
+  const cartChanged = useCallback((cart: CartView) => setCartUnits((units.current = unitsIn(cart))), []);
+  const refreshCart = useCallback(() => {
+    api<CartView>('/v1/cart').then(cartChanged, () => {});
+  }, [cartChanged]);
+  // once the session is known, and again when it changes. On sign-in the device's lines join the account's cart in
+  // the background (an outbox subscriber, within a second or so): read again until the units counted before are there.
+  useEffect(() => {
+    if (loading) return;
+    let stopped = false;
+    const expected = account ? units.current : 0;
+    const read = (tries: number) =>
+      api<CartView>('/v1/cart').then(
+        (cart) => {
+          if (stopped) return;
+          cartChanged(cart);
+          if (unitsIn(cart) < expected && tries > 0) setTimeout(() => read(tries - 1), 300);
+        },
+        () => {},
+      );
+    void read(10);
+    return () => {
+      stopped = true;
+    };
+  }, [loading, account?.id, cartChanged]);
   const logout = useCallback(async () => {
     await api('/v1/auth/logout', { method: 'POST' }).catch(() => {});
     setAccount(null);
@@ -36,7 +70,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     requestAnimationFrame(() => setStatus(m));
     hide.current = setTimeout(() => setStatus(''), 6000);
   }, []);
-  return <SessionContext.Provider value={{ account, loading, setAccount, logout, announce, status }}>{children}</SessionContext.Provider>;
+  return <SessionContext.Provider value={{ account, loading, setAccount, logout, announce, status, cartUnits, cartChanged, refreshCart }}>{children}</SessionContext.Provider>;
 }
 
 export function useSession(): Session {

@@ -133,5 +133,39 @@ export const attributionMigrations: ContextMigrations = {
       );
       CREATE INDEX flooded_minutes_recent ON attribution.flooded_minutes (minute DESC);
     `),
+    '0003_recompute_jobs': sqlMigration(`
+      -- A recompute asked for by an admin (POST /v1/admin/attribution/recompute), run by whichever worker claims it,
+      -- one page of lines per transaction. The page's transaction also moves the cursor and the counters, fenced by
+      -- the lease token, so a runner that lost its lease commits nothing and a take-over resumes after the last page.
+      CREATE TABLE attribution.recompute_jobs (
+        id text PRIMARY KEY CHECK (id LIKE 'rcj\\_%'),
+        status text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+        range_from timestamptz NOT NULL,
+        range_to timestamptz NOT NULL CHECK (range_from < range_to),
+        click_window_days double precision NOT NULL CHECK (click_window_days > 0),
+        view_window_hours double precision NOT NULL CHECK (view_window_hours > 0),
+        requested_by text,
+        -- lines in the range, counted when the job is first claimed (lines credited later may add to lines_done)
+        lines_total integer CHECK (lines_total >= 0),
+        lines_done integer NOT NULL DEFAULT 0 CHECK (lines_done >= 0),
+        recomputed integer NOT NULL DEFAULT 0 CHECK (recomputed BETWEEN 0 AND lines_done),
+        -- the last line of the last committed page, in (ordered_at, line_id) order
+        cursor_ordered_at timestamptz,
+        cursor_line_id text,
+        attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        -- who runs it and until when: past lease_until any worker may take it over
+        lease_token text,
+        lease_until timestamptz,
+        error text,
+        created_at timestamptz NOT NULL,
+        started_at timestamptz,
+        finished_at timestamptz,
+        CHECK ((cursor_ordered_at IS NULL) = (cursor_line_id IS NULL)),
+        CHECK ((status = 'running') = (lease_token IS NOT NULL AND lease_until IS NOT NULL)),
+        CHECK ((status IN ('succeeded', 'failed')) = (finished_at IS NOT NULL))
+      );
+      -- the claim's scan: only unfinished jobs, oldest first
+      CREATE INDEX recompute_jobs_open ON attribution.recompute_jobs (id) WHERE status IN ('queued', 'running');
+    `),
   },
 };

@@ -1,7 +1,7 @@
 import { sql, type ColumnType, type Generated, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { AttributionModel } from './attribution.events';
 import type { AnyDb } from '../../platform/db';
-import type { TouchKind } from './index';
+import type { RecomputeJobStatus, TouchKind } from './index';
 
 interface TouchesTable {
   id: string;
@@ -98,6 +98,28 @@ interface InvalidTokenCountsTable {
   count: number;
 }
 
+interface RecomputeJobsTable {
+  id: string;
+  status: RecomputeJobStatus;
+  range_from: Date;
+  range_to: Date;
+  click_window_days: number;
+  view_window_hours: number;
+  requested_by: string | null;
+  lines_total: number | null;
+  lines_done: Generated<number>;
+  recomputed: Generated<number>;
+  cursor_ordered_at: Date | null;
+  cursor_line_id: string | null;
+  attempts: Generated<number>;
+  lease_token: string | null;
+  lease_until: Date | null;
+  error: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
 export interface AttributionTables {
   'attribution.touches': TouchesTable;
   'attribution.device_links': DeviceLinksTable;
@@ -108,6 +130,7 @@ export interface AttributionTables {
   'attribution.reversals': ReversalsTable;
   'attribution.flag_counts': FlagCountsTable;
   'attribution.flooded_minutes': FloodedMinutesTable;
+  'attribution.recompute_jobs': RecomputeJobsTable;
 }
 
 /** The referral claims stamped on an order line (orders' OrderLineAttributionPayload). */
@@ -126,6 +149,17 @@ export type LineRow = Selectable<LinesTable>;
 export type NewLineRow = Omit<Insertable<LinesTable>, 'claim' | 'flags'> & { claim: LineClaim | null; flags?: Record<string, number> };
 export type CreditRow = Selectable<CreditsTable>;
 export type CommissionableRow = Selectable<CommissionableTable>;
+export type RecomputeJobRow = Selectable<RecomputeJobsTable>;
+/** A runner's hold on a job: its token fences every write the runner makes to the job. */
+export interface JobLease {
+  id: string;
+  token: string;
+}
+/** Where a recompute's pages stand: after this (ordered_at, line_id). */
+export interface LineCursor {
+  orderedAt: Date;
+  lineId: string;
+}
 type Db = Kysely<AttributionTables>;
 export type Trx = Transaction<AttributionTables>;
 const MINUTE = 60_000;
@@ -324,10 +358,102 @@ export function createAttributionRepository(anyDb: AnyDb) {
     },
 
     /** Lines ordered in [from, to), after `afterLineId` in (ordered_at, line_id) order: the recompute's pages. */
-    async linesOrderedBetween(from: Date, to: Date, after: { orderedAt: Date; lineId: string } | null, limit: number): Promise<LineRow[]> {
+    async linesOrderedBetween(from: Date, to: Date, after: LineCursor | null, limit: number): Promise<LineRow[]> {
       let q = db.selectFrom('attribution.lines').selectAll().where('ordered_at', '>=', from).where('ordered_at', '<', to);
       if (after) q = q.where(sql<boolean>`(ordered_at, line_id) > (${after.orderedAt}, ${after.lineId})`);
       return q.orderBy('ordered_at').orderBy('line_id').limit(limit).execute();
+    },
+
+    async insertRecomputeJob(row: Insertable<RecomputeJobsTable>): Promise<RecomputeJobRow> {
+      return db.insertInto('attribution.recompute_jobs').values(row).returningAll().executeTakeFirstOrThrow();
+    },
+
+    async recomputeJob(id: string): Promise<RecomputeJobRow | undefined> {
+      return db.selectFrom('attribution.recompute_jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+
+    /** Newest first (ids sort by creation time). */
+    async recentRecomputeJobs(limit: number): Promise<RecomputeJobRow[]> {
+      return db.selectFrom('attribution.recompute_jobs').selectAll().orderBy('id', 'desc').limit(limit).execute();
+    },
+
+    /**
+     * Claims the oldest job that is queued, or running under a lease that lapsed (its runner died or stalled), and
+     * has attempts left: SKIP LOCKED keeps two claimers off one row, and the new lease keeps later ones off it. The
+     * first claim counts the range's lines and records the start.
+     */
+    async claimRecomputeJob(token: string, now: Date, leaseUntil: Date, maxAttempts: number): Promise<RecomputeJobRow | undefined> {
+      const r = await sql<RecomputeJobRow>`
+        UPDATE attribution.recompute_jobs j SET
+          status = 'running', lease_token = ${token}, lease_until = ${leaseUntil}, attempts = j.attempts + 1,
+          started_at = coalesce(j.started_at, ${now}),
+          lines_total = coalesce(j.lines_total, (
+            SELECT count(*)::int FROM attribution.lines l WHERE l.ordered_at >= j.range_from AND l.ordered_at < j.range_to
+          ))
+        WHERE j.id = (
+          SELECT id FROM attribution.recompute_jobs
+          WHERE (status = 'queued' OR (status = 'running' AND lease_until <= ${now})) AND attempts < ${maxAttempts}
+          ORDER BY id
+          LIMIT 1
+          FOR UPDATE SKIP LOCKED
+        )
+        RETURNING j.*
+      `.execute(db);
+      return r.rows[0];
+    },
+
+    /**
+     * Records a committed page (cursor, counters, a renewed lease) in the page's own transaction, and finishes the
+     * job with its last page; false, changing nothing, when the lease is no longer the caller's.
+     */
+    async advanceRecomputeJob(
+      ex: Trx | Db,
+      lease: JobLease,
+      page: { after: LineCursor | null; lines: number; recomputed: number; done: boolean; now: Date; leaseUntil: Date },
+    ): Promise<boolean> {
+      const r = await ex
+        .updateTable('attribution.recompute_jobs')
+        .set((eb) => ({
+          cursor_ordered_at: page.after?.orderedAt ?? null,
+          cursor_line_id: page.after?.lineId ?? null,
+          lines_done: eb('lines_done', '+', page.lines),
+          recomputed: eb('recomputed', '+', page.recomputed),
+          ...(page.done
+            ? { status: 'succeeded' as const, finished_at: page.now, lease_token: null, lease_until: null, error: null }
+            : { lease_until: page.leaseUntil }),
+        }))
+        .where('id', '=', lease.id)
+        .where('lease_token', '=', lease.token)
+        .where('status', '=', 'running')
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) > 0;
+    },
+
+    /** Notes why a page failed; the lease stays, so the job is tried again once it lapses. */
+    async noteRecomputeError(lease: JobLease, error: string): Promise<void> {
+      await db.updateTable('attribution.recompute_jobs').set({ error }).where('id', '=', lease.id).where('lease_token', '=', lease.token).execute();
+    },
+
+    /** Hands the job back at once (a graceful stop), without counting the attempt. */
+    async releaseRecomputeJob(lease: JobLease, now: Date): Promise<void> {
+      await db
+        .updateTable('attribution.recompute_jobs')
+        .set((eb) => ({ lease_until: now, attempts: eb('attempts', '-', 1) }))
+        .where('id', '=', lease.id)
+        .where('lease_token', '=', lease.token)
+        .where('status', '=', 'running')
+        .execute();
+    },
+
+    /** Fails the jobs whose lease lapsed on their last attempt; returns how many. */
+    async giveUpRecomputeJobs(now: Date, maxAttempts: number): Promise<number> {
+      const r = await sql`
+        UPDATE attribution.recompute_jobs SET
+          status = 'failed', finished_at = ${now}, lease_token = NULL, lease_until = NULL,
+          error = 'gave up after ' || attempts || ' attempts' || coalesce(': ' || error, ': each runner stopped before the end')
+        WHERE status = 'running' AND lease_until <= ${now} AND attempts >= ${maxAttempts}
+      `.execute(db);
+      return Number(r.numAffectedRows ?? 0);
     },
 
     async flagCountsSince(day: string): Promise<Array<{ day: string; reason: string; count: number }>> {

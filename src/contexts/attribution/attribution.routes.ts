@@ -11,8 +11,13 @@ import {
   OrderAttributionResponse,
   OrderIdParams,
   RecomputeBody,
-  RecomputeResponse,
+  RecomputeJobList,
+  RecomputeJobParams,
+  RecomputeJobsQuery,
+  RecomputeJobView,
 } from './attribution.schemas';
+
+const RECOMPUTE = '/admin/attribution/recompute';
 
 export async function attributionRoutes(app: App, service: AttributionService): Promise<void> {
   app.get(
@@ -46,21 +51,57 @@ export async function attributionRoutes(app: App, service: AttributionService): 
   );
 
   app.post<{ Body: { from: string; to: string; clickWindowDays?: number; viewWindowHours?: number } }>(
-    '/admin/attribution/recompute',
+    RECOMPUTE,
     {
       config: { auth: ['admin'] },
       schema: {
         tags: ['attribution'],
-        summary: 'Recompute analytics credits of a time range under new windows',
-        description: 'Never changes the commissionable (last click, frozen) credit. Re-running with the same windows changes nothing.',
+        summary: 'Recompute analytics credits of a time range under new windows (a background job)',
+        description:
+          'Answers 202 with the queued job and its `Location`; a worker runs it a page of lines at a time (poll the job). ' +
+          'Never changes the commissionable (last click, frozen) credit. Re-running with the same windows changes nothing.',
         body: RecomputeBody,
-        response: { 200: RecomputeResponse, ...errorResponses(401, 403) },
+        response: { 202: RecomputeJobView, ...errorResponses(401, 403) },
+      },
+    },
+    async (request, reply) => {
+      const { from, to, clickWindowDays, viewWindowHours } = request.body;
+      if (!(Date.parse(from) < Date.parse(to))) throw new AppError('invalid_range', ATTRIBUTION_ERROR_MESSAGES.invalid_range, { from, to });
+      const job = await service.startRecompute({ from: new Date(from), to: new Date(to), clickWindowDays, viewWindowHours }, request.principal?.accountId ?? null);
+      return reply.code(202).header('location', `/v1${RECOMPUTE}/${job.id}`).send(job);
+    },
+  );
+
+  app.get<{ Querystring: { limit?: number } }>(
+    RECOMPUTE,
+    {
+      config: { auth: ['admin'] },
+      schema: {
+        tags: ['attribution'],
+        summary: 'Recent recompute jobs, newest first',
+        querystring: RecomputeJobsQuery,
+        response: { 200: RecomputeJobList, ...errorResponses(401, 403) },
+      },
+    },
+    async (request) => ({ items: await service.recomputeJobs(request.query.limit ?? 20) }),
+  );
+
+  app.get<{ Params: { jobId: string } }>(
+    `${RECOMPUTE}/:jobId`,
+    {
+      config: { auth: ['admin'] },
+      schema: {
+        tags: ['attribution'],
+        summary: 'A recompute job: status and progress',
+        description: '404 `recompute_job_not_found` when no job has this id.',
+        params: RecomputeJobParams,
+        response: { 200: RecomputeJobView, ...errorResponses(401, 403, 404) },
       },
     },
     async (request) => {
-      const { from, to, clickWindowDays, viewWindowHours } = request.body;
-      if (!(Date.parse(from) < Date.parse(to))) throw new AppError('invalid_range', ATTRIBUTION_ERROR_MESSAGES.invalid_range, { from, to });
-      return service.recompute({ from: new Date(from), to: new Date(to), clickWindowDays, viewWindowHours });
+      const job = await service.recomputeJob(request.params.jobId);
+      if (!job) throw new AppError('recompute_job_not_found', ATTRIBUTION_ERROR_MESSAGES.recompute_job_not_found, { id: request.params.jobId });
+      return job;
     },
   );
 

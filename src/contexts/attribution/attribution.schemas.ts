@@ -60,14 +60,40 @@ export const RecomputeBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const RecomputeResponse = Type.Object(
+/** Recompute job ids: `rcj_` and a ULID, like every id (platform/ids.ts). */
+const RECOMPUTE_JOB_ID = idPattern('recomputeJob');
+const IsoOrNull = (description: string) => Type.Union([Iso(description), Type.Null()]);
+
+export const RecomputeJobView = Type.Object(
   {
-    lines: Type.Integer({ minimum: 0, description: 'Lines ordered in the range' }),
-    recomputed: Type.Integer({ minimum: 0, description: 'Lines whose analytics credits changed (a new revision)' }),
+    id: Type.String({ pattern: RECOMPUTE_JOB_ID }),
+    status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')], {
+      description: 'queued until a worker claims it; running (also while it waits to be taken over after its runner stopped); succeeded or failed',
+    }),
+    from: Iso('Lines ordered at or after this time'),
+    to: Iso('Lines ordered before this time'),
     windows: Type.Object({ clickWindowDays: Type.Number(), viewWindowHours: Type.Number() }, { additionalProperties: false }),
+    linesDone: Type.Integer({ minimum: 0, description: 'Lines recomputed so far (committed pages)' }),
+    linesTotal: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'Lines in the range when the job started; null until then' }),
+    recomputed: Type.Integer({ minimum: 0, description: 'Lines whose analytics credits changed (a new revision)' }),
+    attempts: Type.Integer({ minimum: 0, description: 'Times a worker claimed the job (a take-over counts again); it fails after 5' }),
+    requestedBy: Type.Union([Type.String(), Type.Null()], { description: 'The admin account that asked for it' }),
+    createdAt: Iso('When it was asked for'),
+    startedAt: IsoOrNull('When a worker first claimed it'),
+    finishedAt: IsoOrNull('When it succeeded or failed'),
+    error: Type.Union([Type.String(), Type.Null()], { description: 'Why it failed, or why its last attempt did while it is retried' }),
   },
   { additionalProperties: false },
 );
+
+export const RecomputeJobParams = Type.Object({ jobId: Type.String({ pattern: RECOMPUTE_JOB_ID }) }, { additionalProperties: false });
+
+export const RecomputeJobsQuery = Type.Object(
+  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'How many of the most recent jobs' })) },
+  { additionalProperties: false },
+);
+
+export const RecomputeJobList = Type.Object({ items: Type.Array(RecomputeJobView, { description: 'Newest first' }) }, { additionalProperties: false });
 
 export const OrderIdParams = Type.Object({ id: Type.String({ pattern: idPattern('order') }) }, { additionalProperties: false });
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ContextDeps } from '../../platform/context';
 import { newId } from '../../platform/ids';
 import type { OrderPayload, OrderRefundedPayload } from '../orders';
@@ -14,14 +15,41 @@ import {
   type ModelTouch,
   type Windows,
 } from './attribution.models';
-import type { CommissionableRow, CreditRow, Flood, LineClaim, LineRow, NewLineRow, TouchRow } from './attribution.repository';
+import type { CommissionableRow, CreditRow, Flood, LineClaim, LineRow, NewLineRow, RecomputeJobRow, TouchRow, Trx } from './attribution.repository';
 import type { AttributionRepository } from './attribution.repository';
 import { INVALID_TOKEN_REASONS } from './attribution.schemas';
-import type { AttributionDeps, AttributionService, LineCredits, TouchInput } from './index';
+import type { AttributionDeps, AttributionService, LineCredits, RecomputeJob, RecomputeLease, TouchInput } from './index';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
+/** Lines per recompute transaction (and per committed step of a job's cursor). */
 const RECOMPUTE_PAGE = 200;
+/** Claims a recompute job gets before it is failed (a page that keeps throwing, a runner that keeps dying). */
+const RECOMPUTE_MAX_ATTEMPTS = 5;
+
+/** Thrown inside a page's transaction when the job's lease is no longer the runner's: the page is rolled back. */
+class LeaseLost extends Error {}
+
+const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+
+function jobView(r: RecomputeJobRow): RecomputeJob {
+  return {
+    id: r.id,
+    status: r.status,
+    from: iso(r.range_from)!,
+    to: iso(r.range_to)!,
+    windows: { clickWindowDays: r.click_window_days, viewWindowHours: r.view_window_hours },
+    linesDone: r.lines_done,
+    linesTotal: r.lines_total,
+    recomputed: r.recomputed,
+    attempts: r.attempts,
+    requestedBy: r.requested_by,
+    createdAt: iso(r.created_at)!,
+    startedAt: iso(r.started_at),
+    finishedAt: iso(r.finished_at),
+    error: r.error,
+  };
+}
 
 /** Touches are kept to the second: that is the grain at which an identical retry is recognised. */
 function toSecond(d: Date): Date {
@@ -290,8 +318,8 @@ export function createAttributionService(deps: AttributionDeps & ContextDeps, re
     });
   }
 
-  /** Recomputes one page of lines; returns how many got a new revision. */
-  async function recomputePage(lines: readonly LineRow[], w: Windows): Promise<number> {
+  /** Recomputes one page of lines; `commit` runs last in the page's transaction. Returns how many got a new revision. */
+  async function recomputePage(lines: readonly LineRow[], w: Windows, commit: (trx: Trx, changed: number) => Promise<void>): Promise<number> {
     const { results } = await attributeLines(lines, w);
     return repo.db.transaction().execute(async (trx) => {
       let changed = 0;
@@ -320,8 +348,51 @@ export function createAttributionService(deps: AttributionDeps & ContextDeps, re
           ],
         });
       }
+      await commit(trx, changed);
       return changed;
     });
+  }
+
+  const leaseMs = config.attributionRecomputeLeaseSeconds * 1000;
+  const leaseFrom = (now: Date) => new Date(now.getTime() + leaseMs);
+
+  async function claimRecomputeJob(): Promise<RecomputeLease | null> {
+    const token = randomUUID();
+    const now = clock.now();
+    const row = await repo.claimRecomputeJob(token, now, leaseFrom(now), RECOMPUTE_MAX_ATTEMPTS);
+    if (!row) return null;
+    return {
+      id: row.id,
+      token,
+      from: new Date(row.range_from),
+      to: new Date(row.range_to),
+      windows: { clickWindowDays: row.click_window_days, viewWindowHours: row.view_window_hours },
+      after: row.cursor_line_id ? { orderedAt: new Date(row.cursor_ordered_at!), lineId: row.cursor_line_id } : null,
+    };
+  }
+
+  async function runRecomputePage(lease: RecomputeLease, pageSize = RECOMPUTE_PAGE): Promise<'more' | 'done' | 'lost' | 'failed'> {
+    try {
+      const page = await repo.linesOrderedBetween(lease.from, lease.to, lease.after, pageSize);
+      const last = page[page.length - 1];
+      const after = last ? { orderedAt: new Date(last.ordered_at), lineId: last.line_id } : lease.after;
+      // a short page is the last one; a full one may be too, and the next (empty) page then finishes the job
+      const done = page.length < pageSize;
+      const advance = async (ex: Trx | typeof repo.db, recomputed: number) => {
+        const now = clock.now();
+        const moved = await repo.advanceRecomputeJob(ex, lease, { after, lines: page.length, recomputed, done, now, leaseUntil: leaseFrom(now) });
+        if (!moved) throw new LeaseLost();
+      };
+      if (page.length === 0) await advance(repo.db, 0);
+      else await recomputePage(page, lease.windows, advance);
+      lease.after = after;
+      return done ? 'done' : 'more';
+    } catch (err) {
+      if (err instanceof LeaseLost) return 'lost';
+      log.error({ err, jobId: lease.id }, 'recompute page failed; the job is tried again when its lease lapses');
+      await repo.noteRecomputeError(lease, err instanceof Error ? err.message : String(err)).catch(() => undefined);
+      return 'failed';
+    }
   }
 
   async function recordTouches(inputs: readonly TouchInput[]): Promise<void> {
@@ -399,21 +470,54 @@ export function createAttributionService(deps: AttributionDeps & ContextDeps, re
     /** Each (refund, line) is reversed exactly once; cumulative reversals never exceed a credit, a full refund ends at 0. */
     reverseRefund,
 
-    /** New analytics revisions for lines ordered in [from, to) whose credits differ under the windows; the commissionable credit never changes. */
-    async recompute(input) {
-      const w: Windows = { clickWindowDays: input.clickWindowDays ?? defaultWindows.clickWindowDays, viewWindowHours: input.viewWindowHours ?? defaultWindows.viewWindowHours };
-      let scanned = 0;
-      let recomputed = 0;
-      let after: { orderedAt: Date; lineId: string } | null = null;
-      for (;;) {
-        const page = await repo.linesOrderedBetween(input.from, input.to, after, RECOMPUTE_PAGE);
-        if (page.length === 0) break;
-        scanned += page.length;
-        recomputed += await recomputePage(page, w);
-        const last = page[page.length - 1]!;
-        after = { orderedAt: new Date(last.ordered_at), lineId: last.line_id };
+    /** Records a queued job (windows resolved now, from this process's config); a worker's sweep runs it. */
+    async startRecompute(input, requestedBy = null) {
+      const now = clock.now();
+      const row = await repo.insertRecomputeJob({
+        id: newId('recomputeJob', now.getTime()),
+        status: 'queued',
+        range_from: input.from,
+        range_to: input.to,
+        click_window_days: input.clickWindowDays ?? defaultWindows.clickWindowDays,
+        view_window_hours: input.viewWindowHours ?? defaultWindows.viewWindowHours,
+        requested_by: requestedBy,
+        created_at: now,
+      });
+      return jobView(row);
+    },
+
+    async recomputeJob(id) {
+      const row = await repo.recomputeJob(id);
+      return row ? jobView(row) : null;
+    },
+
+    async recomputeJobs(limit) {
+      return (await repo.recentRecomputeJobs(limit)).map(jobView);
+    },
+
+    /** At most one runner holds a job at a time: the lease is taken with SKIP LOCKED and a conditional update. */
+    claimRecomputeJob,
+
+    /**
+     * One page under the lease, committed with the job's cursor and counters in one transaction: new analytics
+     * revisions for lines whose credits differ under the job's windows (the commissionable credit never changes).
+     * 'lost' when the lease passed to another runner (nothing committed), 'failed' when the page threw (noted on
+     * the job, whose lease then lapses before it is tried again).
+     */
+    runRecomputePage,
+
+    /** Claims and runs jobs until none is left to claim (or `shouldStop`), first failing those out of attempts. */
+    async runRecomputeJobs(opts = {}) {
+      const stop = opts.shouldStop ?? (() => false);
+      await repo.giveUpRecomputeJobs(clock.now(), RECOMPUTE_MAX_ATTEMPTS);
+      let finished = 0;
+      for (let lease = await claimRecomputeJob(); lease; lease = stop() ? null : await claimRecomputeJob()) {
+        let step: Awaited<ReturnType<typeof runRecomputePage>> = 'more';
+        while (step === 'more' && !stop()) step = await runRecomputePage(lease, opts.pageSize);
+        if (step === 'more') await repo.releaseRecomputeJob(lease, clock.now());
+        if (step === 'done') finished++;
       }
-      return { lines: scanned, recomputed, windows: w };
+      return finished;
     },
 
     /** The live credits of every attributed line of the order (empty when it was never credited, null when no such order). */

@@ -6,7 +6,7 @@ import type { CommissionableCredit, CreditDelta } from './attribution.events';
 import './attribution.errors';
 import type { SocialService } from '../social';
 import { attributionMigrations } from './attribution.migrations';
-import { createAttributionRepository } from './attribution.repository';
+import { createAttributionRepository, type LineCursor } from './attribution.repository';
 import { attributionRoutes } from './attribution.routes';
 import { createAttributionService } from './attribution.service';
 
@@ -49,8 +49,18 @@ export interface AttributionService {
   isCredited(orderId: string): Promise<boolean>;
   /** Reverses the refunded lines' credits pro rata (the `orders.order.refunded` handler); returns lines newly reversed. */
   reverseRefund(refund: OrderRefundedPayload): Promise<number>;
-  /** Recomputes the analytics credits of lines ordered in [from, to) under the given windows (defaults: config). */
-  recompute(input: RecomputeInput): Promise<{ lines: number; recomputed: number; windows: { clickWindowDays: number; viewWindowHours: number } }>;
+  /** Queues a recompute of the analytics credits of lines ordered in [from, to) under the given windows (defaults: config). */
+  startRecompute(input: RecomputeInput, requestedBy?: string | null): Promise<RecomputeJob>;
+  /** A recompute job as it stands, or null. */
+  recomputeJob(id: string): Promise<RecomputeJob | null>;
+  /** The most recent recompute jobs, newest first. */
+  recomputeJobs(limit: number): Promise<RecomputeJob[]>;
+  /** Takes the oldest claimable recompute job under a fresh lease (null when none): queued, or its lease lapsed. */
+  claimRecomputeJob(): Promise<RecomputeLease | null>;
+  /** Runs the leased job's next page (default 200 lines), committing it with the job's cursor. */
+  runRecomputePage(lease: RecomputeLease, pageSize?: number): Promise<'more' | 'done' | 'lost' | 'failed'>;
+  /** The runner (a worker's sweep): claims and runs jobs until none is claimable; returns how many it finished. */
+  runRecomputeJobs(opts?: { pageSize?: number; shouldStop?: () => boolean }): Promise<number>;
   /**
    * The live credits of an order's lines, per model and tag: empty while the order is not paid (or has no referred
    * line), null when the orders context knows no such order.
@@ -65,6 +75,41 @@ export interface RecomputeInput {
   to: Date;
   clickWindowDays?: number | undefined;
   viewWindowHours?: number | undefined;
+}
+
+export type RecomputeJobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+/** A recompute job (GET /v1/admin/attribution/recompute/{jobId}). */
+export interface RecomputeJob {
+  id: string;
+  status: RecomputeJobStatus;
+  from: string;
+  to: string;
+  windows: { clickWindowDays: number; viewWindowHours: number };
+  /** Lines recomputed so far (committed pages). */
+  linesDone: number;
+  /** Lines in the range when the job started; null until then. */
+  linesTotal: number | null;
+  /** Lines whose analytics credits changed (a new revision). */
+  recomputed: number;
+  /** Times a runner claimed it (a take-over after a lapsed lease counts again). */
+  attempts: number;
+  requestedBy: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Why the job failed, or why its last attempt did while it is retried. */
+  error: string | null;
+}
+
+/** A runner's hold on a job: its token fences the job's writes; `after` is the cursor of the last committed page. */
+export interface RecomputeLease {
+  readonly id: string;
+  readonly token: string;
+  readonly from: Date;
+  readonly to: Date;
+  readonly windows: { clickWindowDays: number; viewWindowHours: number };
+  after: LineCursor | null;
 }
 
 export interface LineCredits {
@@ -99,11 +144,29 @@ export interface AttributionDeps extends ContextDeps {
 
 export function createAttributionContext(deps: AttributionDeps): ContextModule<AttributionService> {
   const service = createAttributionService(deps, createAttributionRepository(deps.db));
+  let runner: Promise<void> | null = null;
+  let stopping = false;
   return {
     name: 'attribution',
     migrations: attributionMigrations,
     service,
     routes: (app) => attributionRoutes(app, service),
+    // recompute jobs run in the background, one runner per process: a long job must not hold up the other sweeps
+    async sweep() {
+      if (runner || stopping) return;
+      runner = service
+        .runRecomputeJobs({ shouldStop: () => stopping })
+        .then(
+          () => undefined,
+          (err: unknown) => deps.log.error({ err }, 'recompute job runner failed'),
+        )
+        .finally(() => (runner = null));
+    },
+    // a graceful stop finishes the page in flight and hands the job back, so another worker takes it at once
+    async close() {
+      stopping = true;
+      await runner;
+    },
     subscribe() {
       // the event is declared by identity (identity.events.ts); linking is idempotent, so redelivery is safe
       deps.outbox.subscribe('attribution.device-links', ['identity.device.linked'], async (event) => {

@@ -189,6 +189,21 @@ export class CatalogRepository {
     return this.db.selectFrom('catalog.media').selectAll().where('product_id', '=', productId).orderBy('position').orderBy('id').execute();
   }
 
+  /** The account's products (every status) that have `url` among their media. */
+  async productIdsWithMedia(accountId: string, url: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('catalog.merchants as me')
+      .innerJoin('catalog.products as p', 'p.merchant_id', 'me.id')
+      .innerJoin('catalog.media as m', 'm.product_id', 'p.id')
+      .select('p.id')
+      .distinct()
+      .where('me.account_id', '=', accountId)
+      .where('m.url', '=', url)
+      .orderBy('p.id')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
   /** One page of product ids, newest first (ids are time-ordered ULIDs, so the id is the keyset). */
   async listProductIds(f: { status?: Status; merchantId?: string; words?: string[]; beforeId?: string; limit: number }): Promise<string[]> {
     let q = this.db.selectFrom('catalog.products').select('id').orderBy('id', 'desc').limit(f.limit);

@@ -13,8 +13,10 @@ export const PriceMinor = Type.Integer({ minimum: 1, maximum: 100_000_000, descr
 export const Quantity = Type.Integer({ minimum: 0, maximum: 1_000_000_000 });
 export const ProductStatus = Type.Union([Type.Literal('draft'), Type.Literal('active'), Type.Literal('archived')]);
 export const AvailabilitySchema = Type.Union([Type.Literal('in_stock'), Type.Literal('low'), Type.Literal('sold_out')]);
-export const Options = Type.Record(Type.String({ minLength: 1, maxLength: 50 }), Type.String({ maxLength: 100 }), {
+// the key schema of a Record only picks the pattern of its property names: its lengths are checked by propertyNames
+export const Options = Type.Record(Type.String(), Type.String({ maxLength: 100 }), {
   maxProperties: 20,
+  propertyNames: { minLength: 1, maxLength: 50 },
   description: 'Option values, e.g. { "size": "M", "color": "red" }',
 });
 const Reason = Type.String({ minLength: 1, maxLength: 500 });

@@ -43,8 +43,9 @@ function decodeCursor<T>(cursor: string | undefined, valid: (v: any) => boolean)
 }
 /** A product list's cursor: the last product id shown (a forged one that names no product id is refused). */
 const idCursor = (c: string | undefined) => decodeCursor<{ id: string }>(c, (v) => typeof v?.id === 'string' && isId('product', v.id));
+/** A review list's cursor: the last review's time (not before 1970, as none is) and id. */
 const reviewCursor = (c: string | undefined) =>
-  decodeCursor<{ t: string; id: string }>(c, (v) => typeof v?.id === 'string' && typeof v?.t === 'string' && !Number.isNaN(Date.parse(v.t)));
+  decodeCursor<{ t: string; id: string }>(c, (v) => typeof v?.id === 'string' && isId('review', v.id) && typeof v?.t === 'string' && Date.parse(v.t) >= 0);
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 
@@ -195,6 +196,11 @@ export function createCatalogService(deps: CatalogDeps) {
     async getMerchantByAccount(accountId: string): Promise<{ id: string; name: string } | null> {
       const m = await repo.findMerchantByAccount(accountId);
       return m ? { id: m.id, name: m.name } : null;
+    },
+
+    /** The account's products (every status: a draft or archived one still shows its media) with `url` among their media. */
+    async productIdsUsingMedia(accountId: string, url: string): Promise<string[]> {
+      return repo.productIdsWithMedia(accountId, url);
     },
 
     /** A merchant's public profile. */

@@ -42,6 +42,8 @@ export interface CatalogService {
   getProductCards(productIds: readonly string[]): Promise<Map<string, ProductCard>>;
   /** The merchant owned by an account, if any. */
   getMerchantByAccount(accountId: string): Promise<{ id: string; name: string } | null>;
+  /** The account's products (every status) with `url` among their media (media refuses to delete a file they show). */
+  productIdsUsingMedia(accountId: string, url: string): Promise<string[]>;
 }
 
 /** Everything the catalog offers in-process (the seed and tests use the operations beyond the contract). */

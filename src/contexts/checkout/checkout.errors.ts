@@ -30,7 +30,12 @@ export const CHECKOUT_ERROR_MESSAGES: Record<CheckoutFailure, string> = {
   checkout_failed: 'The checkout could not be completed; nothing was charged',
 };
 
+/** An anonymous checkout without a device id (header or cookie): nothing would scope its Idempotency-Key. */
+export const CHECKOUT_DEVICE_REQUIRED =
+  'An anonymous purchase needs its device id (the x-device-id header or the fs_device cookie), so that a retry with the same Idempotency-Key is recognised';
+
 registerErrorCodes({
+  device_id_required: 400,
   product_unavailable: 409,
   mixed_currency: 400,
   cart_empty: 409,

@@ -434,22 +434,27 @@ export function createCheckoutFlow(deps: CheckoutDeps, repo: CheckoutRepository)
         }
       }
     }
-    const lineIds = a.lines.flatMap((l) => (l.lineId ? [l.lineId] : []));
+    const bought = a.lines.flatMap((l) => (l.lineId ? [{ lineId: l.lineId, quantity: l.quantity }] : []));
     // recorded in ordersOf's order (one per merchant), so the answer is built from the attempt alone (see resultOf)
     const byMerchant = new Map(placed.map((o) => [o.merchantId, o.id]));
     const orderIds = orders.every((o) => byMerchant.has(o.merchantId)) ? orders.map((o) => byMerchant.get(o.merchantId)!) : placed.map((o) => o.id);
     crashPoint('ordered');
-    return capture(a, { orderIds, lineIds }, paymentMethod);
+    return capture(a, { orderIds, bought }, paymentMethod);
   }
 
   /**
    * Captures the attempt's payment and records the attempt completed. `placed`: the orders this runner just placed,
    * not recorded yet; they are recorded with the outcome (completed, or failed by a refused capture so that undo
    * cancels them), or on their own ('ordered') when the provider could not answer. So a sale records its orders
-   * and its capture in one move, and the cart lines the orders bought leave the cart in that same transaction.
+   * and its capture in one move, and the units the orders bought leave the cart in that same transaction (units added
+   * to a line meanwhile stay).
    */
-  async function capture(a: AttemptRow, placed: { orderIds: string[]; lineIds: string[] } | null, paymentMethod: string | null): Promise<StepOutcome> {
-    const boughtLeaveCart = placed && a.cart_id ? (trx: Trx) => repo.deleteLines(trx, a.cart_id!, placed.lineIds) : undefined;
+  async function capture(
+    a: AttemptRow,
+    placed: { orderIds: string[]; bought: Array<{ lineId: string; quantity: number }> } | null,
+    paymentMethod: string | null,
+  ): Promise<StepOutcome> {
+    const boughtLeaveCart = placed && a.cart_id ? (trx: Trx) => repo.takeBought(trx, a.cart_id!, placed.bought, now()) : undefined;
     const c = await deps.payments.capture(a.payment_id!);
     if (!c.ok) {
       const p = await deps.payments.getPayment(a.payment_id!);

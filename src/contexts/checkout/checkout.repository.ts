@@ -218,10 +218,18 @@ export class CheckoutRepository {
     return Number(r.numDeletedRows) === 1;
   }
 
-  /** Removes the lines a checkout bought (lines added after its snapshot stay). */
-  async deleteLines(exec: Trx, cartId: string, lineIds: string[]): Promise<void> {
-    if (lineIds.length === 0) return;
-    await exec.deleteFrom('checkout.cart_lines').where('cart_id', '=', cartId).where('id', 'in', lineIds).execute();
+  /**
+   * Takes the units a checkout bought out of its cart: a bought line goes, unless units were added to it while the
+   * checkout ran (a PATCH up, the same SKU added again), which stay; lines added after its snapshot stay whole.
+   */
+  async takeBought(exec: Trx, cartId: string, bought: ReadonlyArray<{ lineId: string; quantity: number }>, now: Date): Promise<void> {
+    if (bought.length === 0) return;
+    await sql`
+      WITH b AS (SELECT * FROM unnest(${bought.map((x) => x.lineId)}::text[], ${bought.map((x) => x.quantity)}::int[]) AS b(id, quantity)),
+      gone AS (DELETE FROM checkout.cart_lines l USING b WHERE l.cart_id = ${cartId} AND l.id = b.id AND l.quantity <= b.quantity)
+      UPDATE checkout.cart_lines l SET quantity = l.quantity - b.quantity, updated_at = ${now}
+      FROM b WHERE l.cart_id = ${cartId} AND l.id = b.id AND l.quantity > b.quantity
+    `.execute(exec);
   }
 
   /**

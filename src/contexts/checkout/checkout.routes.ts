@@ -1,9 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { DEVICE_COOKIE } from '../../platform/auth';
 import { AppError } from '../../platform/errors';
 import { errorResponses, type App } from '../../platform/http';
 import { idempotencyScope, requestHash, requireIdempotencyKey, sendRefusal } from '../../platform/idempotency';
-import { CHECKOUT_ERROR_MESSAGES } from './checkout.errors';
+import { CHECKOUT_DEVICE_REQUIRED, CHECKOUT_ERROR_MESSAGES } from './checkout.errors';
 import { AddCartLine, BuyNowInput, CartLineParams, CartView, ChangeCartLine, CheckoutCartInput, CheckoutView } from './checkout.schemas';
 import type { CheckoutAnswer, CheckoutKey, CheckoutServiceImpl, Result, Shopper } from './checkout.service';
 
@@ -28,7 +29,12 @@ const shopperOf = (request: FastifyRequest): Shopper => ({ accountId: request.pr
  * route's (src/platform/idempotency.ts); the checkout keeps it on its attempt instead of a key record (checkout.flow.ts).
  */
 function checkoutKey(request: FastifyRequest, action: string): CheckoutKey {
-  return { scope: idempotencyScope(request), key: requireIdempotencyKey(request), hash: requestHash({ action, params: request.params, body: request.body }) };
+  // an anonymous caller's scope is its device: one minted for this very request (no x-device-id, no cookie) is new
+  // on every retry, so the key would protect nothing and a retry would buy (and charge) again
+  const key = requireIdempotencyKey(request);
+  const named = request.headers['x-device-id'] === request.deviceId || request.cookies?.[DEVICE_COOKIE] === request.deviceId;
+  if (!request.principal && !named) throw new AppError('device_id_required', CHECKOUT_DEVICE_REQUIRED);
+  return { scope: idempotencyScope(request), key, hash: requestHash({ action, params: request.params, body: request.body }) };
 }
 
 /**

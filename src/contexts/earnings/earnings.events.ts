@@ -17,6 +17,12 @@ declare module '../../platform/events' {
     'earnings.payout.sent': PayoutEventPayload & { providerRef: string };
     /** The provider refused the transfer: the amount is available again. */
     'earnings.payout.failed': PayoutEventPayload & { failureCode: string };
+    /**
+     * The provider reversed (part of) a sent transfer: `reversedMinor` moved from paid back to available, in the
+     * transaction that booked it; `totalReversedMinor` is the transfer's cumulative reversed amount (= amountMinor
+     * when wholly reversed, and the payout's status is then `reversed`).
+     */
+    'earnings.payout.reversed': PayoutEventPayload & { providerRef: string; reversedMinor: number; totalReversedMinor: number };
   }
 }
 

@@ -177,5 +177,67 @@ export const earningsMigrations: ContextMigrations = {
       SELECT creator_id, currency, bucket, sum(amount_minor), max(created_at) FROM earnings.ledger_entries
       GROUP BY creator_id, currency, bucket;
     `),
+
+    // Provider events after a payout (docs/earnings.md "Reversals"): a transfer reversed at the provider moves the
+    // reversed part of its payout from paid back to available (the cumulative reversed total is kept on the payout, so
+    // each event books only what is new), and a connected account that can no longer receive transfers is marked so.
+    // The constraints named below are the ones 0001 created without names (PostgreSQL's default names).
+    '0003_connect_events': sqlMigration(`
+      ALTER TABLE earnings.payouts
+        ADD COLUMN reversed_minor bigint NOT NULL DEFAULT 0,
+        DROP CONSTRAINT payouts_status_check,
+        DROP CONSTRAINT payouts_check,
+        ADD CONSTRAINT payouts_status_check CHECK (status IN ('processing', 'sent', 'failed', 'reversed')),
+        ADD CONSTRAINT payouts_ref_when_transferred CHECK ((status IN ('sent', 'reversed')) = (provider_ref IS NOT NULL)),
+        -- only a transferred payout can be reversed; 'reversed' means wholly reversed
+        ADD CONSTRAINT payouts_reversed_bounds CHECK (
+          reversed_minor BETWEEN 0 AND amount_minor
+          AND (reversed_minor = 0 OR status IN ('sent', 'reversed'))
+          AND (status = 'reversed') = (reversed_minor = amount_minor)
+        );
+      CREATE INDEX payouts_by_provider_ref ON earnings.payouts (provider_ref) WHERE provider_ref IS NOT NULL;
+
+      ALTER TABLE earnings.ledger_entries
+        DROP CONSTRAINT ledger_entries_kind_check,
+        DROP CONSTRAINT ledger_entries_check1,
+        ADD CONSTRAINT ledger_entries_kind_check
+          CHECK (kind IN ('commission', 'reversal', 'release', 'payout', 'payout_paid', 'payout_failed', 'payout_reversed')),
+        ADD CONSTRAINT ledger_entries_payout_kinds
+          CHECK ((kind IN ('payout', 'payout_paid', 'payout_failed', 'payout_reversed')) = (payout_id IS NOT NULL));
+
+      -- restricted_reason: null while the account can receive transfers. state_at: the time of the provider's
+      -- account state applied last (an older event delivered late never overrides a newer state)
+      ALTER TABLE earnings.payout_accounts ADD COLUMN restricted_reason text, ADD COLUMN state_at timestamptz;
+      UPDATE earnings.payout_accounts SET state_at = updated_at;
+      ALTER TABLE earnings.payout_accounts ALTER COLUMN state_at SET NOT NULL;
+      CREATE INDEX payout_accounts_by_ref ON earnings.payout_accounts (account_ref);
+
+      -- every provider event we accepted, raw, for audit; the unique key makes a redelivered event a no-op
+      CREATE TABLE earnings.webhook_events (
+        id text PRIMARY KEY,
+        provider text NOT NULL,
+        provider_event_id text NOT NULL,
+        event_type text NOT NULL,
+        payout_id text,
+        raw_body text NOT NULL,
+        received_at timestamptz NOT NULL,
+        CONSTRAINT webhook_events_once UNIQUE (provider, provider_event_id)
+      );
+
+      -- the simulator's books: what was reversed of each transfer (one reversal per idempotency key), and the
+      -- accounts whose transfers capability is not active
+      ALTER TABLE earnings.sim_transfers ADD COLUMN amount_reversed bigint NOT NULL DEFAULT 0,
+        ADD CONSTRAINT sim_transfers_reversed_bounds CHECK (amount_reversed BETWEEN 0 AND amount_minor);
+      CREATE TABLE earnings.sim_transfer_reversals (
+        idempotency_key text PRIMARY KEY,
+        ref text NOT NULL REFERENCES earnings.sim_transfers (ref),
+        amount_minor bigint NOT NULL CHECK (amount_minor > 0),
+        created_at timestamptz NOT NULL
+      );
+      CREATE TABLE earnings.sim_accounts (
+        ref text PRIMARY KEY,
+        transfers text NOT NULL CHECK (transfers IN ('active', 'inactive', 'pending'))
+      );
+    `),
   },
 };

@@ -6,8 +6,9 @@ import { newId } from '../../platform/ids';
 
 export type Executor = AnyDb | Transaction<any>;
 export type Bucket = 'pending' | 'available' | 'in_transit' | 'paid';
-export type EntryKind = 'commission' | 'reversal' | 'release' | 'payout' | 'payout_paid' | 'payout_failed';
-export type PayoutStatus = 'processing' | 'sent' | 'failed';
+export type EntryKind = 'commission' | 'reversal' | 'release' | 'payout' | 'payout_paid' | 'payout_failed' | 'payout_reversed';
+/** reversed: the provider took the whole transfer back (a partly reversed payout stays sent, with reversed_minor). */
+export type PayoutStatus = 'processing' | 'sent' | 'failed' | 'reversed';
 export type PayoutTrigger = 'scheduled' | 'on_demand';
 
 export interface CommissionRow {
@@ -51,6 +52,8 @@ export interface PayoutRow {
   destination: string;
   provider_ref: string | null;
   failure_code: string | null;
+  /** What the provider reversed of the transfer so far (cumulative). */
+  reversed_minor: number;
   attempts: number;
   created_at: Date;
   updated_at: Date;
@@ -276,7 +279,7 @@ export async function duePayouts(db: Executor, minimumMinor: number, notSince: D
   const r = await sql<{ creator_id: string; currency: string }>`
     SELECT b.creator_id, b.currency FROM earnings.balances b
     WHERE b.bucket = 'available' AND b.amount_minor >= ${minimumMinor}
-      AND EXISTS (SELECT 1 FROM earnings.payout_accounts a WHERE a.creator_id = b.creator_id)
+      AND EXISTS (SELECT 1 FROM earnings.payout_accounts a WHERE a.creator_id = b.creator_id AND a.restricted_reason IS NULL)
       AND NOT EXISTS (SELECT 1 FROM earnings.payouts o WHERE o.creator_id = b.creator_id AND o.currency = b.currency AND (o.created_at > ${notSince} OR o.status = 'processing'))
     ORDER BY b.creator_id, b.currency
     LIMIT ${limit}
@@ -338,19 +341,82 @@ export async function entriesBetween(db: Executor, creatorId: string, from: Date
   return r.rows;
 }
 
-export async function getPayoutAccount(db: Executor, creatorId: string): Promise<{ id: string; provider: 'simulated' | 'stripe'; account_ref: string; updated_at: Date } | null> {
-  const r = await sql<{ id: string; provider: 'simulated' | 'stripe'; account_ref: string; updated_at: Date }>`
-    SELECT id, provider, account_ref, updated_at FROM earnings.payout_accounts WHERE creator_id = ${creatorId}
+export interface PayoutAccountRow {
+  id: string;
+  provider: 'simulated' | 'stripe';
+  account_ref: string;
+  /** null while the account can receive transfers; otherwise the provider's reason. */
+  restricted_reason: string | null;
+  updated_at: Date;
+}
+
+export async function getPayoutAccount(db: Executor, creatorId: string): Promise<PayoutAccountRow | null> {
+  const r = await sql<PayoutAccountRow>`
+    SELECT id, provider, account_ref, restricted_reason, updated_at FROM earnings.payout_accounts WHERE creator_id = ${creatorId}
   `.execute(db);
   return r.rows[0] ?? null;
 }
 
+/** Registers an account the provider just confirmed: usable, and newer than any account event sent before now. */
 export async function upsertPayoutAccount(db: Executor, creatorId: string, provider: 'simulated' | 'stripe', accountRef: string, at: Date): Promise<void> {
   await sql`
-    INSERT INTO earnings.payout_accounts (creator_id, id, provider, account_ref, updated_at)
-    VALUES (${creatorId}, ${newId('payoutAccount')}, ${provider}, ${accountRef}, ${at})
-    ON CONFLICT (creator_id) DO UPDATE SET provider = EXCLUDED.provider, account_ref = EXCLUDED.account_ref, updated_at = EXCLUDED.updated_at
+    INSERT INTO earnings.payout_accounts (creator_id, id, provider, account_ref, updated_at, restricted_reason, state_at)
+    VALUES (${creatorId}, ${newId('payoutAccount')}, ${provider}, ${accountRef}, ${at}, NULL, ${at})
+    ON CONFLICT (creator_id) DO UPDATE
+      SET provider = EXCLUDED.provider, account_ref = EXCLUDED.account_ref, updated_at = EXCLUDED.updated_at, restricted_reason = NULL, state_at = EXCLUDED.state_at
   `.execute(db);
+}
+
+/**
+ * Applies the provider's account state to every creator registered with that account, unless a newer state was
+ * applied already (events arrive out of order); returns how many were changed.
+ */
+export async function applyAccountState(db: Executor, provider: 'simulated' | 'stripe', accountRef: string, restrictedReason: string | null, stateAt: Date, at: Date): Promise<number> {
+  const r = await sql`
+    UPDATE earnings.payout_accounts SET restricted_reason = ${restrictedReason}, state_at = ${stateAt}, updated_at = ${at}
+    WHERE provider = ${provider} AND account_ref = ${accountRef} AND state_at <= ${stateAt}
+  `.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/** The payout a provider transfer belongs to: by the transfer's id, else by the payout id in its metadata. */
+export async function findPayoutOfTransfer(db: Executor, provider: 'simulated' | 'stripe', ref: string, payoutId: string | null): Promise<PayoutRow | null> {
+  const r = await sql<PayoutRow>`
+    SELECT * FROM earnings.payouts WHERE provider = ${provider} AND (provider_ref = ${ref} OR id = ${payoutId ?? ''})
+    ORDER BY (provider_ref = ${ref}) DESC LIMIT 1
+  `.execute(db);
+  return r.rows[0] ?? null;
+}
+
+/** The payout, row-locked: two reversal events of one transfer book one after the other. */
+export async function lockPayout(db: Executor, id: string): Promise<PayoutRow | null> {
+  const r = await sql<PayoutRow>`SELECT * FROM earnings.payouts WHERE id = ${id} FOR UPDATE`.execute(db);
+  return r.rows[0] ?? null;
+}
+
+/** Records the provider's cumulative reversed total; wholly reversed makes the payout `reversed`. */
+export async function setPayoutReversed(db: Executor, id: string, reversedMinor: number, at: Date): Promise<PayoutRow> {
+  const r = await sql<PayoutRow>`
+    UPDATE earnings.payouts
+    SET reversed_minor = ${reversedMinor}, status = CASE WHEN ${reversedMinor} = amount_minor THEN 'reversed' ELSE status END, updated_at = ${at}
+    WHERE id = ${id}
+    RETURNING *
+  `.execute(db);
+  return r.rows[0]!;
+}
+
+/** Stores a provider event once; false when it was received before (a redelivery). */
+export async function insertWebhookEvent(
+  db: Executor,
+  e: { provider: 'simulated' | 'stripe'; eventId: string; type: string; payoutId: string | null; rawBody: string },
+  at: Date,
+): Promise<boolean> {
+  const r = await sql`
+    INSERT INTO earnings.webhook_events (id, provider, provider_event_id, event_type, payout_id, raw_body, received_at)
+    VALUES (${newId('webhook')}, ${e.provider}, ${e.eventId}, ${e.type}, ${e.payoutId}, ${e.rawBody}, ${at})
+    ON CONFLICT (provider, provider_event_id) DO NOTHING
+  `.execute(db);
+  return Number(r.numAffectedRows ?? 0) === 1;
 }
 
 export interface Discrepancy {
@@ -383,7 +449,10 @@ export async function discrepancies(db: Executor, creatorId: string | undefined)
       SELECT p.*,
         coalesce((SELECT sum(amount_minor) FROM earnings.ledger_entries l WHERE l.payout_id = p.id AND l.bucket = 'available'), 0)::bigint AS from_available,
         coalesce((SELECT sum(amount_minor) FROM earnings.ledger_entries l WHERE l.payout_id = p.id AND l.bucket = 'in_transit'), 0)::bigint AS in_transit,
-        coalesce((SELECT sum(amount_minor) FROM earnings.ledger_entries l WHERE l.payout_id = p.id AND l.bucket = 'paid'), 0)::bigint AS paid
+        coalesce((SELECT sum(amount_minor) FROM earnings.ledger_entries l WHERE l.payout_id = p.id AND l.bucket = 'paid'), 0)::bigint AS paid,
+        coalesce((SELECT sum(amount_minor) FROM earnings.ledger_entries l WHERE l.payout_id = p.id AND l.kind = 'payout_reversed' AND l.bucket = 'available'), 0)::bigint AS reversal_booked,
+        -- what the transfer still pays the creator (sent or reversed: the amount less what the provider took back)
+        CASE WHEN p.status IN ('sent', 'reversed') THEN p.amount_minor - p.reversed_minor ELSE 0 END AS kept
       FROM earnings.payouts p WHERE true ${onCreator('p.creator_id')}
     ),
     sums AS (
@@ -403,7 +472,7 @@ export async function discrepancies(db: Executor, creatorId: string | undefined)
     ),
     payouts AS (
       SELECT creator_id, currency,
-        coalesce(sum(amount_minor) FILTER (WHERE status = 'sent'), 0)::bigint AS sent,
+        coalesce(sum(kept), 0)::bigint AS sent,
         coalesce(sum(amount_minor) FILTER (WHERE status = 'processing'), 0)::bigint AS processing
       FROM pay GROUP BY creator_id, currency
     )
@@ -412,11 +481,12 @@ export async function discrepancies(db: Executor, creatorId: string | undefined)
     UNION ALL SELECT 'commission_pending', creator_id, currency, id, CASE WHEN released_at IS NULL THEN amount_minor - reversed_minor ELSE 0 END, pending FROM com
       WHERE pending <> CASE WHEN released_at IS NULL THEN amount_minor - reversed_minor ELSE 0 END
     UNION ALL SELECT 'move_nets_to_zero', min(creator_id), min(currency), source_key, 0, sum(amount_minor)::bigint FROM earnings.ledger_entries
-      WHERE kind IN ('release', 'payout', 'payout_paid', 'payout_failed') ${onCreator('creator_id')} GROUP BY source_key HAVING sum(amount_minor) <> 0
-    UNION ALL SELECT 'payout_ledger', creator_id, currency, id, CASE WHEN status = 'failed' THEN 0 ELSE -amount_minor END, from_available FROM pay
-      WHERE from_available <> CASE WHEN status = 'failed' THEN 0 ELSE -amount_minor END
+      WHERE kind IN ('release', 'payout', 'payout_paid', 'payout_failed', 'payout_reversed') ${onCreator('creator_id')} GROUP BY source_key HAVING sum(amount_minor) <> 0
+    UNION ALL SELECT 'payout_ledger', creator_id, currency, id, CASE WHEN status = 'failed' THEN 0 ELSE reversed_minor - amount_minor END, from_available FROM pay
+      WHERE from_available <> CASE WHEN status = 'failed' THEN 0 ELSE reversed_minor - amount_minor END
          OR in_transit <> CASE WHEN status = 'processing' THEN amount_minor ELSE 0 END
-         OR paid <> CASE WHEN status = 'sent' THEN amount_minor ELSE 0 END
+         OR paid <> kept
+    UNION ALL SELECT 'payout_reversals', creator_id, currency, id, reversed_minor, reversal_booked FROM pay WHERE reversal_booked <> reversed_minor
     UNION ALL SELECT 'paid_vs_payouts', t.creator_id, t.currency, NULL, coalesce(p.sent, 0), t.paid FROM totals t LEFT JOIN payouts p USING (creator_id, currency)
       WHERE t.paid <> coalesce(p.sent, 0) OR t.in_transit <> coalesce(p.processing, 0)
     UNION ALL SELECT 'ledger_vs_commissions', coalesce(t.creator_id, o.creator_id), coalesce(t.currency, o.currency), NULL, coalesce(o.owed, 0), coalesce(t.total, 0)

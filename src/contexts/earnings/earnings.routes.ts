@@ -2,8 +2,8 @@ import type { FastifyRequest } from 'fastify';
 import type { Static } from 'typebox';
 import { requirePrincipal } from '../../platform/auth';
 import { AppError } from '../../platform/errors';
-import { errorResponses, type App } from '../../platform/http';
-import { idempotencyScope, requireIdempotencyKey, withIdempotency, type IdempotencyDeps } from '../../platform/idempotency';
+import { errorResponses, withRawJsonBodies, type App } from '../../platform/http';
+import { idempotencyScope, replyIdempotent, requireIdempotencyKey, RetryLater, withIdempotency, type IdempotencyDeps } from '../../platform/idempotency';
 import type { CatalogService } from '../catalog';
 import type { SocialService } from '../social';
 import { EARNINGS_ERROR_MESSAGES } from './earnings.errors';
@@ -21,6 +21,8 @@ import {
   PayoutAccountView,
   PayoutInput,
   PayoutPage,
+  PayoutParams,
+  PayoutReversalInput,
   PayoutView,
   ProductParams,
   ProductRuleInput,
@@ -28,6 +30,9 @@ import {
   ReconcileView,
   StatementCsv,
   StatementList,
+  WebhookAck,
+  WebhookBody,
+  WebhookParams,
 } from './earnings.schemas';
 import type { EarningsServiceImpl, Result } from './earnings.service';
 
@@ -229,7 +234,30 @@ export async function earningsRoutes(app: App, service: EarningsServiceImpl, dep
     async (request) => unwrap(await service.setCommissionRule(await merchantId(request), request.params.productId, null)),
   );
 
-  // ---- admins: every payout, and the reconciliation
+  // ---- the payout provider: transfer and account events (Stripe webhooks; the simulator delivers in process)
+
+  // signatures cover the exact bytes sent: the body arrives as the string received
+  await withRawJsonBodies(app, (scope) => {
+    scope.post(
+      '/earnings/webhooks/:provider',
+      {
+        config: { auth: 'public' },
+        schema: {
+          tags,
+          summary: 'Receive payout provider webhooks: transfer reversals and connected-account updates (signature-verified, applied once)',
+          description:
+            '`stripe` only, with `STRIPE_CONNECT_WEBHOOK_SECRET` set (else 404 `connect_webhooks_disabled`); another provider answers 404 ' +
+            '`unknown_provider`, a missing or wrong `Stripe-Signature` 400 `invalid_signature`. A redelivered event answers `duplicate: true`.',
+          params: WebhookParams,
+          body: WebhookBody,
+          response: { 200: WebhookAck, ...errorResponses(400, 404) },
+        },
+      },
+      async (request) => ({ received: true, duplicate: unwrap(await service.handleWebhook(request.params.provider, request.body, request.headers)).duplicate }),
+    );
+  });
+
+  // ---- admins: every payout, reversals, and the reconciliation
 
   app.get(
     '/admin/payouts',
@@ -238,6 +266,32 @@ export async function earningsRoutes(app: App, service: EarningsServiceImpl, dep
       schema: { tags, summary: 'All payouts, newest first, by creator or status', querystring: AdminPayoutsQuery, response: { 200: PayoutPage, ...errorResponses(400, 401, 403) } },
     },
     async (request) => unwrap(await service.payouts(request.query)),
+  );
+
+  app.post(
+    '/admin/payouts/:payoutId/reversals',
+    {
+      config: { auth: ADMIN },
+      schema: {
+        tags,
+        summary: 'Take back part or all of a sent payout from the connected account',
+        description:
+          'Required: `Idempotency-Key` header. Reverses the transfer at the provider and books it like the provider\'s `transfer.reversed` ' +
+          'event: the amount moves from paid back to available (paid again by the next payout). 409 `payout_not_reversible` when the ' +
+          'payout is not sent or the amount exceeds what is left of it.',
+        params: PayoutParams,
+        body: PayoutReversalInput,
+        response: { 200: PayoutView, ...errorResponses(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    async (request, reply) =>
+      replyIdempotent(deps, request, reply, 'earnings.payout.reversal', async ({ key }) => {
+        const { payoutId } = request.params;
+        const r = await service.reversePayout(payoutId, request.body.amountMinor, `${payoutId}:reversal:${key}`);
+        // no answer from the provider: not kept under the key, so a retry with it asks again (same provider key)
+        if (!r.ok && r.code === 'payout_provider_unavailable') throw new RetryLater(new AppError(r.code, EARNINGS_ERROR_MESSAGES[r.code], r.details));
+        return { status: 200, body: unwrap(r) };
+      }),
   );
 
   app.get(

@@ -16,7 +16,9 @@ const RateBps = Type.Integer({ minimum: 0, maximum: 10_000, description: 'Basis 
 
 export const NoQuery = Type.Object({}, strict);
 export const PageQuery = Type.Object({ cursor: Cursor, limit: Limit }, strict);
-export const PayoutStatusSchema = Type.Union([Type.Literal('processing'), Type.Literal('sent'), Type.Literal('failed')]);
+export const PayoutStatusSchema = Type.Union([Type.Literal('processing'), Type.Literal('sent'), Type.Literal('failed'), Type.Literal('reversed')], {
+  description: 'reversed: the provider took the whole transfer back (a partly reversed payout stays sent; see reversedMinor)',
+});
 export const AdminPayoutsQuery = Type.Object(
   { creatorId: Type.Optional(Type.String({ pattern: idPattern('creator') })), status: Type.Optional(PayoutStatusSchema), cursor: Cursor, limit: Limit },
   strict,
@@ -35,6 +37,11 @@ export const MerchantRuleInput = Type.Object(
   strict,
 );
 export const ProductRuleInput = Type.Object({ rateBps: RateBps }, strict);
+export const PayoutParams = Type.Object({ payoutId: Type.String({ pattern: idPattern('payout') }) }, strict);
+export const PayoutReversalInput = Type.Object({ amountMinor: Type.Integer({ minimum: 1, description: 'What to take back of the transfer, in minor units' }) }, strict);
+export const WebhookParams = Type.Object({ provider: Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$', description: 'stripe (the configured payout provider)' }) }, strict);
+/** The raw JSON body exactly as signed by the provider (verified byte for byte, then parsed). */
+export const WebhookBody = Type.String({ description: 'The provider event, raw JSON as signed' });
 
 // ---- outputs
 
@@ -55,6 +62,7 @@ const EntryKind = Type.Union([
   Type.Literal('payout'),
   Type.Literal('payout_paid'),
   Type.Literal('payout_failed'),
+  Type.Literal('payout_reversed'),
 ]);
 const BucketSchema = Type.Union([Type.Literal('pending'), Type.Literal('available'), Type.Literal('in_transit'), Type.Literal('paid')]);
 export const LedgerEntryView = Type.Object({
@@ -80,12 +88,23 @@ export const PayoutView = Type.Object({
   provider: Type.Union([Type.Literal('simulated'), Type.Literal('stripe')]),
   providerRef: Nullable(Type.String()),
   failureCode: Nullable(Type.String()),
+  reversedMinor: Type.Integer({ description: 'What the provider reversed of the transfer (back to available); 0 if nothing' }),
   createdAt: DateTime,
   settledAt: Nullable(DateTime),
 });
 export const PayoutPage = Type.Object({ items: Type.Array(PayoutView), nextCursor: Nullable(Type.String()) });
 
-export const PayoutAccountView = Type.Object({ provider: Type.Union([Type.Literal('simulated'), Type.Literal('stripe')]), accountId: Type.String(), updatedAt: DateTime });
+export const PayoutAccountView = Type.Object({
+  provider: Type.Union([Type.Literal('simulated'), Type.Literal('stripe')]),
+  accountId: Type.String(),
+  canReceiveTransfers: Type.Boolean({ description: 'false: the provider reported the account cannot receive transfers; payouts wait' }),
+  restrictedReason: Nullable(Type.String({ description: 'why, when it cannot (e.g. "transfers capability inactive")' })),
+  updatedAt: DateTime,
+});
+export const WebhookAck = Type.Object(
+  { received: Type.Boolean(), duplicate: Type.Boolean({ description: 'true when this event was already received: nothing changed' }) },
+  strict,
+);
 export const StatementList = Type.Object({ items: Type.Array(Type.Object({ month: Type.String(), entries: Type.Integer(), url: Type.String() })) });
 export const StatementCsv = Type.String({ description: 'text/csv: opening balances, the month\'s entries, closing balances' });
 

@@ -4,7 +4,7 @@ import { newId } from '../../platform/ids';
 import type { CommissionableCredit } from '../attribution/attribution.events';
 import type { EarningsDeps } from './index';
 import type { EarningsFailure } from './earnings.errors';
-import type { PayoutProvider, TransferResult } from './earnings.payout-provider';
+import type { ConnectEvent, PayoutProvider, TransferResult, TransferState } from './earnings.payout-provider';
 import * as repo from './earnings.repository';
 import type { Bucket, LedgerRow, PayoutRow, PayoutStatus, PayoutTrigger } from './earnings.repository';
 
@@ -48,8 +48,19 @@ export interface PayoutView {
   provider: 'simulated' | 'stripe';
   providerRef: string | null;
   failureCode: string | null;
+  /** What the provider reversed of the transfer so far (moved from paid back to available). */
+  reversedMinor: number;
   createdAt: string;
   settledAt: string | null;
+}
+
+export interface PayoutAccountView {
+  provider: 'simulated' | 'stripe';
+  accountId: string;
+  /** false after the provider reported the account cannot receive transfers: payouts wait until it can. */
+  canReceiveTransfers: boolean;
+  restrictedReason: string | null;
+  updatedAt: string;
 }
 
 export interface EarningsSummary {
@@ -127,9 +138,19 @@ function payoutView(r: PayoutRow): PayoutView {
     provider: r.provider,
     providerRef: r.provider_ref,
     failureCode: r.failure_code,
+    reversedMinor: Number(r.reversed_minor),
     createdAt: iso(r.created_at),
     settledAt: r.settled_at ? iso(r.settled_at) : null,
   };
+}
+
+function accountView(a: repo.PayoutAccountRow): PayoutAccountView {
+  return { provider: a.provider, accountId: a.account_ref, canReceiveTransfers: a.restricted_reason === null, restrictedReason: a.restricted_reason, updatedAt: iso(a.updated_at) };
+}
+
+/** The fields every payout event carries. */
+function payoutEvent(r: PayoutRow, at: Date) {
+  return { payoutId: r.id, creatorId: r.creator_id, currency: r.currency, amountMinor: Number(r.amount_minor), provider: r.provider, trigger: r.trigger, at: at.toISOString() };
 }
 
 function toBalances(rows: Array<{ currency: string; bucket: Bucket; sum: number }>): Balance[] {
@@ -287,7 +308,7 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
         ],
         now,
       );
-      const event = { payoutId: row.id, creatorId: row.creator_id, currency: row.currency, amountMinor: amount, provider: row.provider, trigger: row.trigger, at: now.toISOString() };
+      const event = payoutEvent(row, now);
       if (result.ok) await outbox.publish(trx, 'earnings.payout.sent', { ...event, providerRef: result.ref });
       else await outbox.publish(trx, 'earnings.payout.failed', { ...event, failureCode: row.failure_code! });
       return row;
@@ -318,6 +339,7 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
     await releaseDue(creatorId);
     const account = await repo.getPayoutAccount(db, creatorId);
     if (!account) return fail('payout_account_required');
+    if (account.restricted_reason !== null) return fail('payout_account_restricted', { reason: account.restricted_reason });
     const now = clock.now();
     const notSince = trigger === 'scheduled' ? new Date(now.getTime() - config.payoutScheduleHours * HOUR) : null;
     const started = await db.transaction().execute(async (trx) => {
@@ -344,6 +366,62 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
       return fail('payout_below_minimum', { availableMinor: await repo.availableSum(db, creatorId, currency), minimumMinor: config.payoutMinimumMinor });
     }
     return ok(payoutView(await transfer(started)));
+  }
+
+  /**
+   * Books what the provider newly reversed of a payout's transfer: its cumulative `reversedMinor` less what the payout
+   * recorded already, moved from paid back to available, with `earnings.payout.reversed`, in the caller's transaction
+   * (the payout row lock orders concurrent events). A repeated or older event books nothing.
+   */
+  async function bookTransferReversal(trx: repo.Executor, payoutId: string, transfer: TransferState): Promise<void> {
+    const payout = (await repo.lockPayout(trx, payoutId))!;
+    const amount = Number(payout.amount_minor);
+    const matches = transfer.ref === payout.provider_ref && transfer.amountMinor === amount && transfer.currency === payout.currency;
+    if (!matches || (payout.status !== 'sent' && payout.status !== 'reversed')) {
+      log.warn({ payoutId, transfer, status: payout.status }, 'transfer event does not match its payout; not booked');
+      return;
+    }
+    const total = Math.min(transfer.reversedMinor, amount);
+    const delta = total - Number(payout.reversed_minor);
+    if (delta <= 0) return;
+    const now = clock.now();
+    const row = await repo.setPayoutReversed(trx, payoutId, total, now);
+    // one source per cumulative total: a total is booked once, and every later total books only its difference
+    const common = { creatorId: row.creator_id, currency: row.currency, kind: 'payout_reversed' as const, sourceKey: `payout_reversal:${row.id}:${total}`, payoutId: row.id };
+    await repo.appendEntries(
+      trx,
+      [
+        { ...common, bucket: 'paid', amountMinor: -delta },
+        { ...common, bucket: 'available', amountMinor: delta },
+      ],
+      now,
+    );
+    await outbox.publish(trx, 'earnings.payout.reversed', { ...payoutEvent(row, now), providerRef: row.provider_ref!, reversedMinor: delta, totalReversedMinor: total });
+  }
+
+  /**
+   * Applies one verified provider event, once per event id (stored raw for audit): a transfer's reversals are booked,
+   * an account's state marks its payout accounts usable or restricted. A transfer that is not one of our payouts is
+   * stored and otherwise ignored. An event about a payout still in flight proves its transfer exists: the payout is
+   * settled as sent first, as the sweep's replay would.
+   */
+  async function applyConnectEvent(event: ConnectEvent, rawBody: string): Promise<{ duplicate: boolean }> {
+    const { transfer, account } = event;
+    const find = (ex: repo.Executor, t: TransferState) => repo.findPayoutOfTransfer(ex, provider.name, t.ref, t.payoutId);
+    const inFlight = transfer ? await find(db, transfer) : null;
+    if (inFlight?.status === 'processing' && transfer!.amountMinor === Number(inFlight.amount_minor) && transfer!.currency === inFlight.currency) {
+      await settle(inFlight, { ok: true, ref: transfer!.ref });
+    }
+    return db.transaction().execute(async (trx) => {
+      const payout = transfer ? await find(trx, transfer) : null;
+      const now = clock.now();
+      if (!(await repo.insertWebhookEvent(trx, { provider: provider.name, eventId: event.id, type: event.type, payoutId: payout?.id ?? null, rawBody }, now))) {
+        return { duplicate: true };
+      }
+      if (payout) await bookTransferReversal(trx, payout.id, transfer!);
+      if (account) await repo.applyAccountState(trx, provider.name, account.ref, account.canReceiveTransfers ? null : (account.reason ?? 'cannot receive transfers'), event.createdAt, now);
+      return { duplicate: false };
+    });
   }
 
   async function balances(creatorId: string): Promise<Balance[]> {
@@ -420,23 +498,50 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
       return ok({ items, nextCursor: rows.length > f.limit ? encodeCursor(items[items.length - 1]!.id) : null });
     },
 
+    /** Verifies and applies one provider webhook (the Stripe route); a redelivered event is acknowledged and changes nothing. */
+    async handleWebhook(providerName: string, rawBody: string, headers: Record<string, string | string[] | undefined>): Promise<Result<{ duplicate: boolean }>> {
+      if (providerName !== provider.name || !provider.verifyWebhook) return fail('unknown_provider');
+      const event = provider.verifyWebhook(rawBody, headers);
+      if (event === 'not_configured') return fail('connect_webhooks_disabled');
+      if (!event) return fail('invalid_signature');
+      return ok(await applyConnectEvent(event, rawBody));
+    },
+
+    applyConnectEvent,
+
+    /**
+     * Takes back `amountMinor` of a sent payout's transfer at the provider (admin), under `idempotencyKey`, and books
+     * it as the provider's event would (which, arriving later, books nothing more).
+     */
+    async reversePayout(payoutId: string, amountMinor: number, idempotencyKey: string): Promise<Result<PayoutView>> {
+      const payout = await repo.findPayout(db, payoutId);
+      if (!payout) return fail('payout_not_found');
+      const reversible = Number(payout.amount_minor) - Number(payout.reversed_minor);
+      if (payout.status !== 'sent' || payout.provider !== provider.name || amountMinor > reversible) return fail('payout_not_reversible', { reversibleMinor: payout.status === 'sent' ? reversible : 0 });
+      const r = await provider.reverseTransfer(payout.provider_ref!, amountMinor, idempotencyKey);
+      if (!r.ok) return fail(r.code === 'unavailable' ? 'payout_provider_unavailable' : 'payout_not_reversible', { message: r.message });
+      await db.transaction().execute((trx) => bookTransferReversal(trx, payoutId, r.transfer));
+      return ok(payoutView((await repo.findPayout(db, payoutId))!));
+    },
+
     async getPayout(id: string): Promise<PayoutView | null> {
       const r = await repo.findPayout(db, id);
       return r ? payoutView(r) : null;
     },
 
     /** Registers (or replaces) the creator's connected account after the provider confirmed it can receive transfers. */
-    async setPayoutAccount(creatorId: string, accountRef: string): Promise<Result<{ provider: 'simulated' | 'stripe'; accountId: string; updatedAt: string }>> {
+    async setPayoutAccount(creatorId: string, accountRef: string): Promise<Result<PayoutAccountView>> {
       const check = await provider.checkAccount(accountRef);
       if (!check.ok) return fail(check.code === 'unavailable' ? 'payout_provider_unavailable' : 'payout_account_invalid', { message: check.message });
       const now = clock.now();
       await repo.upsertPayoutAccount(db, creatorId, provider.name, accountRef, now);
-      return ok({ provider: provider.name, accountId: accountRef, updatedAt: now.toISOString() });
+      return ok({ provider: provider.name, accountId: accountRef, canReceiveTransfers: true, restrictedReason: null, updatedAt: now.toISOString() });
     },
 
-    async getPayoutAccount(creatorId: string): Promise<{ provider: 'simulated' | 'stripe'; accountId: string; updatedAt: string } | null> {
+    /** The creator's account, and whether it can receive transfers (the provider's last word on it). */
+    async getPayoutAccount(creatorId: string): Promise<PayoutAccountView | null> {
       const a = await repo.getPayoutAccount(db, creatorId);
-      return a ? { provider: a.provider, accountId: a.account_ref, updatedAt: iso(a.updated_at) } : null;
+      return a ? accountView(a) : null;
     },
 
     /** Months (UTC) in which the creator's ledger has entries, newest first. */

@@ -14,9 +14,9 @@ import './earnings.errors';
 import './earnings.events';
 
 export type * from './earnings.events';
-export type { Balance, EarningsServiceImpl, LedgerEntryView, PayoutView } from './earnings.service';
+export type { Balance, EarningsServiceImpl, LedgerEntryView, PayoutAccountView, PayoutView } from './earnings.service';
 export type { Discrepancy } from './earnings.repository';
-export type { PayoutProvider, TransferRequest, TransferResult } from './earnings.payout-provider';
+export type { AccountState, ConnectEvent, PayoutProvider, TransferRequest, TransferResult, TransferState } from './earnings.payout-provider';
 export { SimulatedPayoutProvider } from './earnings.payout-provider';
 export { StripeConnectPayoutProvider } from './earnings.stripe';
 
@@ -50,9 +50,17 @@ export function createEarningsContext(deps: EarningsDeps, options: EarningsOptio
   if (options.provider) provider = options.provider;
   else if (config.payoutProvider === 'stripe') {
     if (!config.stripeSecretKey) throw new ConfigError('PAYOUT_PROVIDER=stripe needs STRIPE_SECRET_KEY (a platform key with Connect enabled)');
-    provider = new StripeConnectPayoutProvider({ secretKey: config.stripeSecretKey, apiBase: config.stripeApiBase, timeoutMs: options.providerTimeoutMs ?? 10_000 });
+    provider = new StripeConnectPayoutProvider({
+      secretKey: config.stripeSecretKey,
+      apiBase: config.stripeApiBase,
+      timeoutMs: options.providerTimeoutMs ?? 10_000,
+      webhookSecrets: config.stripeConnectWebhookSecret?.split(',') ?? [],
+      nowSeconds: () => Math.floor(deps.clock.now().getTime() / 1000),
+    });
   } else provider = new SimulatedPayoutProvider(deps.db, deps.clock);
   const service = createEarningsService(deps, provider);
+  // the simulator delivers its transfer and account events in process, to the handler the Stripe webhook route feeds
+  if (provider instanceof SimulatedPayoutProvider) provider.setReceiver((event) => service.applyConnectEvent(event, JSON.stringify(event)));
   return {
     name: 'earnings',
     migrations: earningsMigrations,

@@ -45,5 +45,9 @@ export const identityMigrations: ContextMigrations = {
     '0002_login_pending': sqlMigration(`
       ALTER TABLE identity.login_failures ADD COLUMN pending boolean NOT NULL DEFAULT false;
     `),
+    // a log-in's success stops its e-mail's failures counting against the e-mail, not against the IPs they came from
+    '0003_login_email_cleared': sqlMigration(`
+      ALTER TABLE identity.login_failures ADD COLUMN email_cleared boolean NOT NULL DEFAULT false;
+    `),
   },
 };

@@ -27,6 +27,8 @@ export interface IdentityTables {
     failed_at: Date;
     /** An attempt whose password is being checked: it counts against its e-mail, not yet against its IP. */
     pending: Generated<boolean>;
+    /** A later log-in to the e-mail succeeded: the failure no longer counts against the e-mail, still against its IP. */
+    email_cleared: Generated<boolean>;
   };
 }
 
@@ -45,8 +47,8 @@ export type AccountView = Pick<AccountRow, (typeof ACCOUNT_COLUMNS)[number]>;
 async function countIn(exec: Executor, email: string, ip: string, since: Date) {
   const r = await sql<{ by_email: number; oldest_email: Date | null; by_ip: number; oldest_ip: Date | null }>`
     SELECT
-      (SELECT count(*)::int FROM identity.login_failures WHERE email = ${email} AND failed_at > ${since}) AS by_email,
-      (SELECT min(failed_at) FROM identity.login_failures WHERE email = ${email} AND failed_at > ${since}) AS oldest_email,
+      (SELECT count(*)::int FROM identity.login_failures WHERE email = ${email} AND failed_at > ${since} AND NOT email_cleared) AS by_email,
+      (SELECT min(failed_at) FROM identity.login_failures WHERE email = ${email} AND failed_at > ${since} AND NOT email_cleared) AS oldest_email,
       (SELECT count(*)::int FROM identity.login_failures WHERE ip = ${ip} AND failed_at > ${since} AND NOT pending) AS by_ip,
       (SELECT min(failed_at) FROM identity.login_failures WHERE ip = ${ip} AND failed_at > ${since} AND NOT pending) AS oldest_ip
   `.execute(exec);
@@ -150,9 +152,13 @@ export function createIdentityRepository(anyDb: AnyDb) {
       await db.updateTable('identity.login_failures').set({ pending: false }).where('id', '=', claimId).execute();
     },
 
-    /** A successful log-in clears the e-mail's failures (not the IP's: one good password must not reset a scanner). */
+    /**
+     * A successful log-in clears the e-mail's failures, not the IP's: one good password must not reset a scanner, so
+     * the rows stay, counted against their IPs until they leave the window. This attempt's own claim, still pending,
+     * never counts against its IP.
+     */
     async clearEmailFailures(email: string): Promise<void> {
-      await db.deleteFrom('identity.login_failures').where('email', '=', email).execute();
+      await db.updateTable('identity.login_failures').set({ email_cleared: true }).where('email', '=', email).where('email_cleared', '=', false).execute();
     },
   };
 }

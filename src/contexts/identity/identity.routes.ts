@@ -11,6 +11,9 @@ export interface IdentityRouteOptions {
   sessionTtlHours: number;
 }
 
+/** GET /v1/auth/session: the signed-in account or null. */
+const SessionState = Type.Object({ account: Type.Union([Account, Type.Null()]) }, { additionalProperties: false });
+
 const presentAccount = (a: AccountSummary) => ({ ...a, createdAt: a.createdAt.toISOString() });
 
 export async function identityRoutes(app: App, service: IdentityServiceImpl, opts: IdentityRouteOptions): Promise<void> {
@@ -98,6 +101,23 @@ export async function identityRoutes(app: App, service: IdentityServiceImpl, opt
       const account = await service.getAccount(requirePrincipal(request).accountId);
       if (!account) throw new AppError('unauthenticated', 'Sign in to do this');
       return presentAccount(account);
+    },
+  );
+
+  app.get(
+    '/auth/session',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['identity'],
+        summary: 'Who is signed in: the account, or null when no one is (200 either way)',
+        description: 'For a page that must ask without knowing: `GET /v1/me` answers 401 when signed out, which browsers log as an error.',
+        response: { 200: SessionState },
+      },
+    },
+    async (request) => {
+      const account = request.principal ? await service.getAccount(request.principal.accountId) : null;
+      return { account: account ? presentAccount(account) : null };
     },
   );
 

@@ -117,14 +117,16 @@ export class InventoryRepository {
 
   /**
    * Adds `delta` (negative removes) only when the result stays at or above what is reserved (so never below zero)
-   * and at most MAX_ON_HAND, journaling it in the same statement: one conditional UPDATE, no read-then-write to race.
+   * and, when adding, at most MAX_ON_HAND, journaling it in the same statement: one conditional UPDATE, no
+   * read-then-write to race. A removal is never refused for the cap: restocks may have left more on hand than it.
    * No row when refused.
    */
   async adjust(trx: Executor, input: AdjustmentInput & { delta: number }): Promise<ChangedRow | undefined> {
     const update = () => sql<ChangedRow>`
       WITH up AS (
         UPDATE inventory.stock SET on_hand = on_hand + ${input.delta}::int, updated_at = ${input.at}
-        WHERE sku_id = ${input.skuId} AND on_hand + ${input.delta}::int >= reserved AND on_hand::bigint + ${input.delta}::int <= ${MAX_ON_HAND}
+        WHERE sku_id = ${input.skuId} AND on_hand + ${input.delta}::int >= reserved
+          AND (${input.delta}::int <= 0 OR on_hand::bigint + ${input.delta}::int <= ${MAX_ON_HAND})
         RETURNING sku_id, on_hand, reserved, on_hand - ${input.delta}::int AS previous_on_hand
       ), journal AS (${this.#journal(input, sql`${input.delta}::int`)})
       SELECT * FROM up

@@ -263,7 +263,11 @@ export function createInventoryService(deps: ContextDeps) {
       }
     },
 
-    /** Puts sold units back on hand exactly once per key (journaled with who and why); throws when more than were sold. */
+    /**
+     * Puts sold units back on hand exactly once per key (journaled with who and why); throws when more than were sold.
+     * Never refused for MAX_ON_HAND: the units are back on the shelf (a cancellation cannot be undone, a parcel
+     * returned is there), and the cap is for counts typed in. Going past it is logged; write-offs still work.
+     */
     async restock(skuId: string, quantity: number, key: string, actor: StockActor): Promise<void> {
       if (!Number.isSafeInteger(quantity) || quantity <= 0 || quantity > MAX_QUANTITY) throw new RangeError(`inventory.restock: bad quantity ${quantity}`);
       if (typeof key !== 'string' || key.length === 0) throw new RangeError('inventory.restock: key is required');
@@ -272,6 +276,7 @@ export function createInventoryService(deps: ContextDeps) {
         if (row) await publishChange(trx, row);
         return row;
       });
+      if (changed && changed.on_hand > MAX_ON_HAND) deps.log.warn({ skuId, onHand: changed.on_hand, max: MAX_ON_HAND, key }, 'a restock left more on hand than MAX_ON_HAND');
       if (changed) return hot.stockReturned(skuId);
       if (!(await repo.hasAdjustmentKey(key))) throw new Error(`inventory: cannot restock ${skuId}, it has no stock row`);
     },

@@ -1,7 +1,7 @@
 /**
- * Least recently used entries up to a budget of bytes: the per-process cache of served files. Uploaded objects never
- * change (content-addressed, never rewritten), so an entry is never stale and nothing is invalidated; the budget
- * alone decides what stays.
+ * Least recently used entries up to a budget of bytes: the per-process cache of served files. Content never changes
+ * (addressed by its hash, never rewritten), so the budget alone decides what stays; a deleted object's entries are
+ * dropped by the process that deleted it, and re-checked by the others (MediaService.find).
  */
 export class ByteBudgetLru<V> {
   // a Map iterates in insertion order: re-inserting on every hit keeps the least recently used first
@@ -33,6 +33,13 @@ export class ByteBudgetLru<V> {
       this.entries.delete(oldest);
       this.used -= entry.weight;
     }
+  }
+
+  delete(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    this.used -= entry.weight;
   }
 
   /** Bytes held now (for tests and metrics). */

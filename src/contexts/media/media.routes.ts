@@ -1,12 +1,12 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { requirePrincipal } from '../../platform/auth';
+import { hasRole, requirePrincipal } from '../../platform/auth';
 import { AppError, notFound } from '../../platform/errors';
 import { errorResponses, matchesIfNoneMatch, notModified, type App } from '../../platform/http';
 import { IMAGE_TYPES, MEDIA_TYPES, VIDEO_TYPES } from './media.formats';
-import { ExistingMediaObject, FileResponse, MediaFileHeaders, MediaFileParams, MediaObjectView, RangeResponse, UploadBody } from './media.schemas';
-import { UNSUPPORTED_TYPE_MESSAGE, type MediaLimits, type MediaObject, type MediaService } from './media.service';
+import { ExistingMediaObject, FileResponse, MediaFileHeaders, MediaFileParams, MediaListQuery, MediaObjectView, MediaPage, RangeResponse, UploadBody } from './media.schemas';
+import { mediaUrlOf, OBJECT_RECHECK_MS, UNSUPPORTED_TYPE_MESSAGE, type MediaLimits, type MediaObject, type MediaService } from './media.service';
 import type { ByteRange } from './media.store';
 
 const tags = ['media'];
@@ -22,13 +22,15 @@ export const OPEN_RANGE_BYTES = 4 * 1024 * 1024;
 
 const viewOf = (object: MediaObject): MediaObjectView => ({
   id: object.id,
-  url: `/media/${object.id}`,
+  url: mediaUrlOf(object.id),
   contentType: object.contentType,
   size: object.size,
   sha256: object.sha256,
 });
 
-/** POST /v1/media (registered under /v1 by the composition root). */
+const UPLOADERS = ['creator', 'merchant', 'admin'] as const;
+
+/** POST, GET /v1/media and DELETE /v1/media/{id} (registered under /v1 by the composition root). */
 export async function mediaRoutes(app: App, service: MediaService, limits: MediaLimits): Promise<void> {
   // The upload's body is the file: its own parsers, in a scope of its own, so every other route keeps the edge's
   // JSON-only parsing. Each kind of file has its own body limit (Fastify refuses a larger body with 413 as it reads,
@@ -44,7 +46,7 @@ export async function mediaRoutes(app: App, service: MediaService, limits: Media
     upload.post(
       '/media',
       {
-        config: { auth: ['creator', 'merchant', 'admin'] },
+        config: { auth: UPLOADERS },
         schema: {
           tags,
           summary: 'Upload a photo or a video',
@@ -68,6 +70,49 @@ export async function mediaRoutes(app: App, service: MediaService, limits: Media
       },
     );
   });
+
+  app.get(
+    '/media',
+    {
+      config: { auth: UPLOADERS },
+      schema: {
+        tags,
+        summary: 'Your uploads, newest first',
+        description: 'Keyset pages (`nextCursor`), with the bytes your uploads use in all and your quota.',
+        querystring: MediaListQuery,
+        response: { 200: MediaPage, ...errorResponses(401, 403) },
+      },
+    },
+    async (request): Promise<MediaPage> => {
+      const result = await service.list(requirePrincipal(request).accountId, request.query);
+      if (!result.ok) throw new AppError('invalid_cursor', 'The cursor is not one this list issued');
+      const items = result.items.map((o) => ({ ...viewOf(o), createdAt: o.createdAt.toISOString() }));
+      return { items, nextCursor: result.nextCursor, usedBytes: result.usedBytes, quotaBytes: result.quotaBytes };
+    },
+  );
+
+  app.delete(
+    '/media/:id',
+    {
+      config: { auth: UPLOADERS },
+      schema: {
+        tags,
+        summary: 'Delete one of your uploads',
+        description:
+          `Its uploader (or an admin) deletes it: \`/media/{id}\` answers 404 from then on (every process within ${OBJECT_RECHECK_MS / 1000} s; copies already in browsers and CDNs are theirs to expire). ` +
+          "Someone else's upload, or one deleted already, is 404 like an unknown id. While the uploader's live posts or stories use it as their `mediaUrl`, " +
+          'or their products among their media, it is 409 `media_in_use` with `details: { postIds, productIds }`.',
+        params: MediaFileParams,
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const principal = requirePrincipal(request);
+      const result = await service.remove({ accountId: principal.accountId, admin: hasRole(principal, 'admin') }, request.params.id);
+      if (!result.ok) throw result.code === 'not_found' ? notFound('Media', request.params.id) : new AppError(result.code, result.message, result.details);
+      return reply.code(204).send(null);
+    },
+  );
 }
 
 /** GET /media/:id, outside /v1 like every file the pages load: public, immutable, ranges for video. */
@@ -81,7 +126,7 @@ export async function mediaFileRoutes(app: App, service: MediaService): Promise<
         summary: 'An uploaded file',
         description:
           'Served with its stored Content-Type, a strong `ETag` (its SHA-256; `If-None-Match` answers 304) and `Cache-Control: ' + IMMUTABLE + '`. ' +
-          'One `Range` answers 206 with `Content-Range`; a range past the end 416. An unknown id is 404.',
+          'One `Range` answers 206 with `Content-Range`; a range past the end 416. An unknown or deleted id is 404.',
         params: MediaFileParams,
         headers: MediaFileHeaders,
         response: { 200: FileResponse, 206: RangeResponse, 304: Type.Null({ description: 'Not modified: you have this file' }), ...errorResponses(404, 416) },
@@ -100,19 +145,18 @@ export async function mediaFileRoutes(app: App, service: MediaService): Promise<
         reply.header('content-range', `bytes */${object.size}`);
         throw new AppError('range_not_satisfiable', `The file has ${object.size} bytes: the range asks for none of them`, { size: object.size });
       }
+      const part = range === 'whole' ? undefined : { start: range.start, end: range.open ? Math.min(range.end, range.start + OPEN_RANGE_BYTES - 1) : range.end };
+      // the bytes are read before any header says they may be kept: they may be gone (deleted through another process)
+      const body = request.method === 'HEAD' ? EMPTY : await service.read(object, part);
+      if (!body) throw notFound('Media', request.params.id);
       keep().header('accept-ranges', 'bytes').type(object.contentType);
-      /** The bytes, or for a HEAD only their length: the file is not read (Fastify would say the length of no body). */
-      const bytes = async (length: number, read: () => Promise<Buffer>) => {
-        if (request.method !== 'HEAD') return reply.send(await read());
-        reply.hijack();
-        reply.raw.writeHead(reply.statusCode, { ...(reply.getHeaders() as OutgoingHttpHeaders), 'content-length': length });
-        reply.raw.end();
-        return reply;
-      };
-      if (range === 'whole') return bytes(object.size, () => service.read(object));
-      const end = range.open ? Math.min(range.end, range.start + OPEN_RANGE_BYTES - 1) : range.end;
-      reply.code(206).header('content-range', `bytes ${range.start}-${end}/${object.size}`);
-      return bytes(end - range.start + 1, () => service.read(object, { start: range.start, end }));
+      if (part) reply.code(206).header('content-range', `bytes ${part.start}-${part.end}/${object.size}`);
+      if (request.method !== 'HEAD') return reply.send(body);
+      // a HEAD: only the length, the file is not read (Fastify would say the length of no body)
+      reply.hijack();
+      reply.raw.writeHead(reply.statusCode, { ...(reply.getHeaders() as OutgoingHttpHeaders), 'content-length': part ? part.end - part.start + 1 : object.size });
+      reply.raw.end();
+      return reply;
     },
   );
 }

@@ -17,6 +17,23 @@ export const MediaObjectView = Type.Object(mediaObject, { description: 'Stored' 
 export const ExistingMediaObject = Type.Object(mediaObject, { description: 'You had uploaded this file already: the same object' });
 export type MediaObjectView = Static<typeof MediaObjectView>;
 
+export const MediaListQuery = Type.Object(
+  {
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor from the previous page' })),
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  },
+  { additionalProperties: false },
+);
+
+export const MediaItemView = Type.Object({ ...mediaObject, createdAt: Type.String({ format: 'date-time' }) });
+export const MediaPage = Type.Object({
+  items: Type.Array(MediaItemView, { description: 'Your uploads, newest first' }),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+  usedBytes: Type.Integer({ minimum: 0, description: 'Bytes of all your uploads (what the quota counts)' }),
+  quotaBytes: Type.Integer({ minimum: 0, description: 'What your uploads may take in all (MEDIA_QUOTA_BYTES)' }),
+});
+export type MediaPage = Static<typeof MediaPage>;
+
 /**
  * The upload's body is the file itself, as the route's own parsers hand it over (a Buffer). The schema documents it
  * and checks nothing: a schema without a type accepts any value, and what can be checked of a file (its type, its

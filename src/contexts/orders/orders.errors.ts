@@ -9,17 +9,20 @@ export type OrdersFailure =
   | 'refund_exceeds_remaining'
   | 'payment_not_settled'
   | 'refund_refused'
-  | 'payment_unavailable';
+  | 'payment_unavailable'
+  | 'idempotency_key_reused';
 
 export const ORDERS_ERROR_MESSAGES: Record<OrdersFailure, string> = {
   not_found: 'Order not found',
   line_not_found: 'That line is not part of this order',
   invalid_transition: 'The order cannot make this change in its current status',
   already_shipped: 'The order was already shipped with another carrier or tracking number',
-  refund_exceeds_remaining: 'That is more than remains to refund on this line',
+  refund_exceeds_remaining: 'That is more than remains to refund on this line (for a return: more than was sold, net of earlier returns)',
   payment_not_settled: 'The payment of this order is still being settled; try again in a moment',
   refund_refused: 'The payment provider refused the refund',
   payment_unavailable: 'The payment provider did not answer; retry with the same Idempotency-Key',
+  // registered (422) by src/platform/idempotency.ts
+  idempotency_key_reused: 'This Idempotency-Key was used for another refund or return of this order; use a new key for a new request',
 };
 
 registerErrorCodes({

@@ -303,26 +303,41 @@ export class OrdersRepository {
     return r !== undefined;
   }
 
+  /** The order's refunds (not returns, not cancellations) still pending: their units may yet go back to the lines. */
+  listPendingPlainRefunds(trx: Executor, orderId: string): Promise<RefundRow[]> {
+    return trx.selectFrom('orders.refunds').selectAll().where('order_id', '=', orderId).where('kind', '=', 'refund').where('status', '=', 'pending').execute();
+  }
+
   /**
-   * Adds (sign 1) or takes back (sign -1) what a refund claims from its lines and the order total, in two statements.
-   * The CHECK constraints refuse any claim beyond a line's quantity or amount, or beyond the order's total.
+   * Adds (sign 1) or takes back (sign -1) what a refund claims from its lines and the order total, and the units a
+   * return brings back, in two statements (a line's refund and return in one row update, so its CHECKs see both at
+   * once). The CHECK constraints refuse any claim beyond a line's quantity or amount, or beyond the order's total,
+   * and more units returned than refunded.
    */
-  async applyRefundToLines(trx: Executor, orderId: string, lines: readonly RefundLine[], returned: boolean, sign: 1 | -1): Promise<void> {
-    if (lines.length === 0) return;
+  async applyRefundToLines(trx: Executor, orderId: string, lines: readonly RefundLine[], returned: ReadonlyArray<{ lineId: string; quantity: number }>, sign: 1 | -1): Promise<void> {
+    const byLine = new Map<string, { quantity: number; amount: number; net: number; returned: number }>();
+    const at = (lineId: string) => byLine.get(lineId) ?? byLine.set(lineId, { quantity: 0, amount: 0, net: 0, returned: 0 }).get(lineId)!;
+    for (const x of lines) Object.assign(at(x.lineId), { quantity: x.quantity, amount: x.amountMinor, net: x.netAmountMinor });
+    for (const x of returned) at(x.lineId).returned += x.quantity;
+    if (byLine.size === 0) return;
+    const ids = [...byLine.keys()];
+    const c = ids.map((id) => byLine.get(id)!);
     await sql`
       UPDATE orders.order_lines l
       SET refunded_quantity = l.refunded_quantity + ${sign}::int * c.quantity,
           refunded_minor = l.refunded_minor + ${sign}::int * c.amount,
           refunded_net_minor = l.refunded_net_minor + ${sign}::int * c.net,
-          returned_quantity = l.returned_quantity + CASE WHEN ${returned} THEN ${sign}::int * c.quantity ELSE 0 END
-      FROM unnest(${lines.map((x) => x.lineId)}::text[], ${lines.map((x) => x.quantity)}::int[],
-                  ${lines.map((x) => x.amountMinor)}::bigint[], ${lines.map((x) => x.netAmountMinor)}::bigint[])
-        AS c(line_id, quantity, amount, net)
+          returned_quantity = l.returned_quantity + ${sign}::int * c.returned
+      FROM unnest(${ids}::text[], ${c.map((x) => x.quantity)}::int[], ${c.map((x) => x.amount)}::bigint[],
+                  ${c.map((x) => x.net)}::bigint[], ${c.map((x) => x.returned)}::int[])
+        AS c(line_id, quantity, amount, net, returned)
       WHERE l.id = c.line_id AND l.order_id = ${orderId}
     `.execute(trx);
     const total = lines.reduce((s, x) => s + x.amountMinor, 0);
-    await sql`
-      UPDATE orders.orders SET refunded_minor = refunded_minor + ${sign * total}::bigint WHERE id = ${orderId}
-    `.execute(trx);
+    if (total !== 0) {
+      await sql`
+        UPDATE orders.orders SET refunded_minor = refunded_minor + ${sign * total}::bigint WHERE id = ${orderId}
+      `.execute(trx);
+    }
   }
 }

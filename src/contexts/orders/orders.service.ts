@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import { Batcher } from '../../platform/batcher';
-import { isId, newId } from '../../platform/ids';
+import { idCursor, newId } from '../../platform/ids';
 import type { NewOrder, OrderStatus, OrdersDeps, OrdersService, ShippingAddress } from './index';
 import type { OrdersFailure } from './orders.errors';
 import type { OrderLineAttributionPayload, OrderLinePayload, OrderPayload } from './orders.events';
@@ -41,17 +41,8 @@ const CAPTURED_STATUSES: readonly OrderStatus[] = ['paid', 'fulfilling', 'shippe
 const CANCELLABLE_BY = { merchant: ['placed', 'paid', 'fulfilling'], shopper: ['placed', 'paid'] } as const satisfies Record<Viewer['role'], readonly OrderStatus[]>;
 const AMBIGUOUS_PAYMENT_FAILURES = new Set(['provider_timeout', 'provider_unavailable']);
 
-const encodeCursor = (id: string) => Buffer.from(JSON.stringify({ id })).toString('base64url');
-function decodeCursor(cursor: string | undefined): { id: string } | null | 'invalid' {
-  if (cursor === undefined) return null;
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    // the last order id shown: a forged cursor that names no order id is refused
-    return typeof v?.id === 'string' && isId('order', v.id) ? { id: v.id } : 'invalid';
-  } catch {
-    return 'invalid';
-  }
-}
+/** The order lists' cursor: the last order id shown. */
+const cursor = idCursor('order');
 
 /** A line as events and the order view carry it: `referredAt` always present (null when not recorded). */
 function linePayload(l: LineRow): OrderLinePayload & { attribution: Required<OrderLineAttributionPayload> | null } {
@@ -120,6 +111,22 @@ export function refundForUnits(line: Pick<LineRow, 'id' | 'quantity' | 'net_amou
     amountMinor: share(line.net_amount_minor + line.tax_minor) - line.refunded_minor,
     netAmountMinor: share(line.net_amount_minor) - line.refunded_net_minor,
   };
+}
+
+/** Units asked for per line (a line named twice sums). */
+function unitsByLine(lines: LineQuantities): Map<string, number> {
+  const units = new Map<string, number>();
+  for (const x of lines) units.set(x.lineId, (units.get(x.lineId) ?? 0) + x.quantity);
+  return units;
+}
+
+/**
+ * Whether a request asks for exactly what was recorded under its key: the same units of the same lines (a refund's
+ * refunded units, a return's returned units), the same reason.
+ */
+function asksFor(recorded: { reason: string; lines: ReadonlyArray<{ lineId: string; quantity: number }> }, input: { lines: LineQuantities; reason: string }): boolean {
+  const units = unitsByLine(input.lines);
+  return recorded.reason === input.reason && recorded.lines.length === units.size && recorded.lines.every((l) => units.get(l.lineId) === l.quantity);
 }
 
 function assertConsistent(o: NewOrder): void {
@@ -269,6 +276,7 @@ export function createOrdersService(deps: OrdersDeps) {
   async function settle(refund: RefundRow): Promise<'succeeded' | 'failed' | 'pending'> {
     if (refund.status !== 'pending') return refund.status;
     const order = (await repo.findOrder(refund.order_id))!;
+    const ret = refund.kind === 'return' ? await repo.findReturnByRefund(refund.id) : undefined;
     if (refund.amount_minor > 0) {
       const r = await payments.refund(order.payment_id, refund.amount_minor, `${order.id}:refund:${refund.id}`, refund.reason);
       if (!r.ok && AMBIGUOUS_PAYMENT_FAILURES.has(r.code)) return 'pending';
@@ -277,7 +285,8 @@ export function createOrdersService(deps: OrdersDeps) {
         await repo.db.transaction().execute(async (trx) => {
           await repo.lockOrder(trx, order.id);
           if (!(await repo.settleRefund(trx, refund.id, 'failed', r.code, clock.now()))) return;
-          await repo.applyRefundToLines(trx, order.id, refund.lines, refund.kind === 'return', -1);
+          // a return whose refund was refused is no return: its units come off the lines with the money
+          await repo.applyRefundToLines(trx, order.id, refund.lines, ret?.lines ?? [], -1);
           await repo.appendHistory(trx, {
             order_id: order.id,
             type: 'refund_failed',
@@ -291,7 +300,6 @@ export function createOrdersService(deps: OrdersDeps) {
         return 'failed';
       }
     }
-    const ret = refund.kind === 'return' ? await repo.findReturnByRefund(refund.id) : undefined;
     if (ret) {
       // returned units go back on the shelf; idempotent per return and line, so a resumed settle cannot double it
       const lines = new Map((await repo.findLines([order.id])).map((l) => [l.id, l]));
@@ -306,23 +314,27 @@ export function createOrdersService(deps: OrdersDeps) {
       const lines = await repo.findLines([order.id], trx);
       const byId = new Map(lines.map((l) => [l.id, l]));
       const base = orderPayload(locked, lines, locked.status, at);
-      await repo.appendHistory(trx, {
-        order_id: order.id,
-        type: 'refunded',
-        from_status: null,
-        to_status: null,
-        actor: refund.actor,
-        details: { refundId: refund.id, kind: refund.kind, amountMinor: refund.amount_minor, reason: refund.reason, lines: refund.lines },
-        at,
-      });
-      await outbox.publish(trx, 'orders.order.refunded', {
-        ...base,
-        refundId: refund.id,
-        kind: refund.kind,
-        amountMinor: refund.amount_minor,
-        reason: refund.reason,
-        refundedLines: refund.lines.map((x) => ({ ...x, productId: byId.get(x.lineId)!.product_id, attribution: attributionOf(byId.get(x.lineId)!) })),
-      });
+      // a return of units refunded before moves no money for them: no refund in the history, and no refunded event
+      // (attribution would reverse credits, analytics count units, for a refund that did not happen)
+      if (refund.lines.length > 0) {
+        await repo.appendHistory(trx, {
+          order_id: order.id,
+          type: 'refunded',
+          from_status: null,
+          to_status: null,
+          actor: refund.actor,
+          details: { refundId: refund.id, kind: refund.kind, amountMinor: refund.amount_minor, reason: refund.reason, lines: refund.lines },
+          at,
+        });
+        await outbox.publish(trx, 'orders.order.refunded', {
+          ...base,
+          refundId: refund.id,
+          kind: refund.kind,
+          amountMinor: refund.amount_minor,
+          reason: refund.reason,
+          refundedLines: refund.lines.map((x) => ({ ...x, productId: byId.get(x.lineId)!.product_id, attribution: attributionOf(byId.get(x.lineId)!) })),
+        });
+      }
       if (ret) {
         await repo.appendHistory(trx, {
           order_id: order.id,
@@ -359,6 +371,13 @@ export function createOrdersService(deps: OrdersDeps) {
   /**
    * Claims units of lines for a refund (or a return) under the order's row lock and records the refund `pending`,
    * so concurrent refunds can never claim the same units; the provider is called after commit.
+   *
+   * A refund claims units not yet refunded. A return claims units not yet returned (409 `refund_exceeds_remaining`
+   * beyond what was sold, net of earlier returns) and refunds only those of them not refunded before: units refunded
+   * without a return ("keep it, or send it back") are returned and restocked without moving money again, possibly
+   * with a refund of 0 and no lines. Such a return counts on the earlier refunds staying done, so it is not claimed
+   * while a refund of the order is still pending (it could yet fail and take its units off the line): the answer
+   * `settle_first` names them, and the caller settles them and claims again.
    */
   async function claimRefund(
     viewer: Viewer,
@@ -366,23 +385,30 @@ export function createOrdersService(deps: OrdersDeps) {
     input: { lines: LineQuantities; reason: string },
     requestKey: string,
     kind: Extract<RefundKind, 'refund' | 'return'>,
-  ): Promise<Result<RefundRow>> {
+  ): Promise<Result<RefundRow> | { ok: false; code: 'settle_first'; refunds: RefundRow[] }> {
     const actor = actorOf(viewer);
-    return repo.db.transaction().execute(async (trx): Promise<Result<RefundRow>> => {
+    return repo.db.transaction().execute(async (trx) => {
       const order = await repo.lockOrder(trx, orderId);
       if (!order) return fail('not_found');
       const allowed: readonly OrderStatus[] = kind === 'return' ? ['delivered'] : CAPTURED_STATUSES;
       if (!allowed.includes(order.status)) return fail('invalid_transition', { status: order.status, allowedFrom: allowed });
       const lines = new Map((await repo.findLines([orderId], trx)).map((l) => [l.id, l]));
-      const wanted = new Map<string, number>();
-      for (const x of input.lines) wanted.set(x.lineId, (wanted.get(x.lineId) ?? 0) + x.quantity);
+      const units = unitsByLine(input.lines);
       const claims: RefundLine[] = [];
-      for (const [lineId, k] of wanted) {
+      let reliesOnRefunds = false;
+      for (const [lineId, k] of units) {
         const line = lines.get(lineId);
         if (!line) return fail('line_not_found', { lineId });
-        const remaining = line.quantity - line.refunded_quantity;
+        const remaining = line.quantity - (kind === 'return' ? line.returned_quantity : line.refunded_quantity);
         if (k > remaining) return fail('refund_exceeds_remaining', { lineId, requested: k, remaining });
-        claims.push(refundForUnits(line, k));
+        // a return refunds what of it is not refunded yet: units refunded without a return are taken first
+        const toRefund = kind === 'return' ? Math.max(0, k - (line.refunded_quantity - line.returned_quantity)) : k;
+        if (toRefund < k) reliesOnRefunds = true;
+        if (toRefund > 0) claims.push(refundForUnits(line, toRefund));
+      }
+      if (reliesOnRefunds) {
+        const pending = await repo.listPendingPlainRefunds(trx, orderId);
+        if (pending.length > 0) return { ok: false, code: 'settle_first', refunds: pending } as const;
       }
       const refund: RefundRow = {
         id: newId('refund'),
@@ -399,16 +425,10 @@ export function createOrdersService(deps: OrdersDeps) {
         settled_at: null,
       };
       await repo.insertRefund(trx, refund);
-      await repo.applyRefundToLines(trx, orderId, claims, kind === 'return', 1);
+      const returned = kind === 'return' ? [...units].map(([lineId, quantity]) => ({ lineId, quantity })) : [];
+      await repo.applyRefundToLines(trx, orderId, claims, returned, 1);
       if (kind === 'return') {
-        await repo.insertReturn(trx, {
-          id: newId('return'),
-          order_id: orderId,
-          refund_id: refund.id,
-          lines: claims.map((c) => ({ lineId: c.lineId, quantity: c.quantity })),
-          reason: input.reason,
-          created_at: clock.now(),
-        });
+        await repo.insertReturn(trx, { id: newId('return'), order_id: orderId, refund_id: refund.id, lines: returned, reason: input.reason, created_at: clock.now() });
       }
       return ok(refund);
     });
@@ -425,10 +445,22 @@ export function createOrdersService(deps: OrdersDeps) {
     if (!(await owned(viewer, orderId))) return fail('not_found');
     const requestKey = `${kind}:${key}`;
     const existing = await repo.findRefundByKey(orderId, requestKey);
-    if (existing) return answerFor(existing, await settle(existing));
-    const claimed = await claimRefund(viewer, orderId, input, requestKey, kind);
-    if (!claimed.ok) return claimed;
-    return answerFor(claimed.value, await settle(claimed.value));
+    if (existing) {
+      // the key's idempotency record may be gone (pruned after a day, or released after a provider outage) while its
+      // refund stays: another request under it would be answered with that refund as if it had been done. A return
+      // is compared by the units it returned (its refund may hold fewer, or none)
+      const ret = existing.kind === 'return' ? await repo.findReturnByRefund(existing.id) : undefined;
+      if (!asksFor(ret ?? existing, input)) return fail('idempotency_key_reused');
+      return answerFor(existing, await settle(existing));
+    }
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const claimed = await claimRefund(viewer, orderId, input, requestKey, kind);
+      if (claimed.ok) return answerFor(claimed.value, await settle(claimed.value));
+      if (claimed.code !== 'settle_first') return claimed;
+      // a return of refunded units waits for the order's pending refunds to settle (here, or by their own request)
+      for (const r of claimed.refunds) if ((await settle(r)) === 'pending') return fail('payment_unavailable', { refundId: r.id });
+    }
+    return fail('payment_unavailable', { orderId });
   }
 
   /** Claims everything not yet refunded for the cancellation (request key `cancel`: once per order). */
@@ -449,7 +481,7 @@ export function createOrdersService(deps: OrdersDeps) {
       actor,
       created_at: clock.now(),
     });
-    await repo.applyRefundToLines(trx, orderId, claims, false, 1);
+    await repo.applyRefundToLines(trx, orderId, claims, [], 1);
   }
 
   /** After the cancel transition: give the money back (refund or void) and the units back (restock); repeatable. */
@@ -687,7 +719,7 @@ export function createOrdersService(deps: OrdersDeps) {
 
     /** The viewer's orders (a shopper's own, or a merchant's shop's), newest first; pages never repeat or skip. */
     async listOrders(viewer: Viewer, f: { status?: OrderStatus | undefined; cursor?: string | undefined; limit: number }): Promise<Result<OrderPage>> {
-      const after = decodeCursor(f.cursor);
+      const after = cursor.decode(f.cursor);
       if (after === 'invalid') return fail('invalid_cursor');
       let scope: { accountId: string } | { merchantId: string };
       if (viewer.role === 'shopper') scope = { accountId: viewer.accountId };
@@ -699,7 +731,7 @@ export function createOrdersService(deps: OrdersDeps) {
       const rows = await repo.listOrders({ ...scope, ...(f.status ? { status: f.status } : {}), ...(after ? { beforeId: after.id } : {}), limit: f.limit + 1 });
       const page = rows.slice(0, f.limit);
       const lines = await repo.findLines(page.map((o) => o.id));
-      return ok({ items: page.map((o) => summaryView(o, lines)), nextCursor: rows.length > f.limit ? encodeCursor(page[page.length - 1]!.id) : null });
+      return ok({ items: page.map((o) => summaryView(o, lines)), nextCursor: rows.length > f.limit ? cursor.encode(page[page.length - 1]!.id) : null });
     },
 
     /** paid → fulfilling (the merchant starts packing). */
@@ -764,7 +796,7 @@ export function createOrdersService(deps: OrdersDeps) {
       return refundOrReturn(viewer, orderId, input, key, 'refund');
     },
 
-    /** Records a return after delivery, refunds those units and restocks them; resumable per idempotency key. */
+    /** Records a return after delivery: restocks those units and refunds those not refunded before; resumable per idempotency key. */
     async returnLines(viewer: Viewer, orderId: string, input: { lines: LineQuantities; reason: string }, key: string): Promise<Result<OrderView>> {
       return refundOrReturn(viewer, orderId, input, key, 'return');
     },

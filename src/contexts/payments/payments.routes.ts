@@ -1,5 +1,5 @@
 import { AppError, statusForCode } from '../../platform/errors';
-import { errorResponses, type App } from '../../platform/http';
+import { errorResponses, withRawJsonBodies, type App } from '../../platform/http';
 import { PAYMENTS_ERROR_MESSAGES } from './payments.errors';
 import { WebhookAck, WebhookBody, WebhookParams } from './payments.schemas';
 import type { PaymentsServiceImpl } from './payments.service';
@@ -7,13 +7,8 @@ import type { PaymentsServiceImpl } from './payments.service';
 const tags = ['payments'];
 
 export async function paymentsRoutes(app: App, service: PaymentsServiceImpl): Promise<void> {
-  // Signatures cover the exact bytes sent, so this scope keeps the JSON body as a string; the parser is
-  // encapsulated in this plugin and every other route still gets parsed JSON.
-  await app.register(async (plugin) => {
-    const scope = plugin as App;
-    scope.removeContentTypeParser('application/json');
-    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => done(null, body));
-
+  // signatures cover the exact bytes sent: the body arrives as the string received
+  await withRawJsonBodies(app, (scope) => {
     scope.post(
       '/payments/webhooks/:provider',
       {

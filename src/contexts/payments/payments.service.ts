@@ -307,6 +307,9 @@ export function createPaymentsService(
         const refused = await repo.db.transaction().execute(async (trx) => {
           const payment = await repo.lock(trx, paymentId);
           if (!payment || !payment.provider_ref || !CAPTURED.includes(payment.status)) return 'not_refundable' as const;
+          // a concurrent call with this key recorded it while this one waited for the lock: it is this refund, not
+          // another one to count against the capture
+          if (await repo.findRefundByKey(key, trx)) return null;
           // refunds asked for but not yet answered count too, so two concurrent refunds cannot exceed the capture
           if ((await repo.openRefundTotal(trx, paymentId)) + amountMinor > Number(payment.captured_minor)) return 'amount_exceeds_captured' as const;
           const now = clock.now();

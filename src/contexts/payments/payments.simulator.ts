@@ -516,8 +516,9 @@ export class SimulatedProvider implements PaymentProvider {
     } catch {
       return null;
     }
-    if (typeof event.id !== 'string' || typeof event.type !== 'string') return null;
-    const intent = event.data && typeof event.data.ref === 'string' ? event.data : null;
+    // signed but not an event (JSON null, an array, a number…): refused like a bad signature, never a 5xx
+    if (typeof event !== 'object' || event === null || typeof event.id !== 'string' || typeof event.type !== 'string') return null;
+    const intent = typeof event.data === 'object' && event.data !== null && typeof event.data.ref === 'string' ? event.data : null;
     return { id: event.id, type: event.type, snapshot: intent ? snapshotOf(intent) : null, paymentId: intent?.metadata?.payment_id ?? null };
   }
 

@@ -78,6 +78,9 @@ export class StripeProvider implements PaymentProvider {
     } catch {
       return null;
     }
+    // signed but not an event (JSON null, no type or object): refused like a bad signature, never a 5xx
+    if (typeof event !== 'object' || event === null || typeof event.id !== 'string' || typeof event.type !== 'string') return null;
+    if (typeof event.data?.object !== 'object' || event.data.object === null) return null;
     const object = event.data.object as unknown as Record<string, unknown>;
     if (event.type.startsWith('payment_intent.')) {
       const intent = object as unknown as Stripe.PaymentIntent;

@@ -6,6 +6,7 @@ export const SOCIAL_ERRORS = {
   creator_profile_required: 409,
   cannot_follow_self: 400,
   unknown_product: 400,
+  too_many_tags: 409,
 } as const;
 
 registerErrorCodes(SOCIAL_ERRORS);

@@ -300,6 +300,23 @@ export const socialRepository = {
       .executeTakeFirst();
   },
 
+  /**
+   * The account's live posts and stories (not deleted, stories not expired) whose media URL is `url`; one branch per
+   * kind, so each walks its partial index (posts_by_creator_recent, stories_live) over the creator's rows only.
+   */
+  async livePostIdsWithMedia(db: Executor, accountId: string, url: string, now: Date): Promise<string[]> {
+    const creator = sql`(SELECT id FROM social.creators WHERE account_id = ${accountId})`;
+    const r = await sql<{ id: string }>`
+      SELECT id FROM social.posts
+      WHERE creator_id = ${creator} AND kind = 'post' AND deleted_at IS NULL AND media_url = ${url}
+      UNION ALL
+      SELECT id FROM social.posts
+      WHERE creator_id = ${creator} AND kind = 'story' AND deleted_at IS NULL AND expires_at > ${now} AND media_url = ${url}
+      ORDER BY id
+    `.execute(db);
+    return r.rows.map((row) => row.id);
+  },
+
   /** Soft delete: the row stays for attribution history; feeds filter it out. */
   async softDeletePost(db: Executor, postId: string, now: Date): Promise<boolean> {
     const r = await db.updateTable('social.posts').set({ deleted_at: now }).where('id', '=', postId).where('deleted_at', 'is', null).returning('id').execute();
@@ -323,6 +340,21 @@ export const socialRepository = {
   async findTagStates(db: Executor, tagIds: readonly string[]) {
     if (tagIds.length === 0) return [];
     return db.selectFrom('social.tags').select(['id', 'active', 'deactivated_at']).where('id', 'in', tagIds).execute();
+  },
+
+  /**
+   * Locks the post's row until the transaction ends and counts its active tags: concurrent tagging of one post
+   * queues here, so a cap checked against this count holds.
+   */
+  async lockActiveTagCount(db: Executor, postId: string): Promise<number> {
+    await db.selectFrom('social.posts').select('id').where('id', '=', postId).forUpdate().execute();
+    const r = await db
+      .selectFrom('social.tags')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('post_id', '=', postId)
+      .where('active', '=', true)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
   },
 
   /** True when this call deactivated it (deactivating twice changes nothing). */

@@ -168,7 +168,7 @@ export async function socialRoutes(app: App, service: SocialService): Promise<vo
     '/posts/:id/tags',
     {
       config: { auth: ['creator'] },
-      schema: { tags, summary: 'Tag a product on your post', params: PostParams, querystring: NoQuery, body: TagInput, response: { 201: TagView, ...errorResponses(401, 403, 404, 409) } },
+      schema: { tags, summary: 'Tag a product on your post (20 active tags at most, as at publishing: 409 too_many_tags)', params: PostParams, querystring: NoQuery, body: TagInput, response: { 201: TagView, ...errorResponses(401, 403, 404, 409) } },
     },
     async (request, reply) => {
       const { tag } = orThrow(await service.addTag(await requireCreatorId(request), request.params.id, request.body));

@@ -67,6 +67,9 @@ export const TagInput = Type.Object(
 );
 export type TagInput = Static<typeof TagInput>;
 
+/** The most active tags a post or story carries, whether given at creation or added later (409 too_many_tags). */
+export const MAX_TAGS_PER_POST = 20;
+
 export const PostKind = Type.Union([Type.Literal('post'), Type.Literal('story')]);
 export const MediaType = Type.Union([Type.Literal('photo'), Type.Literal('video')]);
 
@@ -76,7 +79,7 @@ export const CreatePostBody = Type.Object(
     mediaType: MediaType,
     mediaUrl: MediaUrl,
     caption: Type.Optional(Type.String({ maxLength: 2200 })),
-    tags: Type.Optional(Type.Array(TagInput, { maxItems: 20 })),
+    tags: Type.Optional(Type.Array(TagInput, { maxItems: MAX_TAGS_PER_POST })),
   },
   { additionalProperties: false },
 );

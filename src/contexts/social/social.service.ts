@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { HOUR } from '../../platform/clock';
-import { newId } from '../../platform/ids';
+import { isId, newId } from '../../platform/ids';
 import type { SocialDeps } from './index';
 import { fail, type Result } from './social.errors';
 import './social.events';
@@ -10,7 +10,7 @@ import { buildCreatorStories, buildFeedPage, buildStoryTray, presentPosts, type 
 import { FeedJson, presentPost } from './feed/present';
 import { isVisible } from './feed/rules';
 import { socialRepository as repo, type CreatorRow, type ImportPostRow, type ImportTagRow, type SocialTables } from './social.repository';
-import type { CreatePostInput, CreatorProfileInput, CreatorView, FollowState, PostsPage, PostView, StoryTrayEntry, TagInput, TagView } from './social.schemas';
+import { MAX_TAGS_PER_POST, type CreatePostInput, type CreatorProfileInput, type CreatorView, type FollowState, type PostsPage, type PostView, type StoryTrayEntry, type TagInput, type TagView } from './social.schemas';
 
 /** A row for the seed's bulk import; ids and times are the caller's so a world can be generated reproducibly. */
 export interface ImportPost {
@@ -114,15 +114,23 @@ export function createSocialService(deps: SocialDeps) {
       return new Map(rows.map((r) => [r.id, r.account_id]));
     },
 
+    /** The ids of the account's live posts and stories (not deleted, stories not expired) whose media URL is `url`. */
+    async livePostIdsUsingMedia(accountId: string, url: string): Promise<string[]> {
+      return repo.livePostIdsWithMedia(db, accountId, url, clock.now());
+    },
+
     /** Whether each tag is active, and since when it is not, in one query; unknown ids are absent. */
     async tagStates(tagIds: readonly string[]): Promise<Map<string, { active: boolean; deactivatedAt: Date | null }>> {
       const rows = await repo.findTagStates(db, [...new Set(tagIds)]);
       return new Map(rows.map((r) => [r.id, { active: r.active, deactivatedAt: r.deactivated_at ? new Date(r.deactivated_at) : null }]));
     },
 
-    /** A creator by id (`cre_…`) or handle, with whether `viewer` follows them. */
+    /**
+     * A creator by id (`cre_…`) or handle, with whether `viewer` follows them. Only an id's exact shape is an id: a
+     * handle may start with `cre_` too (handles are lower case, ids are not).
+     */
     async getCreator(idOrHandle: string, viewer: string | null = null): Promise<CreatorView | null> {
-      const by = idOrHandle.startsWith('cre_') ? { id: idOrHandle } : { handle: idOrHandle.toLowerCase() };
+      const by = isId('creator', idOrHandle) ? { id: idOrHandle } : { handle: idOrHandle.toLowerCase() };
       const row = await repo.findCreator(db, by, viewer);
       return row ? toCreatorView(row) : null;
     },
@@ -282,8 +290,11 @@ export function createSocialService(deps: SocialDeps) {
       return { ok: true };
     },
 
-    /** Tags a product on the creator's own visible post; the product must exist and be active. */
-    async addTag(creatorId: string, postId: string, input: TagInput): Promise<Result<{ tag: TagView }, 'not_found' | 'forbidden' | 'unknown_product'>> {
+    /**
+     * Tags a product on the creator's own visible post; the product must exist and be active, and the post may carry
+     * at most MAX_TAGS_PER_POST active tags (too_many_tags), as at creation.
+     */
+    async addTag(creatorId: string, postId: string, input: TagInput): Promise<Result<{ tag: TagView }, 'not_found' | 'forbidden' | 'unknown_product' | 'too_many_tags'>> {
       const post = await repo.findPost(db, postId);
       if (!post || !isVisible(post, clock.now())) return fail('not_found', `Post ${postId} was not found`);
       if (post.creator_id !== creatorId) return fail('forbidden', 'Only its creator may tag this post');
@@ -291,10 +302,13 @@ export function createSocialService(deps: SocialDeps) {
       if (unknown.length > 0) return fail('unknown_product', 'Tagged products must exist and be on sale', { productIds: unknown });
       const now = clock.now();
       const tag = { id: newId('tag'), post_id: postId, creator_id: creatorId, product_id: input.productId, x: input.x, y: input.y, created_at: now };
-      await db.transaction().execute(async (trx) => {
+      const added = await db.transaction().execute(async (trx) => {
+        if ((await repo.lockActiveTagCount(trx, postId)) >= MAX_TAGS_PER_POST) return false;
         await repo.insertTags(trx, [tag]);
         await outbox.publish(trx, 'social.tag.created', { tagId: tag.id, postId, creatorId, productId: tag.product_id, createdAt: now.toISOString() });
+        return true;
       });
+      if (!added) return fail('too_many_tags', `A post carries at most ${MAX_TAGS_PER_POST} tags: remove one first`, { max: MAX_TAGS_PER_POST });
       caches.posts.delete(postId);
       const card = cards.get(input.productId)!;
       return {

@@ -1,9 +1,13 @@
 import { useState } from 'react';
 import { formatDate, type AttributionFlags } from '../api';
 import { ModelSwitch, TopTable, useRange, usePolledReport } from '../reports';
+import { AreaTabs } from '../actions';
+import { useLocation } from '../router';
 import { hasRole, useSession } from '../session';
-import { Empty, ErrorNote, PageTitle, Spinner, useApi } from '../ui';
+import { Empty, ErrorNote, NotFound, PageTitle, Spinner, useApi } from '../ui';
 import type { AttributionModel } from '../api';
+import { AdminPayouts } from './Payouts';
+import { RecomputeJobs } from './Recompute';
 
 interface AccountRow {
   id: string;
@@ -13,19 +17,37 @@ interface AccountRow {
   createdAt: string;
 }
 
-/** Platform operations: accounts, flagged attribution, platform-wide reports. */
+/** Platform operations: the overview (accounts, flagged attribution, reports) and payouts. */
 export default function AdminArea() {
   const { account, loading } = useSession();
-  const [role, setRole] = useState('');
-  const [model, setModel] = useState<AttributionModel>('last_click');
-  const { from, to } = useRange(30);
-  const accounts = useApi<{ items: AccountRow[] }>(hasRole(account, 'admin') ? `/v1/admin/accounts?limit=50${role ? `&role=${role}` : ''}` : null);
-  const invalid = useApi<{ byReason: Record<string, number> }>(hasRole(account, 'admin') ? '/v1/admin/attribution/invalid-tokens' : null);
-  const flags = usePolledReport<AttributionFlags>('/v1/admin/attribution/flags');
+  const { path } = useLocation();
   if (loading) return <Spinner />;
   if (!hasRole(account, 'admin')) return <ErrorNote>Sign in with an admin account to see this page.</ErrorNote>;
   return (
     <section>
+      <AreaTabs
+        label="Admin"
+        path={path}
+        tabs={[
+          ['/admin', 'Overview'],
+          ['/admin/payouts', 'Payouts'],
+        ]}
+      />
+      {path === '/admin' ? <Overview /> : path === '/admin/payouts' ? <AdminPayouts /> : <NotFound />}
+    </section>
+  );
+}
+
+/** Accounts, flagged attribution, platform-wide reports. */
+function Overview() {
+  const [role, setRole] = useState('');
+  const [model, setModel] = useState<AttributionModel>('last_click');
+  const { from, to } = useRange(30);
+  const accounts = useApi<{ items: AccountRow[] }>(`/v1/admin/accounts?limit=50${role ? `&role=${role}` : ''}`);
+  const invalid = useApi<{ byReason: Record<string, number> }>('/v1/admin/attribution/invalid-tokens');
+  const flags = usePolledReport<AttributionFlags>('/v1/admin/attribution/flags');
+  return (
+    <>
       <PageTitle>Admin</PageTitle>
       <div className="grid">
         <section className="report">
@@ -79,13 +101,14 @@ export default function AdminArea() {
           {flags.error && !flags.unavailable && <ErrorNote>{flags.error.message}</ErrorNote>}
           {flags.data && <FlagsView flags={flags.data} />}
         </section>
+        <RecomputeJobs />
       </div>
       <ModelSwitch value={model} onChange={setModel} />
       <div className="grid">
         <TopTable title="Top creators" url={`/v1/reports/top?dimension=creator&model=${model}&from=${from}&to=${to}`} csvName="top-creators" />
         <TopTable title="Top posts" url={`/v1/reports/top?dimension=post&model=${model}&from=${from}&to=${to}`} csvName="top-posts" />
       </div>
-    </section>
+    </>
   );
 }
 

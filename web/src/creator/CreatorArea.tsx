@@ -1,53 +1,90 @@
 import { useMemo, useState, type FormEvent, type MouseEvent } from 'react';
 import { api, formatDate, formatMoney, messageFor, newIdempotencyKey, type AttributionModel, type CreatePostInput, type CreatorView, type Earnings, type PayoutPageT, type PostView, type StatementListT, type ProductCardPageT, type PayoutAccountView } from '../api';
 import { FunnelReport, ModelSwitch, POLL_MS, RevenueChart, TopTable, useRange } from '../reports';
-import { Link, useLocation } from '../router';
+import { useLocation } from '../router';
 import { hasRole, useSession } from '../session';
-import { BusyButton, DownloadButton } from '../actions';
+import { AreaTabs, BusyButton, DownloadButton, FormPage, PAYOUT_STATUS } from '../actions';
 import { MEDIA_ACCEPT, MediaUpload } from './MediaUpload';
-import { Empty, ErrorNote, PageTitle, Spinner, useApi, useInterval } from '../ui';
+import { Empty, ErrorNote, NotFound, PageTitle, Spinner, useApi, useInterval } from '../ui';
 
 /** The creator's area: dashboard (attributed sales, funnel, revenue, earnings, payouts, statements) and posting. */
 export default function CreatorArea() {
   const { account, loading } = useSession();
   const { path } = useLocation();
+  const me = useApi<CreatorView>(hasRole(account, 'creator') ? '/v1/creators/me' : null);
   if (loading) return <Spinner />;
   if (!hasRole(account, 'creator')) return <ErrorNote>Sign in with a creator account to see this page.</ErrorNote>;
+  if (me.error?.status === 404) return <ProfileForm current={null} onSaved={me.setData} />;
+  if (me.error) return <ErrorNote>{me.error.message}</ErrorNote>;
+  if (!me.data) return <Spinner />;
   return (
     <section>
-      <nav className="tabs" aria-label="Creator">
-        <Link to="/creator" aria-current={path === '/creator' ? 'page' : undefined}>
-          Dashboard
-        </Link>
-        <Link to="/creator/new" aria-current={path === '/creator/new' ? 'page' : undefined}>
-          New post
-        </Link>
-      </nav>
-      {path === '/creator/new' ? <NewPost /> : <Dashboard />}
+      <AreaTabs
+        label="Creator"
+        path={path}
+        tabs={[
+          ['/creator', 'Dashboard'],
+          ['/creator/new', 'New post'],
+          ['/creator/profile', 'Profile'],
+        ]}
+      />
+      {path === '/creator/new' ? (
+        <NewPost />
+      ) : path === '/creator/profile' ? (
+        <ProfileForm current={me.data} onSaved={me.setData} />
+      ) : path === '/creator' ? (
+        <Dashboard me={me.data} />
+      ) : (
+        <NotFound />
+      )}
     </section>
   );
 }
 
-function useMyPosts() {
-  const me = useApi<CreatorView>('/v1/creators/me');
-  const posts = useApi<{ posts: PostView[] }>(me.data ? `/v1/creators/${me.data.id}/posts?limit=50` : null);
-  return { me, posts };
+/** The creator profile (handle, name, bio): set up once before anything else, edited under Profile. */
+function ProfileForm({ current, onSaved }: { current: CreatorView | null; onSaved(c: CreatorView): void }) {
+  const { account, announce } = useSession();
+  const save = async (f: FormData) => {
+    const body = { handle: String(f.get('handle')).trim().toLowerCase(), displayName: String(f.get('displayName')).trim(), bio: String(f.get('bio') ?? '').trim() };
+    const saved = await api<CreatorView>('/v1/creators/me', { method: 'PUT', body });
+    announce(current ? 'Profile saved.' : `Welcome, @${saved.handle}. Your profile is set up.`);
+    onSaved(saved);
+  };
+  return (
+    <FormPage
+      title={current ? 'Your profile' : 'Set up your creator profile'}
+      intro={!current && 'Shoppers see your handle and name on every post. You can change them later.'}
+      submit={current ? 'Save profile' : 'Create profile'}
+      save={save}
+    >
+      <label>
+        Handle
+        <input name="handle" required pattern="[a-z0-9_]{3,30}" maxLength={30} defaultValue={current?.handle ?? ''} autoCapitalize="none" aria-describedby="handle-hint" />
+      </label>
+      <p id="handle-hint" className="hint">
+        3 to 30 lowercase letters, digits or _; shown as @handle.
+      </p>
+      <label>
+        Display name
+        <input name="displayName" required maxLength={80} defaultValue={current?.displayName ?? account?.displayName ?? ''} />
+      </label>
+      <label>
+        Bio (optional)
+        <textarea name="bio" maxLength={500} rows={2} defaultValue={current?.bio ?? ''} />
+      </label>
+    </FormPage>
+  );
 }
 
-function Dashboard() {
+function Dashboard({ me }: { me: CreatorView }) {
   const [model, setModel] = useState<AttributionModel>('last_click');
   const { from, to } = useRange(30);
-  const { me, posts } = useMyPosts();
+  const posts = useApi<{ posts: PostView[] }>(`/v1/creators/${me.id}/posts?limit=50`);
   const captions = useMemo(() => new Map((posts.data?.posts ?? []).map((p) => [p.id, p.caption || p.id])), [posts.data]);
   const label = (id: string) => captions.get(id);
   return (
     <>
       <PageTitle>Creator dashboard</PageTitle>
-      {me.error?.status === 404 && (
-        <p>
-          Set up your creator profile first (<code>PUT /v1/creators/me</code>).
-        </p>
-      )}
       <ModelSwitch value={model} onChange={setModel} />
       <div className="grid">
         <TopTable title="Posts by attributed revenue" url={`/v1/reports/top?dimension=post&model=${model}&from=${from}&to=${to}`} label={label} testId="top-posts" csvName="top-posts" />
@@ -116,7 +153,7 @@ function EarningsPanel() {
               <dd>{formatMoney(b.paidMinor, b.currency)}</dd>
             </div>
           </dl>
-          <BusyButton type="button" className="primary" busy={busy === b.currency} busyText="Requesting payout…" disabled={busy !== null || b.availableMinor < minimum} onClick={() => void request(b.currency)}>
+          <BusyButton type="button" className="primary" busy={busy === b.currency} busyText="Requesting payout…" disabled={busy !== null || b.availableMinor < minimum || account.data?.canReceiveTransfers === false} onClick={() => void request(b.currency)}>
             Request payout ({b.currency})
           </BusyButton>
           {b.availableMinor < minimum && <p className="hint">Payouts start at {formatMoney(minimum, b.currency)} available. Commissions become available after the return window.</p>}
@@ -145,6 +182,7 @@ function EarningsPanel() {
                 <td className="num">{formatMoney(p.amountMinor, p.currency)}</td>
                 <td>
                   <span className={`pill ${p.status}`}>{PAYOUT_STATUS[p.status]}</span>
+                  {p.status === 'sent' && p.reversedMinor > 0 && <span className="hint"> {formatMoney(p.reversedMinor, p.currency)} reversed (available again)</span>}
                 </td>
               </tr>
             ))}
@@ -166,7 +204,6 @@ function EarningsPanel() {
   );
 }
 
-const PAYOUT_STATUS: Record<PayoutPageT['items'][number]['status'], string> = { processing: 'On its way', sent: 'Sent', failed: 'Refused' };
 
 function PayoutAccountForm({ current, onSaved }: { current: PayoutAccountView | null; onSaved(a: PayoutAccountView): void }) {
   const [busy, setBusy] = useState(false);
@@ -193,7 +230,12 @@ function PayoutAccountForm({ current, onSaved }: { current: PayoutAccountView | 
       <BusyButton type="submit" busy={busy} busyText="Checking account…">
         {current ? 'Change account' : 'Save account'}
       </BusyButton>
-      {current && <p className="hint">Payouts go to {current.accountId}.</p>}
+      {current?.canReceiveTransfers && <p className="hint">Payouts go to {current.accountId}.</p>}
+      {current && !current.canReceiveTransfers && (
+        <ErrorNote>
+          {current.accountId} cannot receive transfers ({current.restrictedReason}). Payouts wait until your account is fixed with the provider; your balance stays available.
+        </ErrorNote>
+      )}
       {error && <ErrorNote>{error}</ErrorNote>}
     </form>
   );

@@ -1,21 +1,26 @@
 import { useState, type FormEvent } from 'react';
-import { api, AVAILABILITY_TEXT, formatDate, formatMoney, messageFor, newIdempotencyKey, type NewProduct, type OrderPage, type OrderView, type ProductCardPageT, type ProductDetailView, type StockViewT, type AttributionModel } from '../api';
+import { api, AVAILABILITY_TEXT, formatDate, formatMoney, messageFor, newIdempotencyKey, type NewProduct, type OrderPage, type OrderView, type ProductCardPageT, type ProductDetailView, type StockViewT, type AttributionModel, type MerchantViewT, type ProductPatch, type VariantView } from '../api';
 import { ModelSwitch, TopTable, useRange } from '../reports';
-import { Link, useLocation } from '../router';
+import { Link, navigate, useLocation } from '../router';
 import { hasRole, useSession } from '../session';
-import { OrderLines } from '../shopper/Orders';
-import { BusyButton } from '../actions';
+import { OrderLines, STATUS_TEXT } from '../shopper/Orders';
+import { BusyButton, FormPage } from '../actions';
 import { IMAGE_ACCEPT, MediaUpload } from '../creator/MediaUpload';
-import { Empty, ErrorNote, PageTitle, Spinner, useApi } from '../ui';
+import { Empty, ErrorNote, NotFound, PageTitle, Spinner, useApi } from '../ui';
 
 /** The merchant's back office: products and stock, orders and fulfilment, and which creators sell for them. */
 export default function MerchantArea() {
   const { account, loading } = useSession();
   const { path } = useLocation();
+  const shop = useApi<MerchantViewT>(hasRole(account, 'merchant') ? '/v1/merchants/me' : null);
   if (loading) return <Spinner />;
   if (!hasRole(account, 'merchant')) return <ErrorNote>Sign in with a merchant account to see this page.</ErrorNote>;
+  if (shop.error?.status === 404) return <ShopForm current={null} onSaved={shop.setData} />;
+  if (shop.error) return <ErrorNote>{shop.error.message}</ErrorNote>;
+  if (!shop.data) return <Spinner />;
   const tab = (to: string, label: string) => (
-    <Link to={to} aria-current={path === to ? 'page' : undefined}>
+    // an order's page is under Orders, a product's under Products
+    <Link to={to} aria-current={path === to || path.startsWith(to === '/merchant' ? '/merchant/orders/' : `${to}/`) ? 'page' : undefined}>
       {label}
     </Link>
   );
@@ -27,26 +32,74 @@ export default function MerchantArea() {
         {tab('/merchant', 'Orders')}
         {tab('/merchant/products', 'Products')}
         {tab('/merchant/sales', 'Creators & posts')}
+        {tab('/merchant/shop', 'Shop')}
       </nav>
-      {order ? <MerchantOrder id={order[1]!} /> : product ? <ProductStock id={product[1]!} /> : path === '/merchant/products' ? <Products /> : path === '/merchant/sales' ? <Sales /> : <Orders />}
+      {order ? (
+        <MerchantOrder id={order[1]!} />
+      ) : product ? (
+        <ProductEditor id={product[1]!} />
+      ) : path === '/merchant/products' ? (
+        <Products />
+      ) : path === '/merchant/sales' ? (
+        <Sales />
+      ) : path === '/merchant/shop' ? (
+        <ShopForm current={shop.data} onSaved={shop.setData} />
+      ) : path === '/merchant' ? (
+        <Orders />
+      ) : (
+        <NotFound />
+      )}
     </section>
+  );
+}
+
+/** The shop (name and description shoppers see on every product): set up once before anything else. */
+function ShopForm({ current, onSaved }: { current: MerchantViewT | null; onSaved(m: MerchantViewT): void }) {
+  const { announce } = useSession();
+  const save = async (f: FormData) => {
+    const saved = await api<MerchantViewT>('/v1/merchants/me', { method: 'PUT', body: { name: String(f.get('name')).trim(), description: String(f.get('description') ?? '').trim() } });
+    announce(current ? 'Shop saved.' : `${saved.name} is set up. Add your first product under Products.`);
+    onSaved(saved);
+  };
+  return (
+    <FormPage
+      title={current ? 'Your shop' : 'Set up your shop'}
+      intro={!current && "Shoppers see your shop's name on every product you sell. You can change it later."}
+      submit={current ? 'Save shop' : 'Create shop'}
+      save={save}
+    >
+      <label>
+        Shop name
+        <input name="name" required maxLength={200} defaultValue={current?.name ?? ''} />
+      </label>
+      <label>
+        Description (optional)
+        <textarea name="description" rows={2} maxLength={10_000} defaultValue={current?.description ?? ''} />
+      </label>
+    </FormPage>
   );
 }
 
 const STATUSES = ['', 'placed', 'paid', 'fulfilling', 'shipped', 'delivered', 'cancelled'] as const;
 
+type StatusFilter = (typeof STATUSES)[number];
+
 function Orders() {
-  const [status, setStatus] = useState<(typeof STATUSES)[number]>('');
+  // the filter lives in the address (?status=paid): a reload, a shared link and back from an order keep it
+  const { query } = useLocation();
+  const asked = query.get('status') ?? '';
+  const status: StatusFilter = (STATUSES as readonly string[]).includes(asked) ? (asked as StatusFilter) : '';
+  const setStatus = (s: StatusFilter) => navigate(s ? `/merchant?status=${s}` : '/merchant', { replace: true });
   const { data, error, loading } = useApi<OrderPage>(`/v1/merchant/orders?limit=50${status ? `&status=${status}` : ''}`);
   return (
     <>
       <PageTitle>Orders</PageTitle>
       <label className="inline">
         Status{' '}
-        <select value={status} onChange={(e) => setStatus(e.target.value as typeof status)}>
+        <select value={status} onChange={(e) => setStatus(e.target.value as StatusFilter)}>
           {STATUSES.map((s) => (
             <option key={s} value={s}>
-              {s || 'All'}
+              {s ? STATUS_TEXT[s] : 'All'}
             </option>
           ))}
         </select>
@@ -74,7 +127,7 @@ function Orders() {
                 <td>{formatDate(o.placedAt)}</td>
                 <td>{o.itemCount}</td>
                 <td>{formatMoney(o.totalMinor, o.currency)}</td>
-                <td>{o.status}</td>
+                <td>{STATUS_TEXT[o.status]}</td>
               </tr>
             ))}
           </tbody>
@@ -86,22 +139,14 @@ function Orders() {
 
 function MerchantOrder({ id }: { id: string }) {
   const { data: o, error, loading, setData } = useApi<OrderView>(`/v1/merchant/orders/${id}`);
-  // which action is running ('ship', 'deliver', 'cancel', 'refund'): its button says so, the others wait
-  const [busy, setBusy] = useState<string | null>(null);
-  const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
-  const run = async (action: string, what: string, call: () => Promise<OrderView | unknown>) => {
-    setBusy(action);
-    setNote(null);
-    try {
+  // which action is running ('fulfil', 'ship', 'deliver', 'cancel', 'refund', 'return'): its button says so, the others wait
+  const action = useAction();
+  const { busy, note, setNote } = action;
+  const run = (name: string, what: string, call: () => Promise<unknown>) =>
+    action.run(name, what, async () => {
       await call();
       setData(await api<OrderView>(`/v1/merchant/orders/${id}`));
-      setNote({ ok: true, text: what });
-    } catch (e) {
-      setNote({ ok: false, text: messageFor(e) });
-    } finally {
-      setBusy(null);
-    }
-  };
+    });
   const ship = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
@@ -113,13 +158,30 @@ function MerchantOrder({ id }: { id: string }) {
     const reason = String(new FormData(e.currentTarget).get('reason')).trim();
     void run('cancel', 'Order cancelled; the payment is refunded or voided.', () => api(`/v1/merchant/orders/${id}/cancel`, { method: 'POST', idempotencyKey: newIdempotencyKey(), body: { reason } }));
   };
-  const refund = (e: FormEvent<HTMLFormElement>) => {
+  // refund (money back only) and return (the units came back: restocked and refunded) take units per line
+  const byLines = (action: 'refund' | 'return', path: string, what: string) => (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
     const lines = (o?.lines ?? []).map((l) => ({ lineId: l.id, quantity: Number(f.get(`q-${l.id}`) || 0) })).filter((l) => l.quantity > 0);
-    if (lines.length === 0) return setNote({ ok: false, text: 'Choose at least one unit to refund.' });
-    void run('refund', 'Refund issued.', () => api(`/v1/merchant/orders/${id}/refunds`, { method: 'POST', idempotencyKey: newIdempotencyKey(), body: { lines, reason: String(f.get('reason')).trim() } }));
+    if (lines.length === 0) return setNote({ ok: false, text: `Choose at least one unit to ${action}.` });
+    void run(action, what, () => api(`/v1/merchant/orders/${id}/${path}`, { method: 'POST', idempotencyKey: newIdempotencyKey(), body: { lines, reason: String(f.get('reason')).trim() } }));
   };
+  const refund = byLines('refund', 'refunds', 'Refund issued.');
+  const recordReturn = byLines('return', 'returns', 'Return recorded: the units are back in stock and refunded.');
+  const left = (l: OrderView['lines'][number]) => l.quantity - l.refundedQuantity;
+  const unitInputs = (verb: string) =>
+    o?.lines.map((l) => (
+      <div key={l.id}>
+        <label>
+          Units of {l.productName} to {verb}
+          <input name={`q-${l.id}`} type="number" min={0} max={left(l)} defaultValue={0} disabled={left(l) === 0} aria-describedby={`left-${verb}-${l.id}`} />
+        </label>
+        <p id={`left-${verb}-${l.id}`} className="hint">
+          {l.variantTitle}: {left(l)} of {l.quantity} not refunded yet
+        </p>
+      </div>
+    ));
+  const anyLeft = (o?.lines ?? []).some((l) => left(l) > 0);
   return (
     <>
       <PageTitle>Order</PageTitle>
@@ -128,7 +190,7 @@ function MerchantOrder({ id }: { id: string }) {
       {o && (
         <div className="order">
           <p>
-            <code>{o.id}</code> · placed {formatDate(o.placedAt)} · <strong data-testid="merchant-order-status">{o.status}</strong>
+            <code>{o.id}</code> · placed {formatDate(o.placedAt)} · <strong data-testid="merchant-order-status">{STATUS_TEXT[o.status]}</strong>
           </p>
           {o.trackingNumber && (
             <p>
@@ -141,8 +203,17 @@ function MerchantOrder({ id }: { id: string }) {
             </p>
           )}
           <OrderLines order={o} />
-          {note && (note.ok ? <p role="status" className="success">{note.text}</p> : <ErrorNote>{note.text}</ErrorNote>)}
+          <ActionNote note={note} />
           <div className="grid actions-grid">
+            {o.status === 'paid' && (
+              <div className="action-form">
+                <h2>Preparation</h2>
+                <p className="hint">Tell the shopper you are packing it: the order shows as being prepared. It can no longer be cancelled by the shopper.</p>
+                <BusyButton type="button" busy={busy === 'fulfil'} busyText="Starting…" disabled={busy !== null} onClick={() => void run('fulfil', `Status: ${STATUS_TEXT.fulfilling}.`, () => api(`/v1/merchant/orders/${id}/fulfil`, { method: 'POST' }))}>
+                  Start preparing
+                </BusyButton>
+              </div>
+            )}
             {(o.status === 'paid' || o.status === 'fulfilling') && (
               <form onSubmit={ship} className="action-form">
                 <h2>Ship</h2>
@@ -180,15 +251,25 @@ function MerchantOrder({ id }: { id: string }) {
                 </BusyButton>
               </form>
             )}
-            {['paid', 'fulfilling', 'shipped', 'delivered'].includes(o.status) && (
+            {o.status === 'delivered' && anyLeft && (
+              <form onSubmit={recordReturn} className="action-form">
+                <h2>Return</h2>
+                <p className="hint">The shopper sent units back: they go back into stock and are refunded.</p>
+                {unitInputs('return')}
+                <label>
+                  Reason
+                  <input name="reason" required maxLength={500} />
+                </label>
+                <BusyButton type="submit" busy={busy === 'return'} busyText="Recording return…" disabled={busy !== null}>
+                  Record return
+                </BusyButton>
+              </form>
+            )}
+            {['paid', 'fulfilling', 'shipped', 'delivered'].includes(o.status) && anyLeft && (
               <form onSubmit={refund} className="action-form">
                 <h2>Refund</h2>
-                {o.lines.map((l) => (
-                  <label key={l.id}>
-                    Units of {l.productName} to refund
-                    <input name={`q-${l.id}`} type="number" min={0} max={l.quantity} defaultValue={0} />
-                  </label>
-                ))}
+                {o.status === 'delivered' && <p className="hint">Money back only, nothing returned to stock.</p>}
+                {unitInputs('refund')}
                 <label>
                   Reason
                   <input name="reason" required maxLength={500} />
@@ -207,8 +288,7 @@ function MerchantOrder({ id }: { id: string }) {
 
 function Products() {
   const { data, error, loading, reload } = useApi<ProductCardPageT>('/v1/merchant/products?limit=50');
-  const [note, setNote] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, note, run } = useAction();
   const [image, setImage] = useState('');
   const create = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
@@ -217,23 +297,17 @@ function Products() {
     const body: NewProduct = {
       name: String(f.get('name')).trim(),
       description: String(f.get('description') ?? ''),
-      status: 'active',
+      status: f.get('status') === 'draft' ? 'draft' : 'active',
       currency: String(f.get('currency')).toUpperCase(),
       media: image ? [{ kind: 'image', url: image, alt: String(f.get('name')) }] : [],
       variants: [{ title: String(f.get('variant') || 'Standard'), priceMinor: Math.round(Number(f.get('price')) * 100), stock: Number(f.get('stock') || 0) }],
     };
-    setBusy(true);
-    try {
+    await run('create', `Created ${body.name}.`, async () => {
       await api('/v1/merchant/products', { method: 'POST', body });
-      setNote(`Created ${body.name}.`);
       form.reset();
       setImage('');
       reload();
-    } catch (err) {
-      setNote(messageFor(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <>
@@ -244,7 +318,7 @@ function Products() {
       <ul className="products">
         {data?.items.map((p) => (
           <li key={p.id}>
-            <Link to={`/merchant/products/${p.id}`}>{p.name}</Link> · {formatMoney(p.priceMinor, p.currency)} · {p.status} · {AVAILABILITY_TEXT[p.availability]}
+            <Link to={`/merchant/products/${p.id}`}>{p.name}</Link> · {formatMoney(p.priceMinor, p.currency)} · {PRODUCT_STATUS[p.status][0]} · {AVAILABILITY_TEXT[p.availability]}
           </li>
         ))}
       </ul>
@@ -281,8 +355,15 @@ function Products() {
             <input name="stock" type="number" min={0} defaultValue={10} />
           </label>
         </div>
-        {note && <p role="status">{note}</p>}
-        <BusyButton type="submit" className="primary" busy={busy} busyText="Creating product…">
+        <label>
+          Status
+          <select name="status" defaultValue="active">
+            <option value="active">Active (for sale now)</option>
+            <option value="draft">Draft (shoppers do not see it yet)</option>
+          </select>
+        </label>
+        <ActionNote note={note} />
+        <BusyButton type="submit" className="primary" busy={busy === 'create'} busyText="Creating product…">
           Create product
         </BusyButton>
       </form>
@@ -290,46 +371,144 @@ function Products() {
   );
 }
 
-function ProductStock({ id }: { id: string }) {
-  const { data, error, loading } = useApi<ProductDetailView>(`/v1/products/${id}`);
+/** A product's status in words, and what it means for shoppers. */
+const PRODUCT_STATUS: Record<ProductDetailView['status'], [string, string]> = {
+  draft: ['Draft', 'shoppers do not see it'],
+  active: ['Active', 'for sale'],
+  archived: ['Archived', 'no longer sold'],
+};
+
+/** Money typed by a person ("12.5") in minor units, or NaN. */
+const toMinor = (v: FormDataEntryValue | null) => Math.round(Number(v) * 100);
+
+/** One product: its name, description and status, each variant's title, price and stock, and new variants. */
+function ProductEditor({ id }: { id: string }) {
+  const { data, error, loading, setData, reload } = useApi<ProductDetailView>(`/v1/products/${id}`);
+  const { busy, note, run } = useAction();
+  const save = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    const body: ProductPatch = { name: String(f.get('name')).trim(), description: String(f.get('description') ?? ''), status: String(f.get('status')) as ProductPatch['status'] };
+    void run('product', 'Product saved.', async () => setData(await api<ProductDetailView>(`/v1/merchant/products/${id}`, { method: 'PATCH', body })));
+  };
+  const addVariant = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const f = new FormData(form);
+    const body = { title: String(f.get('title')).trim(), priceMinor: toMinor(f.get('price')), stock: Number(f.get('stock') || 0) };
+    void run('variant', `Added ${body.title}.`, async () => {
+      await api(`/v1/merchant/products/${id}/variants`, { method: 'POST', body });
+      form.reset();
+      reload();
+    });
+  };
   return (
     <>
       <PageTitle>{data?.name ?? 'Product'}</PageTitle>
-      {loading && <Spinner />}
+      {loading && !data && <Spinner />}
       {error && <ErrorNote>{error.message}</ErrorNote>}
-      {data?.variants.map((v) => <VariantStock key={v.id} skuId={v.id} title={`${v.title} · ${formatMoney(v.priceMinor, v.currency)}`} />)}
+      {data && (
+        <>
+          <form onSubmit={save} className="action-form" key={data.updatedAt}>
+            <h2>Details</h2>
+            <label>
+              Name
+              <input name="name" required maxLength={200} defaultValue={data.name} />
+            </label>
+            <label>
+              Description
+              <textarea name="description" rows={2} maxLength={10_000} defaultValue={data.description} />
+            </label>
+            <label>
+              Status
+              <select name="status" defaultValue={data.status}>
+                {(Object.keys(PRODUCT_STATUS) as ProductDetailView['status'][]).map((st) => (
+                  <option key={st} value={st}>
+                    {PRODUCT_STATUS[st][0]} ({PRODUCT_STATUS[st][1]})
+                  </option>
+                ))}
+              </select>
+            </label>
+            <BusyButton type="submit" className="primary" busy={busy === 'product'} busyText="Saving…" disabled={busy !== null}>
+              Save product
+            </BusyButton>
+          </form>
+          <ActionNote note={note} />
+          {data.variants.map((v) => (
+            <VariantEditor key={v.id} variant={v} onSaved={reload} />
+          ))}
+          <form onSubmit={addVariant} className="action-form">
+            <h2>Add a variant</h2>
+            <div className="row">
+              <label>
+                Title
+                <input name="title" required maxLength={200} placeholder="e.g. Size L" />
+              </label>
+              <label>
+                Price ({data.currency})
+                <input name="price" type="number" min="0.01" step="0.01" required />
+              </label>
+              <label>
+                Stock
+                <input name="stock" type="number" min={0} defaultValue={0} />
+              </label>
+            </div>
+            <BusyButton type="submit" busy={busy === 'variant'} busyText="Adding variant…" disabled={busy !== null}>
+              Add variant
+            </BusyButton>
+          </form>
+        </>
+      )}
     </>
   );
 }
 
-function VariantStock({ skuId, title }: { skuId: string; title: string }) {
-  const { data, error, setData } = useApi<StockViewT>(`/v1/merchant/variants/${skuId}/stock`);
-  const [note, setNote] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const adjust = async (e: FormEvent<HTMLFormElement>) => {
+/** A variant: title and price (edited in place) and its stock with adjustments. */
+function VariantEditor({ variant: v, onSaved }: { variant: VariantView; onSaved(): void }) {
+  const { data, error, setData } = useApi<StockViewT>(`/v1/merchant/variants/${v.id}/stock`);
+  const { busy, note, run } = useAction();
+  const edit = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
-    setBusy(true);
-    try {
-      await api(`/v1/merchant/variants/${skuId}/stock-adjustments`, { method: 'POST', body: { delta: Number(f.get('delta')), reason: String(f.get('reason')).trim() } });
-      setData(await api<StockViewT>(`/v1/merchant/variants/${skuId}/stock`));
-      setNote('Stock updated.');
-    } catch (err) {
-      setNote(messageFor(err));
-    } finally {
-      setBusy(false);
-    }
+    const body = { title: String(f.get('title')).trim(), priceMinor: toMinor(f.get('price')) };
+    void run('edit', 'Variant saved.', async () => {
+      await api(`/v1/merchant/variants/${v.id}`, { method: 'PATCH', body });
+      onSaved();
+    });
+  };
+  const adjust = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    void run('adjust', 'Stock updated.', async () => {
+      await api(`/v1/merchant/variants/${v.id}/stock-adjustments`, { method: 'POST', body: { delta: Number(f.get('delta')), reason: String(f.get('reason')).trim() } });
+      setData(await api<StockViewT>(`/v1/merchant/variants/${v.id}/stock`));
+    });
   };
   return (
-    <section className="report">
-      <h2>{title}</h2>
+    <section className="report" aria-label={`Variant ${v.title}`}>
+      <h2>
+        {v.title} · {formatMoney(v.priceMinor, v.currency)}
+      </h2>
+      <form onSubmit={edit} className="row" key={`${v.title}-${v.priceMinor}`}>
+        <label>
+          Variant title
+          <input name="title" required maxLength={200} defaultValue={v.title} />
+        </label>
+        <label>
+          Price ({v.currency})
+          <input name="price" type="number" min="0.01" step="0.01" required defaultValue={(v.priceMinor / 100).toFixed(2)} />
+        </label>
+        <BusyButton type="submit" busy={busy === 'edit'} busyText="Saving…" disabled={busy !== null}>
+          Save variant
+        </BusyButton>
+      </form>
       {error && <ErrorNote>{error.message}</ErrorNote>}
       {data && (
         <p>
           On hand {data.level.onHand} · reserved {data.level.reserved} · available {data.level.available} ({AVAILABILITY_TEXT[data.level.availability]})
         </p>
       )}
-      <form onSubmit={(e) => void adjust(e)} className="row">
+      <form onSubmit={adjust} className="row">
         <label>
           Add or remove units
           <input name="delta" type="number" required />
@@ -338,11 +517,11 @@ function VariantStock({ skuId, title }: { skuId: string; title: string }) {
           Reason
           <input name="reason" required defaultValue="restock" />
         </label>
-        <BusyButton type="submit" busy={busy} busyText="Adjusting…">
+        <BusyButton type="submit" busy={busy === 'adjust'} busyText="Adjusting…" disabled={busy !== null}>
           Adjust
         </BusyButton>
       </form>
-      {note && <p role="status">{note}</p>}
+      <ActionNote note={note} />
       {data && data.adjustments.length > 0 && (
         <ul className="muted">
           {data.adjustments.slice(0, 5).map((a) => (
@@ -354,6 +533,38 @@ function VariantStock({ skuId, title }: { skuId: string; title: string }) {
         </ul>
       )}
     </section>
+  );
+}
+
+type Note = { ok: boolean; text: string } | null;
+
+/** Runs one action at a time: which one is busy (its button says so, the others wait) and what came of it. */
+function useAction() {
+  const [busy, setBusy] = useState<string | null>(null);
+  const [note, setNote] = useState<Note>(null);
+  const run = async (action: string, what: string, call: () => Promise<unknown>) => {
+    setBusy(action);
+    setNote(null);
+    try {
+      await call();
+      setNote({ ok: true, text: what });
+    } catch (e) {
+      setNote({ ok: false, text: messageFor(e) });
+    } finally {
+      setBusy(null);
+    }
+  };
+  return { busy, note, setNote, run };
+}
+
+function ActionNote({ note }: { note: Note }) {
+  if (!note) return null;
+  return note.ok ? (
+    <p role="status" className="success">
+      {note.text}
+    </p>
+  ) : (
+    <ErrorNote>{note.text}</ErrorNote>
   );
 }
 

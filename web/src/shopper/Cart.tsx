@@ -1,5 +1,5 @@
-import { useState } from 'react';
-import { api, AVAILABILITY_TEXT, formatMoney, messageFor, type CartView, type CheckoutView } from '../api';
+import { useEffect, useState } from 'react';
+import { api, AVAILABILITY_TEXT, formatMoney, MAX_LINE_QUANTITY, messageFor, type CartView, type CheckoutView } from '../api';
 import { navigate } from '../router';
 import { useSession } from '../session';
 import { Empty, ErrorNote, PageTitle, Spinner, useApi } from '../ui';
@@ -7,8 +7,12 @@ import { paidSentence, PayForm, type PayDetails } from './PayForm';
 
 /** The cart, priced by the server now, and its checkout. */
 export function CartPage() {
-  const { announce } = useSession();
+  const { announce, cartChanged, refreshCart } = useSession();
   const { data: cart, error, loading, setData } = useApi<CartView>('/v1/cart');
+  // the top bar's count follows the cart this page shows (loaded or changed here)
+  useEffect(() => {
+    if (cart) cartChanged(cart);
+  }, [cart, cartChanged]);
   const [lineError, setLineError] = useState<string | null>(null);
   const change = async (lineId: string, quantity: number) => {
     try {
@@ -27,6 +31,7 @@ export function CartPage() {
     api<CheckoutView>('/v1/checkout', { method: 'POST', idempotencyKey: key, body: { ...details, ...(total ? { expectedTotalMinor: total.totalMinor } : {}) } });
   const paid = (r: CheckoutView) => {
     announce(paidSentence(r));
+    refreshCart();
     navigate(`/orders/${r.orders[0]!.id}?placed=1`);
   };
   return (
@@ -50,7 +55,7 @@ export function CartPage() {
                 <label className="qty">
                   <span className="visually-hidden">Quantity of {l.productName}</span>
                   <select value={l.quantity} onChange={(e) => void change(l.id, Number(e.target.value))}>
-                    {Array.from({ length: Math.max(10, l.quantity) + 1 }, (_, i) => (
+                    {Array.from({ length: MAX_LINE_QUANTITY + 1 }, (_, i) => (
                       <option key={i} value={i}>
                         {i === 0 ? 'Remove' : i}
                       </option>

@@ -1,10 +1,10 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { api, AVAILABILITY_TEXT, formatMoney, messageFor, type Availability, type FeedPage, type FollowingPageT, type PostView, type StoriesPage, type TagView } from '../api';
 import { track } from '../events';
 import { useLive } from '../live';
 import { useSession } from '../session';
 import { Dialog } from './Dialog';
-import { FEED_PAGE_SIZE, takeFirstFeedPage } from './feed-data';
+import { FEED_PAGE_SIZE, feedKeyOfEntry, newFeedKey, saveSnapshot, snapshotForEntry, takeFirstFeedPage } from './feed-data';
 import { ProductSheet, type SheetTarget } from './ProductSheet';
 import { ErrorNote, Spinner } from '../ui';
 
@@ -13,10 +13,12 @@ type Creator = PostView['creator'];
 /** The shopper's home: stories tray, then posts with tag pins; a tap on a pin opens the product sheet at once. */
 export function Feed() {
   const { account, announce } = useSession();
-  const [posts, setPosts] = useState<PostView[]>([]);
-  const [stories, setStories] = useState<FeedPage['stories']>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [loading, setLoading] = useState(true);
+  // back to a feed left for a product or an order: the same pages, at the same place (feed-data.ts)
+  const [restored] = useState(snapshotForEntry);
+  const [posts, setPosts] = useState<PostView[]>(restored?.posts ?? []);
+  const [stories, setStories] = useState<FeedPage['stories']>(restored?.stories ?? []);
+  const [cursor, setCursor] = useState<string | null>(restored?.cursor ?? null);
+  const [loading, setLoading] = useState(!restored);
   const [error, setError] = useState<string | null>(null);
   const [sheet, setSheet] = useState<SheetTarget | null>(null);
   const [storyCreator, setStoryCreator] = useState<Creator | null>(null);
@@ -27,7 +29,30 @@ export function Feed() {
   const productIds = useMemo(() => posts.flatMap((p) => p.tags.map((t) => t.product.id)), [posts]);
   const live = useLive(useMemo(() => [...skusByProduct.values()].flat(), [skusByProduct]), productIds);
 
+  // this history entry's key: the snapshot is kept under it, and only a return to this entry restores it
+  const [key] = useState(() => {
+    const k = restored?.key ?? feedKeyOfEntry() ?? newFeedKey();
+    if (feedKeyOfEntry() !== k) history.replaceState({ ...(history.state as object | null), feedKey: k }, '');
+    return k;
+  });
+  const scrollY = useRef(restored?.scrollY ?? 0);
+  useLayoutEffect(() => {
+    if (restored) window.scrollTo(0, restored.scrollY);
+  }, [restored]);
   useEffect(() => {
+    // the position is read while this entry is the current one (navigating away scrolls the next page to the top)
+    const onScroll = () => {
+      if (feedKeyOfEntry() === key) scrollY.current = window.scrollY;
+    };
+    window.addEventListener('scroll', onScroll, { passive: true });
+    return () => window.removeEventListener('scroll', onScroll);
+  }, [key]);
+  useEffect(() => {
+    if (posts.length > 0) saveSnapshot({ key, posts, stories, cursor, get scrollY() { return scrollY.current; } });
+  }, [key, posts, stories, cursor]);
+
+  useEffect(() => {
+    if (restored) return;
     takeFirstFeedPage().then(
       (page) => {
         setPosts(page.posts);
@@ -40,7 +65,7 @@ export function Feed() {
         setLoading(false);
       },
     );
-  }, []);
+  }, [restored]);
 
   // the first-screen figure (docs/web.md): the frame after the first posts are committed to the DOM
   const marked = useRef(false);

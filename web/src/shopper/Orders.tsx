@@ -1,9 +1,10 @@
-import { formatDate, formatMoney, type OrderPage as OrderPageT, type OrderView } from '../api';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { api, ApiError, formatDate, formatMoney, messageFor, newIdempotencyKey, type OrderPage as OrderPageT, type OrderView } from '../api';
 import { Link, useLocation } from '../router';
 import { useSession } from '../session';
 import { Empty, ErrorNote, PageTitle, Spinner, useApi } from '../ui';
 
-const STATUS_TEXT: Record<OrderView['status'], string> = {
+export const STATUS_TEXT: Record<OrderView['status'], string> = {
   placed: 'Placed',
   paid: 'Paid',
   fulfilling: 'Being prepared',
@@ -49,8 +50,13 @@ export function OrdersPage() {
 export function OrderPage({ id }: { id: string }) {
   const { query } = useLocation();
   const { account, loading: sessionLoading } = useSession();
-  const { data: o, error, loading } = useApi<OrderView>(account ? `/v1/orders/${id}` : null);
-  const placed = query.get('placed') === '1';
+  const { data: o, error, loading, setData } = useApi<OrderView>(account ? `/v1/orders/${id}` : null);
+  // the thank-you shows once, on arrival from the payment: a reload or a later visit shows the plain order
+  const [arrived] = useState(() => query.get('placed') === '1');
+  useEffect(() => {
+    if (arrived) history.replaceState(history.state, '', location.pathname);
+  }, [arrived]);
+  const placed = arrived && o?.status !== 'cancelled';
   return (
     <section className="narrow">
       <PageTitle>{placed ? 'Thank you, your order is placed' : 'Order'}</PageTitle>
@@ -76,11 +82,12 @@ export function OrderPage({ id }: { id: string }) {
             </p>
           )}
           <OrderLines order={o} />
+          <CancelOrder order={o} onCancelled={setData} />
           <h2>History</h2>
           <ol className="history">
             {o.history.map((h) => (
               <li key={h.seq}>
-                {h.toStatus ? (STATUS_TEXT[h.toStatus as OrderView['status']] ?? h.toStatus) : h.type.replace(/_/g, ' ')} · {formatDate(h.at)}
+                {h.toStatus ? (STATUS_TEXT[h.toStatus as OrderView['status']] ?? h.toStatus) : sentenceCase(h.type.replace(/_/g, ' '))} · {formatDate(h.at)}
               </li>
             ))}
           </ol>
@@ -93,6 +100,73 @@ export function OrderPage({ id }: { id: string }) {
   );
 }
 
+const sentenceCase = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** Statuses in which the shopper may still cancel (the server's rule: before fulfilment starts). */
+const CANCELLABLE: readonly OrderView['status'][] = ['placed', 'paid'];
+const CANCEL_REASONS = ['Changed my mind', 'Ordered by mistake', 'Found it cheaper elsewhere', 'It takes too long'];
+
+/** Cancel before fulfilment starts: asks once, then refunds (or voids) under an Idempotency-Key kept for a retry. */
+function CancelOrder({ order, onCancelled }: { order: OrderView; onCancelled(o: OrderView): void }) {
+  const { announce } = useSession();
+  const [asking, setAsking] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const key = useRef<string | null>(null);
+  if (!CANCELLABLE.includes(order.status)) return null;
+  const submit = async (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    if (busy) return;
+    const reason = String(new FormData(e.currentTarget).get('reason'));
+    key.current ??= newIdempotencyKey();
+    setBusy(true);
+    setError(null);
+    try {
+      const cancelled = await api<OrderView>(`/v1/orders/${order.id}/cancel`, { method: 'POST', idempotencyKey: key.current, body: { reason } });
+      key.current = null;
+      onCancelled(cancelled);
+      announce(`Order cancelled. ${cancelled.refundedMinor > 0 ? `${formatMoney(cancelled.refundedMinor, cancelled.currency)} goes back to your card.` : 'Nothing was charged.'}`);
+    } catch (err) {
+      // a lost answer may still have cancelled it: the same key makes the retry answer that result, not cancel twice
+      if (!(err instanceof ApiError && (err.code === 'network' || err.code === 'payment_unavailable'))) key.current = null;
+      setError(messageFor(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (!asking)
+    return (
+      <p>
+        <button type="button" onClick={() => setAsking(true)}>
+          Cancel order
+        </button>
+      </p>
+    );
+  return (
+    <form className="action-form" onSubmit={(e) => void submit(e)} aria-busy={busy}>
+      <h2>Cancel this order?</h2>
+      <p className="hint">You get the full amount back; nothing is shipped.</p>
+      <label>
+        Why are you cancelling?
+        <select name="reason" defaultValue={CANCEL_REASONS[0]} disabled={busy}>
+          {CANCEL_REASONS.map((r) => (
+            <option key={r}>{r}</option>
+          ))}
+        </select>
+      </label>
+      {error && <ErrorNote>{error}</ErrorNote>}
+      <div className="actions">
+        <button type="submit" className="danger" disabled={busy} aria-busy={busy}>
+          {busy ? 'Cancelling…' : 'Yes, cancel and refund'}
+        </button>
+        <button type="button" disabled={busy} onClick={() => setAsking(false)}>
+          Keep my order
+        </button>
+      </div>
+    </form>
+  );
+}
+
 /** An order's lines and totals (the shopper's and the merchant's order pages). */
 export function OrderLines({ order: o }: { order: OrderView }) {
   return (
@@ -101,6 +175,7 @@ export function OrderLines({ order: o }: { order: OrderView }) {
         {o.lines.map((l) => (
           <li key={l.id}>
             {l.productName} <span className="muted">{l.variantTitle}</span> × {l.quantity}
+            {l.refundedQuantity > 0 && <span className="muted"> · {l.returnedQuantity > 0 ? `${l.returnedQuantity} returned, ` : ''}{l.refundedQuantity} refunded</span>}
           </li>
         ))}
       </ul>

@@ -1,7 +1,7 @@
-import { useRef, useState, type FormEvent } from 'react';
-import { ApiError, formatMoney, messageFor, newIdempotencyKey, type CheckoutView } from '../api';
+import { type FormEvent } from 'react';
+import { formatMoney, messageFor, type CheckoutView } from '../api';
 import { track } from '../events';
-import { ErrorNote } from '../ui';
+import { ErrorNote, useKeptKeyCall } from '../ui';
 
 /** Failures after which the same attempt may be retried with the same key (the first may still complete). */
 const RETRY_SAME_KEY = new Set(['network', 'payment_unavailable', 'idempotency_in_progress']);
@@ -23,16 +23,20 @@ export function PayForm({
   pay,
   onPaid,
   subjects = [],
+  focusFirst = false,
+  attempt = '',
 }: {
   totalLabel?: string;
   pay(details: PayDetails, key: string): Promise<CheckoutView>;
   onPaid(r: CheckoutView): void;
   /** The referred lines being paid for: one checkout_started each (one plain event when none was referred). */
   subjects?: CheckoutSubject[];
+  /** Put focus in the card field on mount (the sheet's "Buy now" button it replaces would leave focus nowhere). */
+  focusFirst?: boolean;
+  /** What else the request carries (the sheet's quantity): a change makes a new attempt, with a new key. */
+  attempt?: string;
 }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const key = useRef<{ key: string; body: string } | null>(null);
+  const { busy, error, run } = useKeptKeyCall(RETRY_SAME_KEY);
   const submit = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     if (busy) return;
@@ -42,24 +46,12 @@ export function PayForm({
       paymentMethod: get('card').replace(/\s+/g, ''),
       shipping: { name: get('name'), line1: get('line1'), city: get('city'), postalCode: get('postalCode'), country: get('country').toUpperCase() },
     };
-    // the same key only for the same attempt: a changed card or address is a new attempt (the server refuses a
-    // reused key with a different body)
-    const body = JSON.stringify(details);
-    if (!key.current || key.current.body !== body) key.current = { key: newIdempotencyKey(), body };
-    setBusy(true);
-    setError(null);
     if (subjects.length === 0) track('checkout_started');
     for (const subject of subjects) track('checkout_started', subject);
-    try {
-      const result = await pay(details, key.current.key);
-      key.current = null;
-      onPaid(result);
-    } catch (err) {
-      if (!(err instanceof ApiError && RETRY_SAME_KEY.has(err.code))) key.current = null;
-      setError(messageFor(err));
-    } finally {
-      setBusy(false);
-    }
+    // the same key only for the same attempt: a changed card or address is a new attempt (the server refuses a
+    // reused key with a different body)
+    const result = await run(JSON.stringify([details, attempt]), (key) => pay(details, key));
+    if (result) onPaid(result);
   };
   return (
     <form className="pay" onSubmit={(e) => void submit(e)} aria-busy={busy}>
@@ -67,7 +59,7 @@ export function PayForm({
         <legend>Payment and delivery</legend>
         <label>
           Card number
-          <input name="card" inputMode="numeric" autoComplete="cc-number" required minLength={12} defaultValue="" aria-describedby="card-hint" />
+          <input name="card" inputMode="numeric" autoComplete="cc-number" required minLength={12} defaultValue="" aria-describedby="card-hint" autoFocus={focusFirst} />
         </label>
         <p id="card-hint" className="hint">
           Test cards: 4242 4242 4242 4242 succeeds, 4000 0000 0000 0002 is declined.

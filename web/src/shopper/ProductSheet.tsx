@@ -1,12 +1,14 @@
 import { useEffect, useMemo, useState, type FormEvent } from 'react';
-import { api, ApiError, AVAILABILITY_TEXT, formatMoney, messageFor, type CartView, type CheckoutView, type ProductDetailView, type TagView } from '../api';
+import { api, ApiError, AVAILABILITY_TEXT, formatMoney, MAX_LINE_QUANTITY, messageFor, type CartView, type CheckoutView, type ProductDetailView, type TagView } from '../api';
 import { track } from '../events';
 import { useLive } from '../live';
 import { navigate } from '../router';
-import { hasRole, useSession } from '../session';
+import { hasRole, unitsIn, useSession } from '../session';
 import { ErrorNote } from '../ui';
 import { Dialog } from './Dialog';
 import { paidSentence, PayForm, type PayDetails } from './PayForm';
+
+/** The API's per-line limit (quantity_limit_exceeded above it). */
 
 export interface SheetTarget {
   tag: TagView;
@@ -21,13 +23,14 @@ export interface SheetTarget {
 export function ProductSheet({ target, onClose, onVariants }: { target: SheetTarget; onClose(): void; onVariants(productId: string, skuIds: string[]): void }) {
   const { tag } = target;
   const card = tag.product;
-  const { account, announce } = useSession();
+  const { account, announce, cartChanged } = useSession();
   const [detail, setDetail] = useState<ProductDetailView | null>(null);
   const [detailError, setDetailError] = useState<string | null>(null);
   const [skuId, setSkuId] = useState<string | null>(null);
   const [mode, setMode] = useState<'view' | 'pay'>('view');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [quantity, setQuantity] = useState(1);
 
   useEffect(() => {
     const ctl = new AbortController();
@@ -54,6 +57,8 @@ export function ProductSheet({ target, onClose, onVariants }: { target: SheetTar
   const availability = variant ? levelOf(variant.id, variant.availability) : card.availability;
   const soldOut = availability === 'sold_out';
   const price = variant ? formatMoney(variant.priceMinor, variant.currency) : formatMoney(card.priceMinor, card.currency);
+  // what "Pay …" says: the unit price times the quantity chosen
+  const totalLabel = variant ? formatMoney(variant.priceMinor * quantity, variant.currency) : price;
   const images = detail?.media.filter((m) => m.kind === 'image') ?? [];
 
   const addToCart = async () => {
@@ -61,10 +66,11 @@ export function ProductSheet({ target, onClose, onVariants }: { target: SheetTar
     setBusy(true);
     setError(null);
     try {
-      const cart = await api<CartView>('/v1/cart/lines', { method: 'POST', body: { skuId: variant.id, quantity: 1, referralToken: tag.referralToken } });
+      const cart = await api<CartView>('/v1/cart/lines', { method: 'POST', body: { skuId: variant.id, quantity, referralToken: tag.referralToken } });
       track('add_to_cart', { productId: card.id, skuId: variant.id, referralToken: tag.referralToken, postId: target.postId });
-      const units = cart.lines.reduce((n, l) => n + l.quantity, 0);
-      announce(`Added ${card.name} to your cart (${units} item${units === 1 ? '' : 's'}).`);
+      cartChanged(cart);
+      const units = unitsIn(cart);
+      announce(`Added ${quantity > 1 ? `${quantity} × ` : ''}${card.name} to your cart (${units} item${units === 1 ? '' : 's'}).`);
     } catch (e) {
       setError(messageFor(e));
     } finally {
@@ -82,7 +88,7 @@ export function ProductSheet({ target, onClose, onVariants }: { target: SheetTar
       return await api<CheckoutView>('/v1/checkout/buy-now', {
         method: 'POST',
         idempotencyKey: key,
-        body: { skuId: variant!.id, quantity: 1, referralToken: tag.referralToken, ...details },
+        body: { skuId: variant!.id, quantity, referralToken: tag.referralToken, ...details },
       });
     } catch (e) {
       setPaying(false);
@@ -146,6 +152,16 @@ export function ProductSheet({ target, onClose, onVariants }: { target: SheetTar
               })}
             </fieldset>
           )}
+          <label className="qty">
+            Quantity{' '}
+            <select value={quantity} disabled={paying} onChange={(e) => setQuantity(Number(e.target.value))}>
+              {Array.from({ length: MAX_LINE_QUANTITY }, (_, i) => (
+                <option key={i + 1} value={i + 1}>
+                  {i + 1}
+                </option>
+              ))}
+            </select>
+          </label>
           {error && <ErrorNote>{error}</ErrorNote>}
           {mode === 'view' ? (
             <div className="actions">
@@ -159,7 +175,7 @@ export function ProductSheet({ target, onClose, onVariants }: { target: SheetTar
           ) : soldOut && !paying ? (
             <ErrorNote>Sold out: the last one just went. Nothing was charged.</ErrorNote>
           ) : (
-            <PayForm totalLabel={price} pay={buyNow} onPaid={paid} subjects={[{ postId: target.postId, productId: card.id, referralToken: tag.referralToken }]} />
+            <PayForm focusFirst attempt={`${variant?.id}×${quantity}`} totalLabel={totalLabel} pay={buyNow} onPaid={paid} subjects={[{ postId: target.postId, productId: card.id, referralToken: tag.referralToken }]} />
           )}
           <Reviews detail={detail} canWrite={hasRole(account, 'shopper')} />
         </>

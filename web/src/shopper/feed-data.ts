@@ -15,3 +15,34 @@ export function takeFirstFeedPage(): Promise<FeedPage> {
   first = undefined;
   return p;
 }
+
+/**
+ * The feed as it was left (pages loaded, scroll position), for the history entry it was shown in: back to that entry
+ * shows the same posts at the same place instead of the first page at the top. One entry is kept (the latest feed).
+ */
+export interface FeedSnapshot {
+  key: string;
+  posts: FeedPage['posts'];
+  stories: FeedPage['stories'];
+  cursor: string | null;
+  scrollY: number;
+}
+let snapshot: FeedSnapshot | null = null;
+
+/** The history entry's feed key (set by the Feed on its entry), or null for an entry that never showed it. */
+export function feedKeyOfEntry(): string | null {
+  const k = (history.state as { feedKey?: unknown } | null)?.feedKey;
+  return typeof k === 'string' ? k : null;
+}
+
+/** The snapshot of this history entry's feed, if it is the one kept. */
+export function snapshotForEntry(): FeedSnapshot | null {
+  const key = feedKeyOfEntry();
+  return key && snapshot?.key === key ? snapshot : null;
+}
+
+export function saveSnapshot(s: FeedSnapshot): void {
+  snapshot = s;
+}
+
+export const newFeedKey = (): string => Math.random().toString(36).slice(2);

@@ -28,7 +28,9 @@ function decode(cursor: string): unknown {
   }
 }
 
-const isTime = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+/** The largest time a Date can hold (ms since epoch): past it `new Date()` is invalid, and the database refuses it. */
+const MAX_TIME_MS = 8.64e15;
+const isTime = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_TIME_MS;
 
 export function encodeFeedCursor(c: FeedCursor): string {
   const k = c.position.after === null ? null : c.position.phase === 'f' ? [c.position.after.publishedMs, c.position.after.id] : [c.position.after.score, c.position.after.id];

@@ -1,0 +1,73 @@
+import type { FormEvent } from 'react';
+import { BusyButton } from '../actions';
+import { api, formatDate } from '../api';
+import { ErrorNote, useApi, useBusyCall, useInterval } from '../ui';
+
+/** A recompute job (GET /v1/admin/attribution/recompute/{id}), mirrored by hand like AttributionFlags in api.ts. */
+interface RecomputeJob {
+  id: string;
+  status: 'queued' | 'running' | 'succeeded' | 'failed';
+  from: string;
+  to: string;
+  linesDone: number;
+  linesTotal: number | null;
+  recomputed: number;
+  finishedAt: string | null;
+  error: string | null;
+}
+
+const JOBS = '/v1/admin/attribution/recompute';
+const dayFromNow = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+
+/** Recomputes the analytics credits of a range under other windows: a worker runs the job, this polls its progress. */
+export function RecomputeJobs() {
+  const latest = useApi<{ items: RecomputeJob[] }>(`${JOBS}?limit=1`);
+  const { busy, error, run } = useBusyCall();
+  const job = latest.data?.items[0];
+  const active = job?.status === 'queued' || job?.status === 'running';
+  useInterval(() => active && latest.reload(), 1000);
+  const start = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    return run(async () => {
+      const body = {
+        from: new Date(String(f.get('from'))).toISOString(),
+        to: new Date(String(f.get('to'))).toISOString(),
+        clickWindowDays: Number(f.get('clickWindowDays')),
+        viewWindowHours: Number(f.get('viewWindowHours')),
+      };
+      latest.setData({ items: [await api<RecomputeJob>(JOBS, { method: 'POST', body })] });
+    });
+  };
+  return (
+    <section className="report">
+      <h2>Recompute attribution</h2>
+      <form onSubmit={(e) => void start(e)} className="action-form" aria-label="Recompute attribution">
+        <label>
+          Orders from <input name="from" type="date" required defaultValue={dayFromNow(-7)} />
+        </label>
+        <label>
+          until (not included) <input name="to" type="date" required defaultValue={dayFromNow(1)} />
+        </label>
+        <label>
+          Click window, days <input name="clickWindowDays" type="number" min="0.01" max="365" step="any" required defaultValue="7" />
+        </label>
+        <label>
+          View window, hours <input name="viewWindowHours" type="number" min="0.01" max="8760" step="any" required defaultValue="24" />
+        </label>
+        {error && <ErrorNote>{error}</ErrorNote>}
+        <BusyButton type="submit" busy={busy || active} busyText={active ? 'Recomputing…' : 'Starting…'}>
+          Recompute
+        </BusyButton>
+      </form>
+      {job && (
+        <p role="status" data-testid="recompute-job">
+          {formatDate(job.from)} – {formatDate(job.to)}: <strong>{job.status}</strong>, {job.linesDone}
+          {job.linesTotal !== null && ` of ${job.linesTotal}`} lines, {job.recomputed} changed
+          {active && <progress value={job.linesDone} max={job.linesTotal || 1} aria-label="Recompute progress" />}
+          {job.error && <span className="error"> {job.error}</span>}
+        </p>
+      )}
+    </section>
+  );
+}
