@@ -322,6 +322,26 @@ for (const backend of backends())
       await page.getByLabel('Status').selectOption('sent');
       const row = page.getByTestId('admin-payouts').getByRole('row').filter({ hasText: payout.id });
       await row.filter({ hasText: 'Sent' }).waitFor();
+      // the filters are in the address: a reload and back to the page keep them
+      const creatorId = (await t.request<{ items: { id: string; creatorId: string }[] }>({ url: '/v1/creator/payouts', token: creatorToken })).body.items.find((p) => p.id === payout!.id)!.creatorId;
+      await page.getByLabel('Creator id').fill(creatorId);
+      await page.getByRole('button', { name: 'Filter' }).click();
+      await page.waitForURL((u) => u.pathname === '/admin/payouts' && u.searchParams.get('status') === 'sent' && u.searchParams.get('creatorId') === creatorId);
+      await page.reload();
+      await row.filter({ hasText: 'Sent' }).waitFor();
+      assert.equal(await page.getByLabel('Status').inputValue(), 'sent');
+      assert.equal(await page.getByLabel('Creator id').inputValue(), creatorId);
+      await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Overview' }).click();
+      await page.waitForURL((u) => u.pathname === '/admin');
+      await page.goBack();
+      await row.filter({ hasText: 'Sent' }).waitFor();
+      assert.equal(await page.getByLabel('Status').inputValue(), 'sent');
+      assert.equal(await page.getByLabel('Creator id').inputValue(), creatorId);
+      await page.getByLabel('Status').selectOption('failed');
+      await page.getByText('No payouts match.').waitFor();
+      assert.equal(new URL(page.url()).searchParams.get('status'), 'failed');
+      await page.getByLabel('Status').selectOption('sent');
+      await row.filter({ hasText: 'Sent' }).waitFor();
       assert.deepEqual(await axeViolations(page), []);
       await assertFitsPhone(page);
       await screenshot(page, 'ux-04-admin-payouts');

@@ -33,27 +33,21 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       .finally(() => setLoading(false));
   }, []);
   const [cartUnits, setCartUnits] = useState<number | null>(null);
-  const units = useRef(0);
-  const cartChanged = useCallback((cart: CartView) => setCartUnits((units.current = unitsIn(cart))), []);
+  const cartChanged = useCallback((cart: CartView) => setCartUnits(unitsIn(cart)), []);
   const refreshCart = useCallback(() => {
     api<CartView>('/v1/cart').then(cartChanged, () => {});
   }, [cartChanged]);
-  // once the session is known, and again when it changes. On sign-in the device's lines join the account's cart in
-  // the background (an outbox subscriber, within a second or so): read again until the units counted before are there.
+  // once the session is known, and again when it changes: on sign-in the server merges the device's anonymous cart
+  // into the account's before it answers this read (the request names the device by its cookie), so one read shows it
   useEffect(() => {
     if (loading) return;
     let stopped = false;
-    const expected = account ? units.current : 0;
-    const read = (tries: number) =>
-      api<CartView>('/v1/cart').then(
-        (cart) => {
-          if (stopped) return;
-          cartChanged(cart);
-          if (unitsIn(cart) < expected && tries > 0) setTimeout(() => read(tries - 1), 300);
-        },
-        () => {},
-      );
-    void read(10);
+    api<CartView>('/v1/cart').then(
+      (cart) => {
+        if (!stopped) cartChanged(cart);
+      },
+      () => {},
+    );
     return () => {
       stopped = true;
     };

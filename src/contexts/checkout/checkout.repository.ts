@@ -70,6 +70,11 @@ export type Trx = Transaction<CheckoutTables>;
 export interface Shopper {
   accountId: string | null;
   deviceId: string;
+  /**
+   * The request named its device (`x-device-id` or the `fs_device` cookie) rather than getting one minted for it: a
+   * signed-in shopper's cart then first takes in what that device's anonymous cart still holds (service, withDeviceCart).
+   */
+  deviceNamed?: boolean;
 }
 
 export const MAX_LINE_QUANTITY = 99;
@@ -248,34 +253,53 @@ export class CheckoutRepository {
   }
 
   /**
-   * Moves a device's anonymous cart into the account's cart, summing equal SKUs (capped at the line limit).
-   * Idempotent: the device cart is marked merged first, so a second run finds nothing to merge.
+   * Whether the device's anonymous cart is open and has lines: the one read a signed-in cart request pays before it
+   * merges (mergeDeviceCart), answered from the open-device index and the lines' (cart, SKU) index.
    */
-  async mergeDeviceCart(deviceId: string, accountId: string, now: Date): Promise<number> {
+  async deviceCartHasLines(deviceId: string): Promise<boolean> {
+    const r = await sql<{ one: number }>`
+      SELECT 1 AS one FROM checkout.carts c
+      WHERE c.device_id = ${deviceId} AND c.account_id IS NULL AND c.status = 'open'
+        AND EXISTS (SELECT 1 FROM checkout.cart_lines l WHERE l.cart_id = c.id)
+    `.execute(this.db);
+    return r.rows.length > 0;
+  }
+
+  /**
+   * Moves a device's anonymous cart into the account's cart, in one transaction: a line of a SKU the account's cart
+   * lacks moves whole (its id, time added and referral kept); one it has is summed into it (capped at the line
+   * limit; the account's referral wins, the device's fills one it lacks). Answers how many lines moved.
+   *
+   * Exactly once: the first statement closes the device cart (open → merged) and so locks its row; a concurrent merge
+   * (the sign-in subscriber, another request) waits on that lock, then finds it merged and does nothing. A merged
+   * cart is never open again, so no other account can take its lines later. `createdBy`: merge only a device cart
+   * that existed by then (the subscriber passes the sign-in's time, so a late delivery never takes a cart the device
+   * started after that sign-in, e.g. after a sign-out, which belongs to whoever signs in next).
+   */
+  async mergeDeviceCart(deviceId: string, accountId: string, now: Date, createdBy?: Date): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      const device = await trx
+      let q = trx
         .updateTable('checkout.carts')
         .set({ status: 'merged', updated_at: now })
         .where('device_id', '=', deviceId)
         .where('account_id', 'is', null)
-        .where('status', '=', 'open')
-        .returning('id')
-        .executeTakeFirst();
+        .where('status', '=', 'open');
+      if (createdBy) q = q.where('created_at', '<=', createdBy);
+      const device = await q.returning('id').executeTakeFirst();
       if (!device) return 0;
       const target = await this.ensureOpenCart(trx, { accountId, deviceId }, now);
-      const lines = await trx.selectFrom('checkout.cart_lines').selectAll().where('cart_id', '=', device.id).orderBy('id').execute();
-      for (const l of lines) {
-        await sql`
-          INSERT INTO checkout.cart_lines AS l (id, cart_id, sku_id, quantity, referral, referred_at, created_at, updated_at)
-          VALUES (${newId('cartLine')}, ${target.id}, ${l.sku_id}, ${l.quantity}, ${referralJson(l.referral)}::jsonb, ${l.referred_at}::timestamptz, ${now}, ${now})
-          ON CONFLICT (cart_id, sku_id) DO UPDATE
-            SET quantity = LEAST(${MAX_LINE_QUANTITY}, l.quantity + EXCLUDED.quantity),
-                referral = COALESCE(l.referral, EXCLUDED.referral),
-                referred_at = CASE WHEN l.referral IS NULL THEN EXCLUDED.referred_at ELSE l.referred_at END, updated_at = EXCLUDED.updated_at
-        `.execute(trx);
-      }
-      await trx.deleteFrom('checkout.cart_lines').where('cart_id', '=', device.id).execute();
-      return lines.length;
+      // one statement: the lines it moves are exactly the lines it deleted (a line id deleted by this statement may be
+      // inserted again by it), and ON CONFLICT sums into the account's line even when that line was added meanwhile
+      const r = await sql`
+        WITH moved AS (DELETE FROM checkout.cart_lines WHERE cart_id = ${device.id} RETURNING *)
+        INSERT INTO checkout.cart_lines AS l (id, cart_id, sku_id, quantity, referral, referred_at, created_at, updated_at)
+        SELECT m.id, ${target.id}, m.sku_id, m.quantity, m.referral, m.referred_at, m.created_at, ${now}::timestamptz FROM moved m
+        ON CONFLICT (cart_id, sku_id) DO UPDATE
+          SET quantity = LEAST(${MAX_LINE_QUANTITY}, l.quantity + EXCLUDED.quantity),
+              referral = COALESCE(l.referral, EXCLUDED.referral),
+              referred_at = CASE WHEN l.referral IS NULL THEN EXCLUDED.referred_at ELSE l.referred_at END, updated_at = EXCLUDED.updated_at
+      `.execute(trx);
+      return Number(r.numAffectedRows ?? 0);
     });
   }
 

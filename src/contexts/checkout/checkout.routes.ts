@@ -21,8 +21,16 @@ function unwrap<T>(r: Result<T>): T {
   throw new AppError(r.code, CHECKOUT_ERROR_MESSAGES[r.code], r.details);
 }
 
+/** The request named its device (header or cookie) rather than getting one minted for it. */
+const namesDevice = (request: FastifyRequest): boolean =>
+  request.headers['x-device-id'] === request.deviceId || request.cookies?.[DEVICE_COOKIE] === request.deviceId;
+
 /** Signed-in shoppers buy as their account; anonymous ones by the device id the platform resolved. */
-const shopperOf = (request: FastifyRequest): Shopper => ({ accountId: request.principal?.accountId ?? null, deviceId: request.deviceId });
+const shopperOf = (request: FastifyRequest): Shopper => ({
+  accountId: request.principal?.accountId ?? null,
+  deviceId: request.deviceId,
+  deviceNamed: namesDevice(request),
+});
 
 /**
  * The checkout's `Idempotency-Key` (required), with the same scope and request hash as every other money-moving
@@ -32,8 +40,7 @@ function checkoutKey(request: FastifyRequest, action: string): CheckoutKey {
   // an anonymous caller's scope is its device: one minted for this very request (no x-device-id, no cookie) is new
   // on every retry, so the key would protect nothing and a retry would buy (and charge) again
   const key = requireIdempotencyKey(request);
-  const named = request.headers['x-device-id'] === request.deviceId || request.cookies?.[DEVICE_COOKIE] === request.deviceId;
-  if (!request.principal && !named) throw new AppError('device_id_required', CHECKOUT_DEVICE_REQUIRED);
+  if (!request.principal && !namesDevice(request)) throw new AppError('device_id_required', CHECKOUT_DEVICE_REQUIRED);
   return { scope: idempotencyScope(request), key, hash: requestHash({ action, params: request.params, body: request.body }) };
 }
 

@@ -108,9 +108,23 @@ export function createCheckoutService(deps: CheckoutDeps) {
     return earlier ? fromFlow(earlier) : r;
   }
 
+  /**
+   * A signed-in shopper whose request names a device sees that device's anonymous cart in their own at once: the
+   * sign-in's subscriber merges it too, but later, so every cart read and write merges first (exactly once whoever
+   * runs first, see repo.mergeDeviceCart). One indexed read when there is nothing to merge.
+   */
+  async function withDeviceCart(shopper: Shopper): Promise<void> {
+    if (!shopper.accountId || !shopper.deviceNamed) return;
+    if (await repo.deviceCartHasLines(shopper.deviceId)) await repo.mergeDeviceCart(shopper.deviceId, shopper.accountId, now());
+  }
+
   return {
-    /** The shopper's open cart priced now from the catalog, with availability; never creates anything. */
+    /**
+     * The shopper's open cart priced now from the catalog, with availability; creates nothing, except that a signed-in
+     * shopper's cart first takes in the lines their device's anonymous cart still holds.
+     */
     async getCart(shopper: Shopper): Promise<CartView> {
+      await withDeviceCart(shopper);
       const cart = await repo.findOpenCart(shopper);
       return cart ? cartView(cart.id, await repo.listLines(cart.id)) : { id: null, lines: [], totals: [] };
     },
@@ -125,14 +139,19 @@ export function createCheckoutService(deps: CheckoutDeps) {
       if (!v) return fail('not_found', { skuId: input.skuId });
       if (v.productStatus !== 'active') return fail('product_unavailable', { skuId: input.skuId });
       const claims = await verifiedClaims(input.referralToken, v.productId, 'cart');
+      await withDeviceCart(shopper);
       const cart = await repo.ensureOpenCart(repo.db, shopper, now());
       const line = await repo.addLine(repo.db, cart.id, input.skuId, input.quantity, claims, now());
       if (!line) return fail('quantity_limit_exceeded', { skuId: input.skuId, max: 99 });
       return ok(await cartView(cart.id, await repo.listLines(cart.id)));
     },
 
-    /** Sets a line's quantity; a line of another shopper's cart is not found. */
+    /**
+     * Sets a line's quantity; a line of another shopper's cart is not found. (A device line merged into the account's
+     * cart keeps its id unless the account's cart had that SKU, so a line id read before sign-in still works.)
+     */
     async changeLine(shopper: Shopper, lineId: string, quantity: number): Promise<Result<CartView>> {
+      await withDeviceCart(shopper);
       const cart = await repo.findOpenCart(shopper);
       if (!cart || !(await repo.setLineQuantity(cart.id, lineId, quantity, now()))) return fail('not_found');
       return ok(await cartView(cart.id, await repo.listLines(cart.id)));
@@ -140,14 +159,18 @@ export function createCheckoutService(deps: CheckoutDeps) {
 
     /** Removes a line; a line of another shopper's cart is not found. */
     async removeLine(shopper: Shopper, lineId: string): Promise<Result<CartView>> {
+      await withDeviceCart(shopper);
       const cart = await repo.findOpenCart(shopper);
       if (!cart || !(await repo.deleteLine(cart.id, lineId))) return fail('not_found');
       return ok(await cartView(cart.id, await repo.listLines(cart.id)));
     },
 
-    /** Merges a device's anonymous cart into the account's on sign-in (equal SKUs summed); idempotent. */
-    async mergeDeviceCart(deviceId: string, accountId: string): Promise<void> {
-      await repo.mergeDeviceCart(deviceId, accountId, now());
+    /**
+     * Merges a device's anonymous cart into the account's on sign-in (equal SKUs summed, capped); exactly once, however
+     * many run at once. `signedInAt`: only a device cart that existed by then (the subscriber's late delivery).
+     */
+    async mergeDeviceCart(deviceId: string, accountId: string, signedInAt?: Date): Promise<void> {
+      await repo.mergeDeviceCart(deviceId, accountId, now(), signedInAt);
     },
 
     /**
@@ -155,6 +178,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
      * nothing left behind. A repeat of the request (same key) answers with the checkout it started.
      */
     async checkoutCart(shopper: Shopper, input: CheckoutCartInput, idempotency: CheckoutKey): Promise<CheckoutAnswer> {
+      await withDeviceCart(shopper);
       const cart = await repo.findOpenCart(shopper);
       const lines = cart ? await repo.listLines(cart.id) : [];
       // a repeat after the first completed finds the cart emptied by it: refused before starting, it gets that answer

@@ -38,9 +38,11 @@ export function createCheckoutContext(deps: CheckoutDeps): ContextModule<Checkou
     service,
     routes: (app: App) => checkoutRoutes(app, service),
     subscribe() {
-      // a device's anonymous cart joins the account's cart on sign-in; the merge is idempotent, so redelivery is safe
+      // a device's anonymous cart joins the account's cart on sign-in: the backstop for a client that does not read its
+      // cart naming the device (cart reads and writes merge first). Exactly once, so redelivery is safe; only a cart
+      // the device had by the sign-in, so a late delivery never takes one started after a sign-out
       deps.outbox.subscribe('checkout.cart-merge', ['identity.device.linked'], async (event) => {
-        await service.mergeDeviceCart(event.payload.deviceId, event.payload.accountId);
+        await service.mergeDeviceCart(event.payload.deviceId, event.payload.accountId, event.occurredAt);
       });
     },
     sweep: () => service.sweep(),

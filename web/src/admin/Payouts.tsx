@@ -1,10 +1,14 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { BusyButton, PAYOUT_STATUS } from '../actions';
 import { api, formatDate, formatMoney, type PayoutPageT, type PayoutT, type ReconcileViewT } from '../api';
+import { navigate, useLocation } from '../router';
 import { useSession } from '../session';
 import { Empty, ErrorNote, PageTitle, Spinner, useApi, useKeptKeyCall } from '../ui';
 
 const STATUSES = ['', 'processing', 'sent', 'failed', 'reversed'] as const;
+type Status = (typeof STATUSES)[number];
+/** What the creator id field accepts (its `pattern`); anything else in the address is not a filter. */
+const CREATOR_ID = /^cre_[A-Za-z0-9]+$/;
 /** Failures after which the same reversal may be retried under the same key (the first may have reached the provider). */
 const RETRY_SAME_KEY = new Set(['network', 'payout_provider_unavailable', 'idempotency_in_progress']);
 const CHECK_TEXT: Record<string, string> = {
@@ -22,15 +26,24 @@ const CHECK_TEXT: Record<string, string> = {
 
 /** Every payout (by status and creator), the books' reconciliation, and taking back part or all of a sent payout. */
 export function AdminPayouts() {
-  const [status, setStatus] = useState<(typeof STATUSES)[number]>('');
-  const [creatorId, setCreatorId] = useState('');
+  // the filters live in the address (/admin/payouts?status=sent&creatorId=cre_…): a reload, a shared link and back
+  // to this page keep them. Anything else there is ignored, as the merchant's order filter does.
+  const { query: address } = useLocation();
+  const asked = address.get('status') ?? '';
+  const status: Status = (STATUSES as readonly string[]).includes(asked) ? (asked as Status) : '';
+  const askedCreator = (address.get('creatorId') ?? '').trim();
+  const creatorId = CREATOR_ID.test(askedCreator) ? askedCreator : '';
+  const show = (next: { status: Status; creatorId: string }) => {
+    const q = new URLSearchParams({ ...(next.status ? { status: next.status } : {}), ...(next.creatorId ? { creatorId: next.creatorId } : {}) }).toString();
+    navigate(q ? `/admin/payouts?${q}` : '/admin/payouts', { replace: true });
+  };
   const query = new URLSearchParams({ limit: '50', ...(status ? { status } : {}), ...(creatorId ? { creatorId } : {}) });
   const payouts = useApi<PayoutPageT>(`/v1/admin/payouts?${query}`);
-  const reconcile = useApi<ReconcileViewT>(`/v1/admin/earnings/reconcile${creatorId ? `?creatorId=${creatorId}` : ''}`);
+  const reconcile = useApi<ReconcileViewT>(`/v1/admin/earnings/reconcile${creatorId ? `?${new URLSearchParams({ creatorId })}` : ''}`);
   const [reversing, setReversing] = useState<PayoutT | null>(null);
   const filter = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
-    setCreatorId(String(new FormData(e.currentTarget).get('creatorId') ?? '').trim());
+    show({ status, creatorId: String(new FormData(e.currentTarget).get('creatorId') ?? '').trim() });
   };
   const reversed = (p: PayoutT) => {
     payouts.setData({ ...payouts.data!, items: payouts.data!.items.map((x) => (x.id === p.id ? p : x)) });
@@ -88,7 +101,7 @@ export function AdminPayouts() {
         <form className="row" onSubmit={filter} aria-label="Filter payouts">
           <label>
             Status
-            <select value={status} onChange={(e) => setStatus(e.target.value as typeof status)}>
+            <select value={status} onChange={(e) => show({ status: e.target.value as Status, creatorId })}>
               {STATUSES.map((s) => (
                 <option key={s} value={s}>
                   {s ? PAYOUT_STATUS[s] : 'All'}
@@ -98,7 +111,7 @@ export function AdminPayouts() {
           </label>
           <label>
             Creator id
-            <input name="creatorId" defaultValue={creatorId} placeholder="cre_…" pattern="cre_[A-Za-z0-9]+" title="A creator id, e.g. cre_01J…" />
+            <input name="creatorId" defaultValue={creatorId} key={creatorId} placeholder="cre_…" pattern="cre_[A-Za-z0-9]+" title="A creator id, e.g. cre_01J…" />
           </label>
           <button type="submit">Filter</button>
         </form>

@@ -100,7 +100,9 @@ function EarningsPanel() {
   const earnings = useApi<Earnings>('/v1/creator/earnings');
   const payouts = useApi<PayoutPageT>('/v1/creator/payouts');
   const statements = useApi<StatementListT>('/v1/creator/statements');
-  const account = useApi<PayoutAccountView>('/v1/creator/payout-account');
+  // `{ account: null }` until one is saved (a 200, not a 404 the console would log on every visit)
+  const account = useApi<PayoutAccountView | { account: null }>('/v1/creator/payout-account');
+  const saved = account.data && 'accountId' in account.data ? account.data : null;
   useInterval(earnings.reload, POLL_MS);
   useInterval(statements.reload, POLL_MS);
   const [busy, setBusy] = useState<string | null>(null);
@@ -153,7 +155,7 @@ function EarningsPanel() {
               <dd>{formatMoney(b.paidMinor, b.currency)}</dd>
             </div>
           </dl>
-          <BusyButton type="button" className="primary" busy={busy === b.currency} busyText="Requesting payout…" disabled={busy !== null || b.availableMinor < minimum || account.data?.canReceiveTransfers === false} onClick={() => void request(b.currency)}>
+          <BusyButton type="button" className="primary" busy={busy === b.currency} busyText="Requesting payout…" disabled={busy !== null || b.availableMinor < minimum || saved?.canReceiveTransfers === false} onClick={() => void request(b.currency)}>
             Request payout ({b.currency})
           </BusyButton>
           {b.availableMinor < minimum && <p className="hint">Payouts start at {formatMoney(minimum, b.currency)} available. Commissions become available after the return window.</p>}
@@ -161,7 +163,7 @@ function EarningsPanel() {
       ))}
       {earnings.data?.nextPayoutAt && <p className="muted">Next scheduled payout {formatDate(earnings.data.nextPayoutAt)}.</p>}
       {note && (note.ok ? <p role="status" className="success">{note.text}</p> : <ErrorNote>{note.text}</ErrorNote>)}
-      <PayoutAccountForm current={account.data ?? null} onSaved={(a) => account.setData(a)} />
+      <PayoutAccountForm current={saved} onSaved={(a) => account.setData(a)} />
       <h3>Payouts</h3>
       {payouts.data && payouts.data.items.length === 0 && <Empty>No payouts yet.</Empty>}
       {payouts.data && payouts.data.items.length > 0 && (

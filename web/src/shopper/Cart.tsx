@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { api, AVAILABILITY_TEXT, formatMoney, MAX_LINE_QUANTITY, messageFor, type CartView, type CheckoutView } from '../api';
 import { navigate } from '../router';
 import { useSession } from '../session';
@@ -7,8 +7,16 @@ import { paidSentence, PayForm, type PayDetails } from './PayForm';
 
 /** The cart, priced by the server now, and its checkout. */
 export function CartPage() {
-  const { announce, cartChanged, refreshCart } = useSession();
-  const { data: cart, error, loading, setData } = useApi<CartView>('/v1/cart');
+  const { account, loading: sessionLoading, announce, cartChanged, refreshCart } = useSession();
+  const { data: cart, error, loading, setData, reload } = useApi<CartView>('/v1/cart');
+  // signing out (or in) while here shows the cart of who is now there, as the top bar's count does
+  const shownFor = useRef<string | null | undefined>(undefined);
+  useEffect(() => {
+    if (sessionLoading) return;
+    const id = account?.id ?? null;
+    if (shownFor.current !== undefined && shownFor.current !== id) reload();
+    shownFor.current = id;
+  }, [sessionLoading, account?.id, reload]);
   // the top bar's count follows the cart this page shows (loaded or changed here)
   useEffect(() => {
     if (cart) cartChanged(cart);
