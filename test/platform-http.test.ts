@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { listenWarm } from '../src/platform/http';
-import { backends, startTestApp, type Response, type TestApp } from './support/harness';
+import { activeProduct, backends, shopOwner, startTestApp, type Response, type TestApp } from './support/harness';
 
 // The platform's HTTP edge, with identity's routes as the subject: one error shape, strict bodies, no 5xx.
 for (const backend of backends()) {
@@ -62,6 +62,26 @@ for (const backend of backends()) {
       const res = await request({ url: '/v1/cart?zzUnknown=1' });
       assert.equal(res.status, 400);
       assert.equal(res.body.error.code, 'validation_failed');
+    });
+
+    it('refuses a body with fields on a route that takes none, changing nothing; {} and no body are the same request', async () => {
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 900, stock: 5 });
+      const shopper = await t.signUp('shopper');
+      const added = await request({ method: 'POST', url: '/v1/cart/lines', token: shopper.token, body: { skuId: p.skuId, quantity: 2 } });
+      assert.equal(added.status, 201);
+      const lineUrl = `/v1/cart/lines/${added.body.lines[0].id}`;
+      // was: the fields were ignored and the line removed, as if the caller's "quantity" meant nothing
+      const withField = await request({ method: 'DELETE', url: lineUrl, token: shopper.token, body: { quantity: 1 } });
+      assert.deepEqual([withField.status, withField.body.error?.code, withField.body.error?.details?.[0]?.field], [400, 'validation_failed', 'quantity']);
+      const asArray = await request({ method: 'DELETE', url: lineUrl, token: shopper.token, body: [] });
+      assert.deepEqual([asArray.status, asArray.body.error?.code], [400, 'validation_failed']);
+      assert.deepEqual((await request({ url: '/v1/cart', token: shopper.token })).body.lines.map((l: any) => l.quantity), [2]);
+      const empty = await request({ method: 'DELETE', url: lineUrl, token: shopper.token, body: {} });
+      assert.equal(empty.status, 200, JSON.stringify(empty.body));
+      assert.deepEqual(empty.body.lines, []);
+      const none = await request({ method: 'POST', url: '/v1/auth/logout', token: shopper.token });
+      assert.ok(none.status < 300, JSON.stringify(none.body));
     });
 
     it('answers an unknown route with 404 route_not_found', async () => {

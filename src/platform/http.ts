@@ -41,6 +41,20 @@ export const ErrorBody = Type.Object(
   { $id: 'ErrorBody', title: 'Error' },
 );
 
+/** The preValidation of a /v1 route that declares no body (see the onRoute hook): a parsed JSON body must be empty. */
+function refuseBody(request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
+  const body: unknown = request.body;
+  // parsed JSON only: a string, a Buffer or a stream is a raw body of the route's own
+  if (body === null || typeof body !== 'object' || !(Array.isArray(body) || Object.getPrototypeOf(body) === Object.prototype)) return done();
+  const fields = Array.isArray(body) ? [] : Object.keys(body);
+  if (!Array.isArray(body) && fields.length === 0) return done();
+  done(
+    new AppError('validation_failed', 'Invalid body: this request takes no body', Array.isArray(body)
+      ? [{ in: 'body', path: '/', message: 'must be empty' }]
+      : fields.map((field) => ({ in: 'body', path: '/', message: 'must NOT have additional properties', field }))),
+  );
+}
+
 /** The query string of a route that takes none (see the onRoute hook). */
 const NO_QUERY = Type.Object({}, { additionalProperties: false });
 
@@ -238,6 +252,11 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
     }
     // unknown query fields are refused as unknown body fields are: a /v1 route that declares no query string takes none
     if (url.startsWith('/v1') && route.schema && route.schema.querystring === undefined) route.schema.querystring = NO_QUERY;
+    // and one that declares no body takes none: a JSON body with fields is refused, never silently ignored (`{}` and
+    // no body at all are the same request); a raw body (webhooks, uploads) is the route's own business
+    if (url.startsWith('/v1') && route.schema && route.schema.body === undefined) {
+      route.preValidation = [...[route.preValidation ?? []].flat(), refuseBody];
+    }
   });
 
   app.decorateRequest('principal', null);
