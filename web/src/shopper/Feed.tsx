@@ -88,7 +88,12 @@ export function Feed() {
     setLoading(true);
     try {
       const page = await api<FeedPage>(`/v1/feed?limit=${FEED_PAGE_SIZE}&cursor=${encodeURIComponent(cursor)}`);
-      setPosts((p) => [...p, ...page.posts]);
+      // a follow or unfollow made mid-scroll can bring a post already shown back in a later page (the followed
+      // phase's posts may reappear among the popular ones): it is shown once
+      setPosts((p) => {
+        const shown = new Set(p.map((x) => x.id));
+        return [...p, ...page.posts.filter((x) => !shown.has(x.id))];
+      });
       setCursor(page.nextCursor);
     } catch (e) {
       setError(messageFor(e));
