@@ -144,8 +144,19 @@ for (const backend of backends())
     const page = await (await newPhoneContext(browser, server.baseUrl)).newPage();
     await page.setViewportSize({ width: 1100, height: 1000 });
     await signIn(page, DEMO.creator);
+    // no payout account yet: 200 { account: null }, not a 404 that the console logs as an error
+    const logged404: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /\b404\b/.test(m.text())) logged404.push(`${m.text()} ${m.location().url}`);
+    });
+    const noAccount = page.waitForResponse((r) => r.request().method() === 'GET' && new URL(r.url()).pathname === '/v1/creator/payout-account');
     await page.goto('/creator');
+    const first = await noAccount;
+    assert.equal(first.status(), 200);
+    assert.deepEqual(await first.json(), { account: null });
     const earnings = page.getByTestId('earnings');
+    await earnings.getByRole('button', { name: 'Save account' }).waitFor();
+    assert.deepEqual(logged404, []);
     await earnings.getByLabel('Payout account').fill('acct_webtest1');
     await earnings.getByRole('button', { name: 'Save account' }).click();
     await earnings.getByText('Payouts go to acct_webtest1.').waitFor();

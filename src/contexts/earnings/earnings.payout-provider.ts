@@ -114,20 +114,27 @@ export class SimulatedPayoutProvider implements PayoutProvider {
 
   async transfer(req: TransferRequest): Promise<TransferResult> {
     const failure = this.#failures.shift();
-    if (failure === 'rejected') return { ok: false, code: 'rejected', message: 'simulated refusal (insufficient platform balance)' };
     if (failure === 'unavailable') return { ok: false, code: 'unavailable', message: 'simulated timeout' };
-    if (req.destination.includes('invalid')) return { ok: false, code: 'rejected', message: `No such destination: '${req.destination}'` };
-    if ((await this.#capability(req.destination)) !== 'active') return { ok: false, code: 'rejected', message: `insufficient_capabilities_for_transfer: ${req.destination}` };
-    await sql`
-      INSERT INTO earnings.sim_transfers (idempotency_key, ref, destination, currency, amount_minor, created_at)
-      VALUES (${req.idempotencyKey}, ${`tr_sim_${ulid()}`}, ${req.destination}, ${req.currency}, ${req.amountMinor}, ${this.#clock.now()})
-      ON CONFLICT (idempotency_key) DO NOTHING
-    `.execute(this.#db);
-    const row = (
-      await sql<{ ref: string; destination: string; currency: string; amount_minor: number }>`
-        SELECT ref, destination, currency, amount_minor FROM earnings.sim_transfers WHERE idempotency_key = ${req.idempotencyKey}
-      `.execute(this.#db)
-    ).rows[0]!;
+    const transferOfKey = async () =>
+      (
+        await sql<{ ref: string; destination: string; currency: string; amount_minor: number }>`
+          SELECT ref, destination, currency, amount_minor FROM earnings.sim_transfers WHERE idempotency_key = ${req.idempotencyKey}
+        `.execute(this.#db)
+      ).rows[0];
+    // like Stripe: a key that made a transfer answers that transfer, whatever changed since (a refusal now, the
+    // account restricted meanwhile); only a new key is checked and may be refused
+    let row = await transferOfKey();
+    if (!row) {
+      if (failure === 'rejected') return { ok: false, code: 'rejected', message: 'simulated refusal (insufficient platform balance)' };
+      if (req.destination.includes('invalid')) return { ok: false, code: 'rejected', message: `No such destination: '${req.destination}'` };
+      if ((await this.#capability(req.destination)) !== 'active') return { ok: false, code: 'rejected', message: `insufficient_capabilities_for_transfer: ${req.destination}` };
+      await sql`
+        INSERT INTO earnings.sim_transfers (idempotency_key, ref, destination, currency, amount_minor, created_at)
+        VALUES (${req.idempotencyKey}, ${`tr_sim_${ulid()}`}, ${req.destination}, ${req.currency}, ${req.amountMinor}, ${this.#clock.now()})
+        ON CONFLICT (idempotency_key) DO NOTHING
+      `.execute(this.#db);
+      row = (await transferOfKey())!;
+    }
     // like Stripe: the same key with other parameters is refused, never a second transfer
     if (row.destination !== req.destination || row.currency !== req.currency || row.amount_minor !== req.amountMinor) {
       return { ok: false, code: 'rejected', message: 'idempotency key reused with other parameters' };

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { Static } from 'typebox';
+import { Type, type Static } from 'typebox';
 import { requirePrincipal } from '../../platform/auth';
 import { AppError } from '../../platform/errors';
 import { errorResponses, withRawJsonBodies, type App } from '../../platform/http';
@@ -113,10 +113,17 @@ export async function earningsRoutes(app: App, service: EarningsServiceImpl, dep
       const key = requireIdempotencyKey(request);
       const id = await creatorId(request);
       const answer = await withIdempotency(deps, { scope: idempotencyScope(request), key, request: { action: 'earnings.payout', body: request.body } }, async () => {
-        const payout = unwrap(await service.requestPayout(id, request.body.currency));
+        const r = await service.requestPayout(id, request.body.currency);
+        // another payout is in flight: an answer about that moment, not this request's result, so a retry with the
+        // key runs again (Stripe keeps no result for a request that conflicted with a concurrent one)
+        if (!r.ok && r.code === 'payout_in_progress') throw new RetryLater(new AppError(r.code, EARNINGS_ERROR_MESSAGES[r.code], r.details));
+        const payout = unwrap(r);
         if (payout.status === 'failed') throw new AppError('payout_failed', EARNINGS_ERROR_MESSAGES.payout_failed, { payoutId: payout.id });
         return { status: payout.status === 'sent' ? 201 : 202, body: payout };
+      }).catch((e: unknown) => {
+        throw e instanceof RetryLater ? e.appError : e;
       });
+      if (answer.replayed) reply.header('idempotent-replayed', 'true');
       return reply.code(answer.status as 201 | 202).send(answer.body as Static<typeof PayoutView>);
     },
   );
@@ -125,13 +132,19 @@ export async function earningsRoutes(app: App, service: EarningsServiceImpl, dep
     '/creator/payout-account',
     {
       config: { auth: CREATOR },
-      schema: { tags, summary: 'My registered payout account', querystring: NoQuery, response: { 200: PayoutAccountView, ...errorResponses(401, 403, 404, 409) } },
+      schema: {
+        tags,
+        summary: 'My registered payout account, or { account: null } until I register one',
+        description:
+          'The account as PUT answers it once one is registered; until then 200 `{ "account": null }` (not a 404, which a browser logs as an error on every visit to the earnings page).',
+        querystring: NoQuery,
+        response: {
+          200: Type.Union([PayoutAccountView, Type.Object({ account: Type.Null({ description: 'no payout account registered yet' }) }, { additionalProperties: false })]),
+          ...errorResponses(401, 403, 409),
+        },
+      },
     },
-    async (request) => {
-      const account = await service.getPayoutAccount(await creatorId(request));
-      if (!account) throw new AppError('not_found', 'You have not registered a payout account yet');
-      return account;
-    },
+    async (request) => (await service.getPayoutAccount(await creatorId(request))) ?? { account: null },
   );
 
   app.put(

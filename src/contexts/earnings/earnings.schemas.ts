@@ -38,7 +38,11 @@ export const MerchantRuleInput = Type.Object(
 );
 export const ProductRuleInput = Type.Object({ rateBps: RateBps }, strict);
 export const PayoutParams = Type.Object({ payoutId: Type.String({ pattern: idPattern('payout') }) }, strict);
-export const PayoutReversalInput = Type.Object({ amountMinor: Type.Integer({ minimum: 1, description: 'What to take back of the transfer, in minor units' }) }, strict);
+// a maximum also refuses what JSON reads as Infinity (1e400), which passes as an integer otherwise
+export const PayoutReversalInput = Type.Object(
+  { amountMinor: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'What to take back of the transfer, in minor units' }) },
+  strict,
+);
 export const WebhookParams = Type.Object({ provider: Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$', description: 'stripe (the configured payout provider)' }) }, strict);
 /** The raw JSON body exactly as signed by the provider (verified byte for byte, then parsed). */
 export const WebhookBody = Type.String({ description: 'The provider event, raw JSON as signed' });

@@ -1,6 +1,6 @@
 import type { EventMap } from '../../platform/events';
 import { DAY, HOUR } from '../../platform/clock';
-import { newId } from '../../platform/ids';
+import { idCursor, newId } from '../../platform/ids';
 import type { CommissionableCredit } from '../attribution/attribution.events';
 import type { EarningsDeps } from './index';
 import type { EarningsFailure } from './earnings.errors';
@@ -100,16 +100,9 @@ function divideHalfEven(n: bigint, d: bigint): number {
   return Number(twice > d || (twice === d && q % 2n === 1n) ? q + 1n : q);
 }
 
-const encodeCursor = (id: string) => Buffer.from(JSON.stringify({ id }), 'utf8').toString('base64url');
-function decodeCursor(cursor: string | undefined): string | undefined | 'invalid' {
-  if (cursor === undefined) return undefined;
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { id?: unknown };
-    return typeof v.id === 'string' ? v.id : 'invalid';
-  } catch {
-    return 'invalid';
-  }
-}
+// each list takes back only a cursor naming one of its own ids: a forged or another list's cursor is invalid_cursor
+const ledgerCursor = idCursor('ledgerEntry');
+const payoutCursor = idCursor('payout');
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 
@@ -482,20 +475,20 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
 
     /** A keyset page of the creator's ledger, newest first. */
     async ledger(creatorId: string, q: { cursor?: string | undefined; limit: number }): Promise<Result<Page<LedgerEntryView>>> {
-      const before = decodeCursor(q.cursor);
+      const before = ledgerCursor.decode(q.cursor);
       if (before === 'invalid') return fail('invalid_cursor');
-      const rows = await repo.ledgerPage(db, creatorId, before, q.limit);
+      const rows = await repo.ledgerPage(db, creatorId, before?.id, q.limit);
       const items = rows.slice(0, q.limit).map(entryView);
-      return ok({ items, nextCursor: rows.length > q.limit ? encodeCursor(items[items.length - 1]!.id) : null });
+      return ok({ items, nextCursor: rows.length > q.limit ? ledgerCursor.encode(items[items.length - 1]!.id) : null });
     },
 
     /** Payouts, newest first: one creator's, or (admin) everyone's. */
     async payouts(f: { creatorId?: string | undefined; status?: PayoutStatus | undefined; cursor?: string | undefined; limit: number }): Promise<Result<Page<PayoutView>>> {
-      const before = decodeCursor(f.cursor);
+      const before = payoutCursor.decode(f.cursor);
       if (before === 'invalid') return fail('invalid_cursor');
-      const rows = await repo.listPayouts(db, { creatorId: f.creatorId, status: f.status, beforeId: before, limit: f.limit });
+      const rows = await repo.listPayouts(db, { creatorId: f.creatorId, status: f.status, beforeId: before?.id, limit: f.limit });
       const items = rows.slice(0, f.limit).map(payoutView);
-      return ok({ items, nextCursor: rows.length > f.limit ? encodeCursor(items[items.length - 1]!.id) : null });
+      return ok({ items, nextCursor: rows.length > f.limit ? payoutCursor.encode(items[items.length - 1]!.id) : null });
     },
 
     /** Verifies and applies one provider webhook (the Stripe route); a redelivered event is acknowledged and changes nothing. */
@@ -516,10 +509,14 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
     async reversePayout(payoutId: string, amountMinor: number, idempotencyKey: string): Promise<Result<PayoutView>> {
       const payout = await repo.findPayout(db, payoutId);
       if (!payout) return fail('payout_not_found');
-      const reversible = Number(payout.amount_minor) - Number(payout.reversed_minor);
-      if (payout.status !== 'sent' || payout.provider !== provider.name || amountMinor > reversible) return fail('payout_not_reversible', { reversibleMinor: payout.status === 'sent' ? reversible : 0 });
+      const reversible = payout.status === 'sent' ? Number(payout.amount_minor) - Number(payout.reversed_minor) : 0;
+      const transferred = payout.status === 'sent' || payout.status === 'reversed';
+      if (!transferred || payout.provider !== provider.name || amountMinor > Number(payout.amount_minor)) return fail('payout_not_reversible', { reversibleMinor: reversible });
+      // more than is left is still asked (the provider refuses it): a retry whose first try reversed at the provider but
+      // lost the answer (503, and the provider's event booked it meanwhile) is answered by the provider's replay of the key
       const r = await provider.reverseTransfer(payout.provider_ref!, amountMinor, idempotencyKey);
-      if (!r.ok) return fail(r.code === 'unavailable' ? 'payout_provider_unavailable' : 'payout_not_reversible', { message: r.message });
+      if (!r.ok && r.code === 'unavailable') return fail('payout_provider_unavailable', { message: r.message });
+      if (!r.ok) return fail('payout_not_reversible', { reversibleMinor: reversible, message: r.message });
       await db.transaction().execute((trx) => bookTransferReversal(trx, payoutId, r.transfer));
       return ok(payoutView((await repo.findPayout(db, payoutId))!));
     },

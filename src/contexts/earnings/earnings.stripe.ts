@@ -96,12 +96,37 @@ export class StripeConnectPayoutProvider implements PayoutProvider {
     const object = event.data?.object as unknown as Record<string, unknown> | undefined;
     if (typeof object !== 'object' || object === null) return null;
     const base = { id: event.id, type: event.type, createdAt: new Date((typeof event.created === 'number' ? event.created : this.#nowSeconds()) * 1000) };
+    // a transfer or account object without the fields we read is no event either (reading it threw: a 5xx)
     if ((event.type === 'transfer.reversed' || event.type === 'transfer.updated') && object.object === 'transfer') {
-      return { ...base, transfer: transferState(object as unknown as Stripe.Transfer) };
+      return isTransfer(object) ? { ...base, transfer: transferState(object as unknown as Stripe.Transfer) } : null;
     }
-    if (event.type === 'account.updated' && object.object === 'account') return { ...base, account: accountState(object as unknown as Stripe.Account) };
+    if (event.type === 'account.updated' && object.object === 'account') {
+      return isAccount(object) ? { ...base, account: accountState(object as unknown as Stripe.Account) } : null;
+    }
     return base;
   }
+}
+
+const isAmount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+const isRecordOrAbsent = (v: unknown) => v === undefined || v === null || (typeof v === 'object' && !Array.isArray(v));
+
+/** What transferState reads, with the types it reads them as. */
+function isTransfer(o: Record<string, unknown>): boolean {
+  const metadata = o.metadata as Record<string, unknown> | null | undefined;
+  return (
+    typeof o.id === 'string' && isAmount(o.amount) && isAmount(o.amount_reversed) && typeof o.currency === 'string' && /^[A-Za-z]{3}$/.test(o.currency) &&
+    isRecordOrAbsent(metadata) && (metadata?.payout_id === undefined || typeof metadata.payout_id === 'string')
+  );
+}
+
+/** What accountState reads, with the types it reads them as. */
+function isAccount(o: Record<string, unknown>): boolean {
+  const capabilities = o.capabilities as Record<string, unknown> | null | undefined;
+  const requirements = o.requirements as Record<string, unknown> | null | undefined;
+  return (
+    typeof o.id === 'string' && isRecordOrAbsent(capabilities) && (capabilities?.transfers === undefined || typeof capabilities.transfers === 'string') &&
+    isRecordOrAbsent(requirements) && (requirements?.disabled_reason == null || typeof requirements.disabled_reason === 'string')
+  );
 }
 
 function transferState(t: Stripe.Transfer): TransferState {
