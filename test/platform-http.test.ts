@@ -45,6 +45,23 @@ for (const backend of backends()) {
       assert.ok(res.body.error.details.some((d: { path: string }) => d.path === '/email'), JSON.stringify(res.body.error.details));
     });
 
+    it('refuses a number JSON reads as Infinity (1e400) as any wrong type, on every route', async () => {
+      const m = await shopOwner(t);
+      const p = await activeProduct(t, m, { priceMinor: 900, stock: 5 });
+      const shopper = await t.signUp('shopper');
+      // Ajv without strictNumbers takes Infinity as an integer, so a field with no maximum let it through to the service
+      // (an admin reversal's amount did); the edge's validators now refuse it whatever the schema's bounds
+      const res = await request({
+        method: 'POST',
+        url: '/v1/cart/lines',
+        token: shopper.token,
+        payload: `{"skuId":${JSON.stringify(p.skuId)},"quantity":1e400}`,
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.deepEqual([res.status, res.body.error?.code], [400, 'validation_failed']);
+      assert.deepEqual((await request({ url: '/v1/cart', token: shopper.token })).body.lines, []);
+    });
+
     it('refuses a body over the limit with 413', async () => {
       const big = JSON.stringify({ email: 'a@example.test', password: 'x'.repeat(t.app.config.bodyLimitBytes) });
       const res = await login(big);

@@ -200,8 +200,8 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
     clientErrorHandler: writeClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const strictAjv = addFormats(new Ajv({ allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false }));
-  const coercingAjv = addFormats(new Ajv({ allErrors: true, coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false }));
+  const strictAjv = addFormats(new Ajv({ allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false, strictNumbers: true }));
+  const coercingAjv = addFormats(new Ajv({ allErrors: true, coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false, strictNumbers: true }));
   for (const ajv of [strictAjv, coercingAjv]) ajv.addSchema(ErrorBody);
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema));
   app.addSchema(ErrorBody);
