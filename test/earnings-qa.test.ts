@@ -216,6 +216,20 @@ for (const backend of backends()) {
       assert.equal((await req('GET', '/v1/admin/payouts', admin.token)).body.items.filter((x: any) => x.creatorId === c.creatorId).length, 0);
     });
 
+    it('the ledger and the statement show a hold that elapsed as released, as the balances do, before any sweep', async () => {
+      const { m, p, c, token } = await world(1_000);
+      const { orderId } = await buyThrough(token, p, 1);
+      await delivered(m, orderId);
+      clock.advance((HOLD_DAYS + 1) * DAY);
+      // no balance read and no sweep in between: was the commission still pending in both, while the balances said available
+      const ledger = (await req('GET', '/v1/creator/earnings/ledger', c.token)).body.items;
+      assert.deepEqual(ledger.map((e: any) => [e.kind, e.bucket, e.amountMinor]), [['release', 'available', 100], ['release', 'pending', -100], ['commission', 'pending', 100]]);
+      const month = clock.now().toISOString().slice(0, 7);
+      const months = (await req('GET', '/v1/creator/statements', c.token)).body;
+      assert.ok(JSON.stringify(months).includes(month), JSON.stringify(months));
+      assert.deepEqual(await eur(c), { pending: 0, available: 100, inTransit: 0, paid: 0, carry: 0 });
+    });
+
     it('a forged or foreign cursor is 400 invalid_cursor on the ledger and payout lists (it was read as a position, or a 400 about NUL)', async () => {
       const { m, p, c, token } = await world(5_000);
       const { orderId } = await buyThrough(token, p, 1);

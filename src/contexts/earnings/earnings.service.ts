@@ -473,10 +473,15 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
       }
     },
 
-    /** A keyset page of the creator's ledger, newest first. */
+    /**
+     * A keyset page of the creator's ledger, newest first. The first page releases elapsed holds first, as the balances
+     * do, so the ledger and the balances shown next to it agree (later pages write nothing: a release adds entries
+     * only at the top).
+     */
     async ledger(creatorId: string, q: { cursor?: string | undefined; limit: number }): Promise<Result<Page<LedgerEntryView>>> {
       const before = ledgerCursor.decode(q.cursor);
       if (before === 'invalid') return fail('invalid_cursor');
+      if (!before) await releaseDue(creatorId);
       const rows = await repo.ledgerPage(db, creatorId, before?.id, q.limit);
       const items = rows.slice(0, q.limit).map(entryView);
       return ok({ items, nextCursor: rows.length > q.limit ? ledgerCursor.encode(items[items.length - 1]!.id) : null });
@@ -541,8 +546,9 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
       return a ? accountView(a) : null;
     },
 
-    /** Months (UTC) in which the creator's ledger has entries, newest first. */
+    /** Months (UTC) in which the creator's ledger has entries, newest first (elapsed holds released first). */
     async statementMonths(creatorId: string): Promise<Array<{ month: string; entries: number }>> {
+      await releaseDue(creatorId);
       return repo.statementMonths(db, creatorId);
     },
 
@@ -555,6 +561,7 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
       if (!m) return fail('invalid_month');
       const from = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1));
       const to = new Date(Date.UTC(Number(m[1]), Number(m[2]), 1));
+      await releaseDue(creatorId); // the month's releases that are due are in it, as in the balances
       const [opening, entries, closing] = await Promise.all([repo.sumsBefore(db, creatorId, from), repo.entriesBetween(db, creatorId, from, to), repo.sumsBefore(db, creatorId, to)]);
       const currencies = [...new Set(closing.map((r) => r.currency))].sort();
       const sum = (rows: typeof opening, currency: string, bucket: Bucket) => Number(rows.find((r) => r.currency === currency && r.bucket === bucket)?.sum ?? 0);
