@@ -12,9 +12,9 @@ import { DEMO_LOGINS } from '../src/demo/seed';
  */
 const CLI = ['--import', 'tsx', 'src/cli.ts'];
 
-function startProcess(dataDir: string, port: number) {
+function startProcess(dataDir: string, port: number, logLevel = 'warn') {
   const child = spawn(process.execPath, [...CLI, 'start'], {
-    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', DATABASE_URL: '' },
+    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: logLevel, DATABASE_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -71,12 +71,18 @@ describe('runtime: the CLI on the embedded engine', () => {
     }
   });
 
-  it('a second start on the same data directory keeps the data and does not seed again', async () => {
-    const p = startProcess(dataDir, port);
+  it('a second start on the same data directory keeps the data and does not seed again; at info it logs traffic, not probes', async () => {
+    const p = startProcess(dataDir, port, 'info');
     try {
       await waitReady(port);
       const products = (await (await fetch(`http://127.0.0.1:${port}/v1/products?limit=100`)).json()) as any;
       assert.equal(products.items.length, 21, 'the 21 demo products, once');
+      await fetch(`http://127.0.0.1:${port}/metrics`);
+      const lines = p.output().split('\n');
+      // was: ~950 lines of the edge's warm-up (GET /healthz to itself) and the probes above it, before the welcome
+      assert.deepEqual(lines.filter((l) => /"url":"\/(healthz|readyz|metrics)"/.test(l)), []);
+      assert.ok(lines.some((l) => /"url":"\/v1\/products\?limit=100"/.test(l)), 'the API request is logged');
+      assert.ok(lines.some((l) => /edge warmed up/.test(l)));
       p.child.kill('SIGTERM');
       assert.equal(await p.exited, 0);
     } finally {

@@ -317,8 +317,11 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
     reply.code(status).send({ error: body.error });
   });
 
-  app.get('/healthz', { config: { auth: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { config: { auth: 'public' }, schema: { hide: true } }, async (_req, reply) => {
+  // probes and scrapes (a load balancer every few seconds, Prometheus, the edge's own warm-up of ~500 requests at
+  // start) log at warn and above only (their errors), so a log at `info` shows the traffic and not the plumbing
+  const quiet = { logLevel: 'warn' } as const;
+  app.get('/healthz', { ...quiet, config: { auth: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { ...quiet, config: { auth: 'public' }, schema: { hide: true } }, async (_req, reply) => {
     try {
       if (app.warmingUp) throw new Error('warming up');
       await opts.ready();
@@ -327,7 +330,7 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
       return reply.code(503).send({ error: { code: 'unavailable', message: `not ready: ${(e as Error).message}` } });
     }
   });
-  app.get('/metrics', { config: { auth: 'public' }, schema: { hide: true } }, async (_req, reply) => {
+  app.get('/metrics', { ...quiet, config: { auth: 'public' }, schema: { hide: true } }, async (_req, reply) => {
     reply.header('content-type', opts.metrics.registry.contentType);
     return opts.metrics.registry.metrics();
   });
