@@ -5,6 +5,7 @@ import type { Dimension, FunnelReport, TimeseriesReport, TopReport } from './ana
 /** Whose figures a caller may see: an admin everything, a creator their own posts, a merchant their own products. */
 export type Scope = { kind: 'all' } | { kind: 'creator'; id: string } | { kind: 'merchant'; id: string } | { kind: 'none' };
 
+/** `to` is exclusive: a range ending at midnight leaves that day out. */
 export interface Range {
   from: Date;
   to: Date;
@@ -14,6 +15,10 @@ type Figures = { currency: string; revenueMinor: number; orders: number; units: 
 type FunnelRow = Omit<FunnelReport['items'][number], 'rates'>;
 
 const day = (d: Date) => d.toISOString().slice(0, 10);
+/** The last UTC day a range covers (`to` is exclusive). */
+const lastDay = (to: Date) => day(new Date(to.getTime() - 1));
+// units are split in ten-thousandths; summed as floats they pick up noise (0.30000000000000004, -1.1e-16)
+const units = (n: unknown) => Math.round(Number(n) * 10_000) / 10_000 || 0;
 const column = (d: Dimension) => `${d}_id`;
 // post, creator and merchant figures read the per-post rollup; product figures the per-product one
 const rollupOf = (d: Dimension) => (d === 'product' ? 'credits_product_daily' : 'credits_post_daily');
@@ -57,18 +62,18 @@ export function createReports(open: () => Promise<{ store: AnalyticsStore; datab
       const col = column(q.dimension);
       const where = `FROM ${db}.${rollupOf(q.dimension)}
          WHERE model = {model:String} AND day >= {fromDay:Date} AND day <= {toDay:Date} AND ${col} != '' ${scopeClause(scope, db)}`;
-      const params = { model: q.model, fromDay: day(q.from), toDay: day(q.to), limit: q.limit, ...scopeParam(scope) };
+      const params = { model: q.model, fromDay: day(q.from), toDay: lastDay(q.to), limit: q.limit, ...scopeParam(scope) };
       if (q.metric === 'orders') {
         const rows = await s.queryRows<{ id: string } & Figures>(
           `SELECT ${col} AS id, toString(currency) AS currency, sum(revenue) AS revenueMinor, uniqExactMerge(orders) AS orders, sum(units) AS units
-           ${where} GROUP BY id, currency ORDER BY orders DESC, id LIMIT {limit:UInt32}`,
+           ${where} GROUP BY id, currency ORDER BY orders DESC, id, currency LIMIT {limit:UInt32}`,
           params,
         );
         return rows.map(figures);
       }
       const ranked = await s.queryRows<{ id: string } & Omit<Figures, 'orders'>>(
         `SELECT ${col} AS id, toString(currency) AS currency, sum(revenue) AS revenueMinor, sum(units) AS units
-         ${where} GROUP BY id, currency ORDER BY ${METRIC_ORDER[q.metric]} DESC, id LIMIT {limit:UInt32}`,
+         ${where} GROUP BY id, currency ORDER BY ${METRIC_ORDER[q.metric]} DESC, id, currency LIMIT {limit:UInt32}`,
         params,
       );
       if (ranked.length === 0) return [];
@@ -87,7 +92,7 @@ export function createReports(open: () => Promise<{ store: AnalyticsStore; datab
       const rows = await s.queryRows<{ id: string } & Figures>(
         `SELECT post_id AS id, toString(currency) AS currency, sum(amount_minor) AS revenueMinor, uniqExactIf(order_id, amount_minor > 0) AS orders, sum(units) AS units
          FROM ${db}.credits
-         WHERE model = {model:String} AND at >= {from:DateTime64(3, 'UTC')} AND at <= {to:DateTime64(3, 'UTC')} AND post_id != ''
+         WHERE model = {model:String} AND at >= {from:DateTime64(3, 'UTC')} AND at < {to:DateTime64(3, 'UTC')} AND post_id != ''
          GROUP BY id, currency ORDER BY revenueMinor DESC, id LIMIT {limit:UInt32}`,
         { model: q.model, from: chTime(q.from), to: chTime(q.to), limit: q.limit },
       );
@@ -100,7 +105,7 @@ export function createReports(open: () => Promise<{ store: AnalyticsStore; datab
       if (scope.kind === 'none') return { items: [], totals: withRates(zero) };
       const col = column(q.by);
       const { store: s, database: db } = await open();
-      const params = { fromDay: day(q.from), toDay: day(q.to), ...scopeParam(scope) };
+      const params = { fromDay: day(q.from), toDay: lastDay(q.to), ...scopeParam(scope) };
       const [steps, purchases] = await Promise.all([
         s.queryRows<Omit<FunnelRow, 'purchases'>>(
           `SELECT ${col} AS id, sumIf(n, type = 'impression') AS impressions, sumIf(n, type = 'tag_tap') AS taps,
@@ -144,17 +149,17 @@ export function createReports(open: () => Promise<{ store: AnalyticsStore; datab
                FROM ${db}.${rollupOf(q.dimension)}
                WHERE model = {model:String} AND day >= {fromDay:Date} AND day <= {toDay:Date} ${idClause} ${scopeClause(scope, db)}
                GROUP BY t, currency ORDER BY t, currency`,
-              { ...params, fromDay: day(q.from), toDay: day(q.to) },
+              { ...params, fromDay: day(q.from), toDay: lastDay(q.to) },
             )
           : await s.queryRows<{ t: string } & Figures>(
               `SELECT toString(toStartOfHour(at)) AS t, toString(currency) AS currency, sum(amount_minor) AS revenueMinor,
                  uniqExactIf(order_id, amount_minor > 0) AS orders, sum(units) AS units
                FROM ${db}.credits
-               WHERE model = {model:String} AND at >= {from:DateTime64(3, 'UTC')} AND at <= {to:DateTime64(3, 'UTC')} ${idClause} ${scopeClause(scope, db)}
+               WHERE model = {model:String} AND at >= {from:DateTime64(3, 'UTC')} AND at < {to:DateTime64(3, 'UTC')} ${idClause} ${scopeClause(scope, db)}
                GROUP BY t, currency ORDER BY t, currency`,
               { ...params, from: chTime(q.from), to: chTime(q.to) },
             );
-      return rows.map((r) => ({ t: isoOf(r.t), currency: r.currency, revenueMinor: Number(r.revenueMinor), orders: Number(r.orders), units: Number(r.units) }));
+      return rows.map((r) => ({ t: isoOf(r.t), currency: r.currency, revenueMinor: Number(r.revenueMinor), orders: Number(r.orders), units: units(r.units) }));
     },
   };
 }
@@ -162,7 +167,7 @@ export function createReports(open: () => Promise<{ store: AnalyticsStore; datab
 export type Reports = ReturnType<typeof createReports>;
 
 function figures(r: { id: string } & Figures) {
-  return { id: r.id, currency: r.currency, revenueMinor: Number(r.revenueMinor), orders: Number(r.orders), units: Number(r.units) };
+  return { id: r.id, currency: r.currency, revenueMinor: Number(r.revenueMinor), orders: Number(r.orders), units: units(r.units) };
 }
 
 function numbers<T extends object>(r: T): T {

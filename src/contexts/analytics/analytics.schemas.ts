@@ -55,7 +55,7 @@ export type Dimension = (typeof DIMENSIONS)[number];
 
 const rangeFields = {
   from: Type.Optional(Type.String({ format: 'date-time', description: 'Default: 30 days before `to`' })),
-  to: Type.Optional(Type.String({ format: 'date-time', description: 'Default: now' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive (consecutive ranges neither overlap nor leave a gap); default: now, included' })),
   format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')], { description: 'csv: a text/csv download' })),
 };
 
@@ -82,7 +82,7 @@ export const TimeseriesQuery = Type.Object(
     ...rangeFields,
     granularity: Type.Optional(lit(['day', 'hour'] as const)),
     dimension: Type.Optional(lit(DIMENSIONS)),
-    id: Type.Optional(Type.String({ pattern: '^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$' })),
+    id: Type.Optional(Type.String({ pattern: '^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$', description: 'An id of the dimension’s kind (pst_, cre_, prd_, mer_); another kind is 400' })),
     model: Type.Optional(lit(MODELS)),
   },
   strict,

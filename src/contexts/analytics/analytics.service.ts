@@ -7,7 +7,7 @@ import { analyticsDdl, chTime } from './analytics.clickhouse';
 import { createReports, type Scope } from './analytics.reports';
 import { ClientEvent, type ClientEventType, type IngestAnswer, type RejectCode } from './analytics.schemas';
 import { Spool, type SpoolSegment } from './analytics.spool';
-import { openStore, type OpenedStore } from './analytics.store';
+import { openStore, StoreUnavailableError, type OpenedStore } from './analytics.store';
 
 /** One stored client event (the `events` table's columns). */
 export interface EventRow extends Record<string, unknown> {
@@ -74,7 +74,8 @@ export function createAnalyticsService(deps: AnalyticsDeps) {
       return opened;
     })().catch((e) => {
       opening = undefined;
-      throw e;
+      // a store that cannot be opened is unavailable to its callers (reports answer 503), whatever the reason
+      throw e instanceof StoreUnavailableError ? e : new StoreUnavailableError(`the analytics store could not be opened: ${(e as Error).message}`, { cause: e });
     });
     return opening;
   };
@@ -158,7 +159,9 @@ export function createAnalyticsService(deps: AnalyticsDeps) {
       const bot = isBot(input.userAgent);
       const rows: EventRow[] = [];
       const touches: TouchInput[] = [];
-      const invalid: Array<Parameters<typeof deps.attribution.recordInvalidToken>[0]> = [];
+      // refused tokens per reason: a batch of 500 forged tokens is one counter statement, not 500 (a public route)
+      const invalid = new Map<Parameters<typeof deps.attribution.recordInvalidToken>[0], number>();
+      const refuse = (reason: Parameters<typeof deps.attribution.recordInvalidToken>[0]) => invalid.set(reason, (invalid.get(reason) ?? 0) + 1);
       const rejected: IngestAnswer['rejected'] = [];
       const inBatch = new Set<string>();
       let duplicates = 0;
@@ -172,8 +175,8 @@ export function createAnalyticsService(deps: AnalyticsDeps) {
         let claims = null;
         if (event.referralToken !== undefined) {
           const v = deps.referrals.verify(event.referralToken);
-          if (!v.ok) invalid.push(v.reason);
-          else if (event.productId !== undefined && v.claims.productId !== event.productId) invalid.push('product_mismatch');
+          if (!v.ok) refuse(v.reason);
+          else if (event.productId !== undefined && v.claims.productId !== event.productId) refuse('product_mismatch');
           else claims = v.claims;
         }
         rows.push({
@@ -196,7 +199,7 @@ export function createAnalyticsService(deps: AnalyticsDeps) {
       });
       // touches first: recordTouches is idempotent, so a failure here (answered 5xx) is safely retried by the client
       if (touches.length > 0) await deps.attribution.recordTouches(touches);
-      await Promise.all(invalid.map((reason) => deps.attribution.recordInvalidToken(reason, 'events')));
+      await Promise.all([...invalid].map(([reason, n]) => deps.attribution.recordInvalidToken(reason, 'events', n)));
       spool.append(rows);
       const perType = new Map<string, number>();
       for (const r of rows) {

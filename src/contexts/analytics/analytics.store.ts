@@ -21,6 +21,23 @@ export interface AnalyticsStore {
   close(): Promise<void>;
 }
 
+/** The store cannot be reached or opened (server down, connection refused or reset, timed out): retry later, not a bug. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+/** A server store's failure to reach the server becomes a StoreUnavailableError; a refused query stays what it is. */
+const reaching = <T>(p: Promise<T>): Promise<T> =>
+  p.catch((e: unknown) => {
+    const err = e as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
+    const network = NETWORK_CODES.has(String(err?.code)) || NETWORK_CODES.has(String(err?.cause?.code)) || /^Timeout error/.test(String(err?.message));
+    throw network ? new StoreUnavailableError(`the analytics store is unreachable: ${String(err?.message)}`, { cause: e }) : e;
+  });
+
 const insertSettings = (dedupToken?: string) => ({
   deduplicate_blocks_in_dependent_materialized_views: 1 as const,
   ...(dedupToken ? { insert_deduplication_token: dedupToken } : {}),
@@ -100,15 +117,14 @@ export function openServerStore(url: string): AnalyticsStore {
   });
   return {
     async exec(sql) {
-      await client.command({ query: sql });
+      await reaching(client.command({ query: sql }));
     },
     async insertRows(table, rows, dedupToken) {
       if (rows.length === 0) return;
-      await client.insert({ table, values: rows as Record<string, unknown>[], format: 'JSONEachRow', clickhouse_settings: insertSettings(dedupToken) });
+      await reaching(client.insert({ table, values: rows as Record<string, unknown>[], format: 'JSONEachRow', clickhouse_settings: insertSettings(dedupToken) }));
     },
     async queryRows<T>(sql: string, params: Record<string, unknown> = {}) {
-      const rs = await client.query({ query: sql, query_params: params, format: 'JSONEachRow' });
-      return rs.json<T>();
+      return reaching(client.query({ query: sql, query_params: params, format: 'JSONEachRow' }).then((rs) => rs.json<T>()));
     },
     async close() {
       await client.close();

@@ -522,12 +522,12 @@ export function createAttributionRepository(anyDb: AnyDb) {
       return r.rows;
     },
 
-    /** Adds one to the (day, reason, place) counter. */
-    async incrementInvalidToken(day: string, reason: string, seenAt: string): Promise<void> {
+    /** Adds `count` to the (day, reason, place) counter in one statement. */
+    async incrementInvalidToken(day: string, reason: string, seenAt: string, count = 1): Promise<void> {
       await sql`
         INSERT INTO attribution.invalid_token_counts (day, reason, seen_at, count)
-        VALUES (${day}::date, ${reason}, ${seenAt}, 1)
-        ON CONFLICT (day, reason, seen_at) DO UPDATE SET count = attribution.invalid_token_counts.count + 1
+        VALUES (${day}::date, ${reason}, ${seenAt}, ${count})
+        ON CONFLICT (day, reason, seen_at) DO UPDATE SET count = attribution.invalid_token_counts.count + EXCLUDED.count
       `.execute(db);
     },
 

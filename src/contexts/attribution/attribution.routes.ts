@@ -1,4 +1,4 @@
-import { AppError } from '../../platform/errors';
+import { AppError, validation } from '../../platform/errors';
 import type { App } from '../../platform/http';
 import { errorResponses } from '../../platform/http';
 import { ATTRIBUTION_ERROR_MESSAGES } from './attribution.errors';
@@ -66,6 +66,10 @@ export async function attributionRoutes(app: App, service: AttributionService): 
     },
     async (request, reply) => {
       const { from, to, clickWindowDays, viewWindowHours } = request.body;
+      // the date-time format lets a leap second (23:59:60) through, which no Date can hold
+      for (const [field, value] of [['from', from], ['to', to]] as const) {
+        if (Number.isNaN(Date.parse(value))) throw validation(`Invalid body: ${field} is not a time`, [{ in: 'body', path: `/${field}`, message: 'is not a time' }]);
+      }
       if (!(Date.parse(from) < Date.parse(to))) throw new AppError('invalid_range', ATTRIBUTION_ERROR_MESSAGES.invalid_range, { from, to });
       const job = await service.startRecompute({ from: new Date(from), to: new Date(to), clickWindowDays, viewWindowHours }, request.principal?.accountId ?? null);
       return reply.code(202).header('location', `/v1${RECOMPUTE}/${job.id}`).send(job);

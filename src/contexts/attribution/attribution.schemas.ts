@@ -19,7 +19,7 @@ export const InvalidTokenCountsResponse = Type.Object(
 const Iso = (description: string) => Type.String({ format: 'date-time', description });
 
 export const FlagsQuery = Type.Object(
-  { days: Type.Optional(Type.Integer({ minimum: 1, maximum: 365, default: 30, description: 'How many days of counts' })) },
+  { days: Type.Optional(Type.Integer({ minimum: 1, maximum: 365, default: 30, description: 'How many UTC days of counts, today included (1: today alone)' })) },
   { additionalProperties: false },
 );
 

@@ -430,12 +430,12 @@ export function createAttributionService(deps: AttributionDeps & ContextDeps, re
     recordTouches,
 
     /** Counts the refusal (per UTC day, reason and place, and in Prometheus); a counting failure is logged, never thrown. */
-    async recordInvalidToken(reason, where): Promise<void> {
-      invalidTotal.inc({ reason });
+    async recordInvalidToken(reason, where, count = 1): Promise<void> {
+      invalidTotal.inc({ reason }, count);
       try {
-        await repo.incrementInvalidToken(clock.now().toISOString().slice(0, 10), reason, where);
+        await repo.incrementInvalidToken(clock.now().toISOString().slice(0, 10), reason, where, count);
       } catch (err) {
-        log.warn({ err, reason, where }, 'could not count an invalid referral token');
+        log.warn({ err, reason, where, count }, 'could not count an invalid referral token');
       }
     },
 
@@ -548,9 +548,10 @@ export function createAttributionService(deps: AttributionDeps & ContextDeps, re
       });
     },
 
-    /** Fraud-guard and invalid-token counts per day and reason since `days` ago, with recent flooded devices and flagged lines. */
+    /** Fraud-guard and invalid-token counts per day and reason of the last `days` UTC days (today included), with recent flooded devices and flagged lines. */
     async flags(days = 30) {
-      const since = new Date(clock.now().getTime() - days * DAY).toISOString().slice(0, 10);
+      // `days` UTC days, today included: days=1 is today alone (it was today and yesterday)
+      const since = new Date(clock.now().getTime() - (days - 1) * DAY).toISOString().slice(0, 10);
       const [counts, devices, lines] = await Promise.all([repo.flagCountsSince(since), repo.recentFloodedMinutes(50), repo.recentFlaggedLines(50)]);
       return {
         counts,

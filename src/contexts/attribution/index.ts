@@ -35,8 +35,8 @@ export interface AttributionService {
   recordTouch(input: TouchInput): Promise<void>;
   /** Records many touches in a fixed number of statements (analytics ingest); same idempotency as recordTouch. */
   recordTouches(inputs: readonly TouchInput[]): Promise<void>;
-  /** Counts a forged, tampered or unverifiable token; never fails the shopper's request. */
-  recordInvalidToken(reason: InvalidTokenReason, where: string): Promise<void>;
+  /** Counts a forged, tampered or unverifiable token (`count` of them, one statement); never fails the shopper's request. */
+  recordInvalidToken(reason: InvalidTokenReason, where: string, count?: number): Promise<void>;
   /** Joins a device's anonymous touches to the account that signed in on it. */
   linkDevice(deviceId: string, accountId: string): Promise<void>;
   /** Touches of a shopper (by account, including linked devices, or by device), oldest first. */
