@@ -240,6 +240,9 @@ for (const backend of backends()) {
       const queued = res.body;
       assert.match(queued.id, /^rcj_[0-9A-Z]{26}$/);
       assert.equal(res.headers.location, `${URL}/${queued.id}`);
+      // and the OpenAPI document says so, so a generated client knows where to poll
+      const doc = (await t.request({ url: '/openapi.json' })).body;
+      assert.equal(doc.paths['/v1/admin/attribution/recompute'].post.responses['202'].headers.location.schema.type, 'string');
       assert.deepEqual(
         { ...queued, id: undefined, createdAt: undefined },
         {

@@ -1,3 +1,4 @@
+import { Type } from 'typebox';
 import { AppError, validation } from '../../platform/errors';
 import type { App } from '../../platform/http';
 import { errorResponses } from '../../platform/http';
@@ -61,7 +62,10 @@ export async function attributionRoutes(app: App, service: AttributionService): 
           'Answers 202 with the queued job and its `Location`; a worker runs it a page of lines at a time (poll the job). ' +
           'Never changes the commissionable (last click, frozen) credit. Re-running with the same windows changes nothing.',
         body: RecomputeBody,
-        response: { 202: RecomputeJobView, ...errorResponses(401, 403) },
+        response: {
+          202: { ...RecomputeJobView, headers: { location: Type.String({ description: 'The job to poll: /v1/admin/attribution/recompute/{jobId}' }) } },
+          ...errorResponses(401, 403),
+        },
       },
     },
     async (request, reply) => {
