@@ -119,6 +119,13 @@ for (const backend of backends()) {
       }
       const linear = await get('/v1/reports/top?dimension=post&model=linear', admin.token);
       assert.deepEqual(figures(linear.body.items, names), [['A', 'EUR', 2998, 1, 1.5], ['A', 'USD', 500, 1, 0.5], ['B', 'EUR', 2999, 1, 1.5], ['B', 'USD', 500, 1, 0.5]]);
+      // one currency at a time: the ranking compares like with like (and the limit is not spent on the other one)
+      const usdOnly = await get('/v1/reports/top?dimension=post&model=linear&currency=USD&limit=2', admin.token);
+      assert.equal(usdOnly.body.currency, 'USD');
+      assert.deepEqual(figures(usdOnly.body.items, names), [['A', 'USD', 500, 1, 0.5], ['B', 'USD', 500, 1, 0.5]]);
+      const eurTop = await get('/v1/reports/top?dimension=post&model=linear&currency=EUR&limit=1', admin.token);
+      assert.deepEqual(figures(eurTop.body.items, names), [['B', 'EUR', 2999, 1, 1.5]]);
+      assert.equal((await get('/v1/reports/top?dimension=post&currency=eur', admin.token)).status, 400);
 
       // scopes: each creator their own post, each merchant their own currency's product, a shopper nothing
       const asA = await get('/v1/reports/top?dimension=post&model=linear', a.token);

@@ -56,13 +56,17 @@ export function createReports(open: () => Promise<{ store: AnalyticsStore; datab
      * revenue or units, the ranking uses the plain sums and distinct orders are merged for the top ids only: merging
      * every id's order set is what would make the query slow.
      */
-    async top(scope: Scope, q: { dimension: Dimension; metric: keyof typeof METRIC_ORDER; model: string; limit: number } & Range): Promise<TopReport['items']> {
+    async top(
+      scope: Scope,
+      q: { dimension: Dimension; metric: keyof typeof METRIC_ORDER; model: string; limit: number; currency?: string | undefined } & Range,
+    ): Promise<TopReport['items']> {
       if (scope.kind === 'none') return [];
       const { store: s, database: db } = await open();
       const col = column(q.dimension);
+      const currencyClause = q.currency ? 'AND toString(currency) = {currency:String}' : '';
       const where = `FROM ${db}.${rollupOf(q.dimension)}
-         WHERE model = {model:String} AND day >= {fromDay:Date} AND day <= {toDay:Date} AND ${col} != '' ${scopeClause(scope, db)}`;
-      const params = { model: q.model, fromDay: day(q.from), toDay: lastDay(q.to), limit: q.limit, ...scopeParam(scope) };
+         WHERE model = {model:String} AND day >= {fromDay:Date} AND day <= {toDay:Date} AND ${col} != '' ${currencyClause} ${scopeClause(scope, db)}`;
+      const params = { model: q.model, fromDay: day(q.from), toDay: lastDay(q.to), limit: q.limit, currency: q.currency ?? '', ...scopeParam(scope) };
       if (q.metric === 'orders') {
         const rows = await s.queryRows<{ id: string } & Figures>(
           `SELECT ${col} AS id, toString(currency) AS currency, sum(revenue) AS revenueMinor, uniqExactMerge(orders) AS orders, sum(units) AS units

@@ -138,9 +138,10 @@ export async function analyticsRoutes(app: App, service: AnalyticsServiceImpl, c
       const metric = q.metric ?? 'revenue';
       const model = q.model ?? 'last_click';
       const scope = await service.scopeOf(requirePrincipal(request));
-      const items = await fromStore(request, service.reports.top(scope, { dimension: q.dimension, metric, model, limit: q.limit, ...range }));
-      const body: TopReport = { dimension: q.dimension, metric, model, from: shown.from.toISOString(), to: shown.to.toISOString(), items };
-      return answer(reply, q.format, `top-${q.dimension}-${metric}-${model}-${stamp(shown)}`, body, TOP_COLUMNS, items);
+      const items = await fromStore(request, service.reports.top(scope, { dimension: q.dimension, metric, model, limit: q.limit, currency: q.currency, ...range }));
+      const body: TopReport = { dimension: q.dimension, metric, model, ...(q.currency ? { currency: q.currency } : {}), from: shown.from.toISOString(), to: shown.to.toISOString(), items };
+      const name = `top-${q.dimension}-${metric}-${model}${q.currency ? `-${q.currency}` : ''}-${stamp(shown)}`;
+      return answer(reply, q.format, name, body, TOP_COLUMNS, items);
     },
   );
 

@@ -65,6 +65,12 @@ export const TopQuery = Type.Object(
     dimension: lit(DIMENSIONS),
     metric: Type.Optional(lit(['revenue', 'orders', 'units'] as const)),
     model: Type.Optional(lit(MODELS)),
+    currency: Type.Optional(
+      Type.String({
+        pattern: '^[A-Z]{3}$',
+        description: 'Only amounts in this currency (ISO 4217). Without it, ids are ranked across currencies by their minor units, which compares ¥5,000 with €49.99 as 5,000 against 4,999',
+      }),
+    ),
     limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }),
   },
   strict,
@@ -100,6 +106,7 @@ export const TopReport = Type.Object({
   dimension: Type.String(),
   metric: Type.String(),
   model: Type.String(),
+  currency: Type.Optional(Type.String({ description: 'The currency asked for, when one was' })),
   from: Type.String(),
   to: Type.String(),
   items: Type.Array(Type.Object({ id: Type.String(), ...Figures })),
