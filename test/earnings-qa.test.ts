@@ -230,6 +230,24 @@ for (const backend of backends()) {
       assert.deepEqual(await eur(c), { pending: 0, available: 100, inTransit: 0, paid: 0, carry: 0 });
     });
 
+    it('the next scheduled payout is per currency: paid in EUR a moment ago, a USD balance never paid is looked at now', async () => {
+      const { m, p, c, token } = await world(1_000);
+      const usdShop = await shopOwner(t);
+      const usd = await activeProduct(t, usdShop, { priceMinor: 3_000, stock: 5, currency: 'USD' });
+      const e = await buyThrough(token, p, 1);
+      const u = await buyThrough(await tagged(c, usd.productId), usd, 1);
+      await delivered(m, e.orderId);
+      await delivered(usdShop, u.orderId);
+      clock.advance((HOLD_DAYS + 1) * DAY);
+      await registerAccount(c);
+      assert.equal((await payOut(c)).status, 201);
+      const next = async () => Date.parse((await req('GET', '/v1/creator/earnings', c.token)).body.nextPayoutAt);
+      // was: the schedule's hours after the EUR payout, as if a payout in one currency held back the others
+      assert.ok((await next()) <= clock.now().getTime());
+      assert.equal((await payOut(c, randomUUID(), 'USD')).status, 201);
+      assert.ok((await next()) > clock.now().getTime(), 'both paid: the next look is later');
+    });
+
     it('a forged or foreign cursor is 400 invalid_cursor on the ledger and payout lists (it was read as a position, or a 400 about NUL)', async () => {
       const { m, p, c, token } = await world(5_000);
       const { orderId } = await buyThrough(token, p, 1);

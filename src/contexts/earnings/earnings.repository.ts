@@ -287,9 +287,11 @@ export async function duePayouts(db: Executor, minimumMinor: number, notSince: D
   return r.rows;
 }
 
-export async function lastPayoutAt(db: Executor, creatorId: string): Promise<Date | null> {
-  const r = await sql<{ at: Date | null }>`SELECT max(created_at) AS at FROM earnings.payouts WHERE creator_id = ${creatorId}`.execute(db);
-  return r.rows[0]?.at ?? null;
+/** When the creator's last payout in each currency was made (the schedule decides per currency). */
+export async function lastPayoutAtByCurrency(db: Executor, creatorId: string): Promise<Map<string, Date>> {
+  const r = await sql<{ currency: string; at: Date }>`
+    SELECT currency, max(created_at) AS at FROM earnings.payouts WHERE creator_id = ${creatorId} GROUP BY currency`.execute(db);
+  return new Map(r.rows.map((row) => [row.currency, new Date(row.at)]));
 }
 
 export async function listPayouts(db: Executor, f: { creatorId?: string | undefined; status?: PayoutStatus | undefined; beforeId?: string | undefined; limit: number }): Promise<PayoutRow[]> {

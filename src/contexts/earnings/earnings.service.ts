@@ -424,9 +424,14 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
 
   async function summary(creatorId: string): Promise<EarningsSummary> {
     const current = await balances(creatorId);
-    const last = await repo.lastPayoutAt(db, creatorId);
+    const last = await repo.lastPayoutAtByCurrency(db, creatorId);
     const now = clock.now().getTime();
-    const next = last ? Math.max(now, new Date(last).getTime() + config.payoutScheduleHours * HOUR) : now;
+    // the schedule considers each currency on its own (duePayouts): the soonest of them; a currency never paid is now
+    const times = current.map((b) => {
+      const at = last.get(b.currency);
+      return at ? Math.max(now, at.getTime() + config.payoutScheduleHours * HOUR) : now;
+    });
+    const next = times.length > 0 ? Math.min(...times) : now;
     return { balances: current, nextPayoutAt: new Date(next).toISOString(), minimumPayoutMinor: config.payoutMinimumMinor };
   }
 
