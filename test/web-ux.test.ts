@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { DEMO_ADMIN } from '../src/demo/world';
-import { apiLogin, axeViolations, browserSkipReason, DEMO, newPhoneContext, screenshot, signIn, useWebSuite, type WebServer } from './support/browser';
+import { apiLogin, assertFitsPhone, axeViolations, browserSkipReason, consoleErrors, DEMO, newPhoneContext, screenshot, signIn, useWebSuite, type WebServer } from './support/browser';
 import { backends } from './support/harness';
 
 /**
@@ -15,28 +15,12 @@ const PRICE = 1250; // $12.50
 const PRODUCT = 'UX Journey Mug';
 const CAPTION = 'UX journey mug post';
 
-/** Console errors and uncaught exceptions of a page (`allow` drops expected ones, e.g. an aborted request). */
-function consoleErrors(page: Page, allow: RegExp | null = null): string[] {
-  const errors: string[] = [];
-  page.on('console', (m) => {
-    if ((m.type() === 'error' || m.type() === 'warning') && !(allow && allow.test(m.text()))) errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(e.message));
-  return errors;
-}
-
 async function fillPayment(page: Page): Promise<void> {
   await page.getByLabel('Card number').fill('4242424242424242');
   await page.getByLabel('Full name').fill('Test Shopper');
   await page.getByLabel('Address', { exact: true }).fill('1 Market Street');
   await page.getByLabel('City').fill('Lisbon');
   await page.getByLabel('Postal code').fill('1100-001');
-}
-
-/** Nothing is wider than the phone (no sideways scrolling at 390 px). */
-async function assertFitsPhone(page: Page): Promise<void> {
-  const width = await page.evaluate(() => document.documentElement.scrollWidth);
-  assert.ok(width <= 390, `the page is ${width} px wide at 390 px`);
 }
 
 /** The top bar's cart link: its name says the count ("Cart, 3 items"), the badge shows the number. */

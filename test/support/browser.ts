@@ -1,5 +1,6 @@
 // End-to-end support: the real server (PGlite or PostgreSQL, demo world, built web app) on a free port and Debian
 // Chromium driven by playwright-core. One server and one browser per test file; each journey opens its own browser context.
+import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { after, before } from 'node:test';
 import { join } from 'node:path';
@@ -121,4 +122,20 @@ export async function downloadedText(page: Page, click: () => Promise<void>): Pr
   const [download] = await Promise.all([page.waitForEvent('download'), click()]);
   const path = await download.path();
   return { name: download.suggestedFilename(), text: readFileSync(path, 'utf8') };
+}
+
+/** Console errors and warnings and uncaught exceptions of a page from now on (`allow` drops expected ones, e.g. an aborted request). */
+export function consoleErrors(page: Page, allow: RegExp | null = null): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if ((m.type() === 'error' || m.type() === 'warning') && !(allow && allow.test(m.text()))) errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  return errors;
+}
+
+/** Nothing is wider than the phone (no sideways scrolling at 390 px). */
+export async function assertFitsPhone(page: Page): Promise<void> {
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `the page is ${width} px wide at 390 px`);
 }

@@ -9,6 +9,18 @@ const strict = { additionalProperties: false } as const;
 export const Name = Type.String({ minLength: 1, maxLength: 200 });
 export const Description = Type.String({ maxLength: 10_000 });
 export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code, e.g. EUR' });
+/**
+ * The currencies a product can be priced in: ISO 4217 codes with 2 decimals (cents), since prices everywhere are
+ * shown and typed as minor units / 100. A code with 0 or 3 decimals (JPY, KWD) or no currency at all ("UDS") would be
+ * charged 100 or 10 times off, so it is refused (400 validation_failed on `currency`).
+ */
+export const PRICING_CURRENCIES: readonly string[] = Intl.supportedValuesOf('currency').filter(
+  (c) => new Intl.NumberFormat('en', { style: 'currency', currency: c }).resolvedOptions().maximumFractionDigits === 2,
+);
+export const PricingCurrency = Type.String({
+  pattern: `^(${PRICING_CURRENCIES.join('|')})$`,
+  description: 'ISO 4217 code with 2 decimals (cents), e.g. EUR; JPY, KWD and unknown codes are refused',
+});
 export const PriceMinor = Type.Integer({ minimum: 1, maximum: 100_000_000, description: 'Integer minor units (1299 = 12.99)' });
 export const Quantity = Type.Integer({ minimum: 0, maximum: 1_000_000_000 });
 export const ProductStatus = Type.Union([Type.Literal('draft'), Type.Literal('active'), Type.Literal('archived')]);
@@ -51,7 +63,7 @@ export const NewProduct = Type.Object(
     name: Name,
     description: Type.Optional(Description),
     status: Type.Optional(ProductStatus),
-    currency: Currency,
+    currency: PricingCurrency,
     media: Type.Optional(Type.Array(MediaInput, { maxItems: 20 })),
     variants: Type.Array(VariantInput, { minItems: 1, maxItems: 100 }),
   },

@@ -39,7 +39,11 @@ export const MerchantOrdersQuery = Type.Object(
 );
 
 export const ShipInput = Type.Object(
-  { carrier: Type.String({ minLength: 1, maxLength: 100 }), trackingNumber: Type.String({ minLength: 1, maxLength: 200 }) },
+  {
+    // not only spaces: the shopper is shown both to find the parcel
+    carrier: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' }),
+    trackingNumber: Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' }),
+  },
   strict,
 );
 export type ShipInput = Static<typeof ShipInput>;
