@@ -323,6 +323,12 @@ export const socialRepository = {
     return r.length > 0;
   },
 
+  /** Changes the caption of a post that is not deleted; false when there is none. */
+  async setCaption(db: Executor, postId: string, caption: string): Promise<boolean> {
+    const r = await db.updateTable('social.posts').set({ caption }).where('id', '=', postId).where('deleted_at', 'is', null).returning('id').execute();
+    return r.length > 0;
+  },
+
   async setPostScore(db: Executor, postId: string, score: number): Promise<boolean> {
     const r = await db.updateTable('social.posts').set({ score }).where('id', '=', postId).returning('id').execute();
     return r.length > 0;

@@ -23,6 +23,7 @@ import {
   TagInput,
   TagParams,
   TagView,
+  UpdatePostBody,
 } from './social.schemas';
 
 const tags = ['social'];
@@ -162,6 +163,15 @@ export async function socialRoutes(app: App, service: SocialService): Promise<vo
       orThrow(await service.deletePost(await requireCreatorId(request), request.params.id));
       return reply.code(204).send(null);
     },
+  );
+
+  app.patch(
+    '/posts/:id',
+    {
+      config: { auth: ['creator'] },
+      schema: { tags, summary: 'Edit the caption of your post or live story', params: PostParams, querystring: NoQuery, body: UpdatePostBody, response: { 200: PostView, ...errorResponses(401, 403, 404, 409) } },
+    },
+    async (request) => orThrow(await service.editCaption(await requireCreatorId(request), request.params.id, request.body.caption)).post,
   );
 
   app.post(

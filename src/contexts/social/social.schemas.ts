@@ -85,6 +85,10 @@ export const CreatePostBody = Type.Object(
 );
 export type CreatePostInput = Static<typeof CreatePostBody>;
 
+/** What a creator may change on a published post or story: the caption (media and tags are the post's own). */
+export const UpdatePostBody = Type.Object({ caption: Type.String({ maxLength: 2200 }) }, { additionalProperties: false });
+export type UpdatePostInput = Static<typeof UpdatePostBody>;
+
 export const ProductCardView = Type.Object({
   id: ProductId,
   name: Type.String(),

@@ -291,6 +291,20 @@ export function createSocialService(deps: SocialDeps) {
     },
 
     /**
+     * Changes the caption of the creator's own visible post or story (forbidden for anyone else's; a deleted post or
+     * an expired story is not_found). Feeds of this process show it at once, other processes within FEED_CACHE_TTL_MS.post.
+     */
+    async editCaption(creatorId: string, postId: string, caption: string): Promise<Result<{ post: PostView }, 'not_found' | 'forbidden'>> {
+      const post = await repo.findPost(db, postId);
+      if (!post || !isVisible(post, clock.now())) return fail('not_found', `Post ${postId} was not found`);
+      if (post.creator_id !== creatorId) return fail('forbidden', 'Only its creator may edit this post');
+      if (!(await repo.setCaption(db, postId, caption))) return fail('not_found', `Post ${postId} was not found`);
+      caches.posts.delete(postId);
+      const [view] = await presentPosts(pipeline, [postId], clock.now());
+      return view ? { ok: true, post: view } : fail('not_found', `Post ${postId} was not found`);
+    },
+
+    /**
      * Tags a product on the creator's own visible post; the product must exist and be active, and the post may carry
      * at most MAX_TAGS_PER_POST active tags (too_many_tags), as at creation.
      */

@@ -1,10 +1,11 @@
-import { useMemo, useState, type FormEvent, type MouseEvent } from 'react';
-import { api, formatDate, formatMoney, messageFor, newIdempotencyKey, type AttributionModel, type CreatePostInput, type CreatorView, type Earnings, type PayoutPageT, type PostView, type StatementListT, type ProductCardPageT, type PayoutAccountView } from '../api';
+import { useMemo, useState, type FormEvent } from 'react';
+import { api, formatDate, formatMoney, messageFor, newIdempotencyKey, type AttributionModel, type CreatorView, type Earnings, type PayoutPageT, type PostView, type StatementListT, type PayoutAccountView } from '../api';
 import { FunnelReport, ModelSwitch, POLL_MS, RevenueChart, TopTable, useRange } from '../reports';
 import { useLocation } from '../router';
 import { hasRole, useSession } from '../session';
 import { AreaTabs, BusyButton, DownloadButton, FormPage, PAYOUT_STATUS } from '../actions';
-import { MEDIA_ACCEPT, MediaUpload } from './MediaUpload';
+import { NewPost } from './NewPost';
+import { YourPosts } from './YourPosts';
 import { Empty, ErrorNote, NotFound, PageTitle, Spinner, useApi, useInterval } from '../ui';
 
 /** The creator's area: dashboard (attributed sales, funnel, revenue, earnings, payouts, statements) and posting. */
@@ -25,11 +26,14 @@ export default function CreatorArea() {
         tabs={[
           ['/creator', 'Dashboard'],
           ['/creator/new', 'New post'],
+          ['/creator/posts', 'Your posts'],
           ['/creator/profile', 'Profile'],
         ]}
       />
       {path === '/creator/new' ? (
         <NewPost />
+      ) : path === '/creator/posts' ? (
+        <YourPosts me={me.data} />
       ) : path === '/creator/profile' ? (
         <ProfileForm current={me.data} onSaved={me.setData} />
       ) : path === '/creator' ? (
@@ -240,162 +244,5 @@ function PayoutAccountForm({ current, onSaved }: { current: PayoutAccountView | 
       )}
       {error && <ErrorNote>{error}</ErrorNote>}
     </form>
-  );
-}
-
-interface DraftTag {
-  x: number;
-  y: number;
-  product: ProductCardPageT['items'][number] | null;
-}
-
-/** A URL typed by hand names a video by its extension; an uploaded file says what it is. */
-const VIDEO_URL = /\.(mp4|webm)([?#]|$)/i;
-
-/** Publishing: upload the media or give its URL, then click on the media where each product is and pick it. */
-function NewPost() {
-  const [kind, setKind] = useState<'post' | 'story'>('post');
-  const [mediaUrl, setMediaUrl] = useState('');
-  const [mediaType, setMediaType] = useState<CreatePostInput['mediaType']>('photo');
-  const [tags, setTags] = useState<DraftTag[]>([]);
-  const [active, setActive] = useState<number | null>(null);
-  const [q, setQ] = useState('');
-  const [results, setResults] = useState<ProductCardPageT['items']>([]);
-  const [error, setError] = useState<string | null>(null);
-  const [done, setDone] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const place = (e: MouseEvent<HTMLElement>) => {
-    const r = e.currentTarget.getBoundingClientRect();
-    const x = Math.min(1, Math.max(0, (e.clientX - r.left) / r.width));
-    const y = Math.min(1, Math.max(0, (e.clientY - r.top) / r.height));
-    setTags((t) => [...t, { x: Math.round(x * 1000) / 1000, y: Math.round(y * 1000) / 1000, product: null }]);
-    setActive(tags.length);
-  };
-  const search = async (e: FormEvent) => {
-    e.preventDefault();
-    try {
-      const page = await api<ProductCardPageT>(`/v1/products?q=${encodeURIComponent(q)}&limit=10`);
-      setResults(page.items);
-    } catch (err) {
-      setError(messageFor(err));
-    }
-  };
-  const submit = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault();
-    const caption = String(new FormData(e.currentTarget).get('caption') ?? '');
-    const body: CreatePostInput = {
-      kind,
-      mediaType,
-      mediaUrl,
-      caption,
-      tags: tags.filter((t) => t.product).map((t) => ({ productId: t.product!.id, x: t.x, y: t.y })),
-    };
-    setBusy(true);
-    setError(null);
-    try {
-      const post = await api<PostView>('/v1/posts', { method: 'POST', body });
-      setDone(`Published ${kind} ${post.id} with ${post.tags.length} tag${post.tags.length === 1 ? '' : 's'}.`);
-      setTags([]);
-    } catch (err) {
-      setError(messageFor(err));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <>
-      <PageTitle>New post</PageTitle>
-      <form onSubmit={(e) => void submit(e)} className="new-post">
-        <fieldset className="inline">
-          <legend>Kind</legend>
-          <label>
-            <input type="radio" name="kind" checked={kind === 'post'} onChange={() => setKind('post')} /> Post
-          </label>
-          <label>
-            <input type="radio" name="kind" checked={kind === 'story'} onChange={() => setKind('story')} /> Story (24 h)
-          </label>
-        </fieldset>
-        <label>
-          Media URL
-          <input
-            value={mediaUrl}
-            onChange={(e) => {
-              setMediaUrl(e.target.value.trim());
-              setMediaType(VIDEO_URL.test(e.target.value) ? 'video' : 'photo');
-            }}
-            required
-            pattern="(https?://|/)\S+"
-            placeholder="https://… or /media/…"
-          />
-        </label>
-        <MediaUpload
-          label="Or upload a photo or video"
-          accept={MEDIA_ACCEPT}
-          onUploaded={(media) => {
-            setMediaUrl(media.url);
-            setMediaType(media.contentType.startsWith('video/') ? 'video' : 'photo');
-          }}
-        />
-        {mediaUrl && (
-          <div className="media tagger">
-            <p className="hint">Click on the {mediaType === 'video' ? 'video' : 'image'} where a product is to tag it.</p>
-            {mediaType === 'video' ? (
-              <video src={mediaUrl} aria-label="Your video: click to place a product tag" onClick={place} muted loop autoPlay playsInline style={{ width: '100%', borderRadius: 8, cursor: 'crosshair' }} />
-            ) : (
-              <img src={mediaUrl} alt="Your media: click to place a product tag" onClick={place} />
-            )}
-            {tags.map((t, i) => (
-              <button
-                key={i}
-                type="button"
-                className="pin"
-                style={{ left: `${t.x * 100}%`, top: `${t.y * 100}%` }}
-                aria-label={`Tag ${i + 1}: ${t.product?.name ?? 'choose a product'}`}
-                onClick={() => setActive(i)}
-              >
-                {i + 1}
-              </button>
-            ))}
-          </div>
-        )}
-        {active !== null && tags[active] && (
-          <div className="picker">
-            <p>
-              Tag {active + 1} at ({tags[active]!.x}, {tags[active]!.y}): {tags[active]!.product?.name ?? 'no product yet'}{' '}
-              <button type="button" className="link" onClick={() => { setTags((t) => t.filter((_, i) => i !== active)); setActive(null); }}>
-                Remove tag
-              </button>
-            </p>
-            <div className="row">
-              <label>
-                Find a product
-                <input value={q} onChange={(e) => setQ(e.target.value)} />
-              </label>
-              <button type="button" onClick={(e) => void search(e)}>
-                Search
-              </button>
-            </div>
-            <ul>
-              {results.map((p) => (
-                <li key={p.id}>
-                  <button type="button" onClick={() => { setTags((t) => t.map((x, i) => (i === active ? { ...x, product: p } : x))); setActive(null); }}>
-                    {p.name} · {formatMoney(p.priceMinor, p.currency)}
-                  </button>
-                </li>
-              ))}
-            </ul>
-          </div>
-        )}
-        <label>
-          Caption
-          <textarea name="caption" maxLength={2200} rows={3} />
-        </label>
-        {error && <ErrorNote>{error}</ErrorNote>}
-        {done && <p role="status" className="success">{done}</p>}
-        <BusyButton type="submit" className="primary" busy={busy} busyText="Publishing…" disabled={!mediaUrl}>
-          Publish
-        </BusyButton>
-      </form>
-    </>
   );
 }

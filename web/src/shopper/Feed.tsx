@@ -181,6 +181,8 @@ export function Feed() {
         </button>
       )}
       <div ref={sentinel} aria-hidden="true" />
+      {storyCreator && <StoryViewer creator={storyCreator} onClose={() => setStoryCreator(null)} onOpen={open} availabilityOf={availabilityOf} />}
+      {/* after the story viewer: a sheet opened from a story's pin is drawn on top of it (same z-index, later wins) */}
       {sheet && (
         <ProductSheet
           target={sheet}
@@ -188,7 +190,6 @@ export function Feed() {
           onVariants={(productId, skuIds) => setSkusByProduct((m) => (m.get(productId)?.join() === skuIds.join() ? m : new Map(m).set(productId, skuIds)))}
         />
       )}
-      {storyCreator && <StoryViewer creator={storyCreator} onClose={() => setStoryCreator(null)} onOpen={open} availabilityOf={availabilityOf} />}
     </div>
   );
 }
