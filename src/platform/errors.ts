@@ -37,6 +37,11 @@ export function registerErrorCodes(codes: Record<string, number>): void {
   for (const [code, status] of Object.entries(codes)) extraStatus.set(code, status);
 }
 
+/** Every code the API can answer with: the platform's and those the contexts registered (the web app words each). */
+export function knownErrorCodes(): string[] {
+  return [...new Set([...Object.keys(ERROR_STATUS), ...extraStatus.keys()])].sort();
+}
+
 export function statusForCode(code: string): number {
   return (ERROR_STATUS as Record<string, number>)[code] ?? extraStatus.get(code) ?? 500;
 }

@@ -115,6 +115,20 @@ const MESSAGES: Record<string, string> = {
   route_not_found: 'This is not available on this server yet.',
   internal: 'Something went wrong on our side. Try again in a moment.',
   media_quota_exceeded: 'Your uploads have reached their storage limit, so this file was not uploaded. Use a file you uploaded before, or a link.',
+  media_in_use: 'This file is still shown in a post, story or product. Remove it there first, then delete it.',
+  cannot_follow_self: 'This is your own post: you cannot follow yourself.',
+  too_many_tags: 'A post carries at most 20 tags. Remove one before adding another.',
+  unknown_product: 'One of the tagged products is not on sale any more. Pick another product.',
+  payout_account_restricted: 'Your payout account cannot receive money right now. Finish its set-up with the payout provider, then try again.',
+  analytics_unavailable: 'The sales figures cannot be read right now. Nothing is lost; try again in a moment.',
+  request_timeout: 'That took too long. Check your connection and try again.',
+  product_not_found: 'This product is no longer available. Reload the page.',
+  creator_not_found: 'This creator was not found. Check the id.',
+  line_not_found: 'That line is not on this order. Reload the page.',
+  order_not_found: 'No order has this id. Check it and try again.',
+  recompute_job_not_found: 'This recomputation is not known (any more). Reload the page.',
+  stock_limit_exceeded: 'That is more units than a product variant can hold (1,000,000,000).',
+  idempotency_key_required: 'This could not be sent safely. Reload the page and try again.',
 };
 
 /** The most units one cart line holds (the API refuses more: quantity_limit_exceeded). */
