@@ -115,7 +115,6 @@ const MESSAGES: Record<string, string> = {
   route_not_found: 'This is not available on this server yet.',
   internal: 'Something went wrong on our side. Try again in a moment.',
   media_quota_exceeded: 'Your uploads have reached their storage limit, so this file was not uploaded. Use a file you uploaded before, or a link.',
-  media_in_use: 'This file is still shown in a post, story or product. Remove it there first, then delete it.',
   cannot_follow_self: 'This is your own post: you cannot follow yourself.',
   too_many_tags: 'A post carries at most 20 tags. Remove one before adding another.',
   unknown_product: 'One of the tagged products is not on sale any more. Pick another product.',
