@@ -28,6 +28,8 @@ declare module 'fastify' {
     principal: Principal | null;
     /** Anonymous browsing identity: `x-device-id` header or the `fs_device` cookie (issued when absent). */
     deviceId: string;
+    /** The request named its device (header or cookie); false when the edge minted `deviceId` for this request. */
+    deviceNamed: boolean;
   }
 }
 

@@ -261,6 +261,7 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
 
   app.decorateRequest('principal', null);
   app.decorateRequest('deviceId', '');
+  app.decorateRequest('deviceNamed', false);
   // A new device's cookie, as reply.setCookie would write it (same attributes, same order), pre-serialized: only
   // the id changes, and it needs no encoding. Set as a header, it merges with cookies routes set through the plugin.
   const deviceCookieTail = app
@@ -277,6 +278,7 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
     const header = request.headers['x-device-id'];
     const fromCookie = cookies[DEVICE_COOKIE];
     let device = typeof header === 'string' && DEVICE_ID.test(header) ? header : fromCookie && DEVICE_ID.test(fromCookie) ? fromCookie : undefined;
+    request.deviceNamed = device !== undefined;
     if (!device) {
       device = `dev_${edgeId()}`;
       // only the API keeps a device (touches, carts): files and pages outside it are publicly cacheable, and a

@@ -1,6 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { DEVICE_COOKIE } from '../../platform/auth';
 import { AppError } from '../../platform/errors';
 import { errorResponses, type App } from '../../platform/http';
 import { idempotencyScope, requestHash, requireIdempotencyKey, sendRefusal } from '../../platform/idempotency';
@@ -21,15 +20,11 @@ function unwrap<T>(r: Result<T>): T {
   throw new AppError(r.code, CHECKOUT_ERROR_MESSAGES[r.code], r.details);
 }
 
-/** The request named its device (header or cookie) rather than getting one minted for it. */
-const namesDevice = (request: FastifyRequest): boolean =>
-  request.headers['x-device-id'] === request.deviceId || request.cookies?.[DEVICE_COOKIE] === request.deviceId;
-
 /** Signed-in shoppers buy as their account; anonymous ones by the device id the platform resolved. */
 const shopperOf = (request: FastifyRequest): Shopper => ({
   accountId: request.principal?.accountId ?? null,
   deviceId: request.deviceId,
-  deviceNamed: namesDevice(request),
+  deviceNamed: request.deviceNamed,
 });
 
 /**
@@ -40,7 +35,7 @@ function checkoutKey(request: FastifyRequest, action: string): CheckoutKey {
   // an anonymous caller's scope is its device: one minted for this very request (no x-device-id, no cookie) is new
   // on every retry, so the key would protect nothing and a retry would buy (and charge) again
   const key = requireIdempotencyKey(request);
-  if (!request.principal && !namesDevice(request)) throw new AppError('device_id_required', CHECKOUT_DEVICE_REQUIRED);
+  if (!request.principal && !request.deviceNamed) throw new AppError('device_id_required', CHECKOUT_DEVICE_REQUIRED);
   return { scope: idempotencyScope(request), key, hash: requestHash({ action, params: request.params, body: request.body }) };
 }
 
