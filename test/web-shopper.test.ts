@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { DEMO_MERCHANTS } from '../src/demo/world';
 import { WEB_DIST } from '../src/web';
-import { axeViolations, browserSkipReason, DEMO, newPhoneContext, screenshot, signIn, useWebSuite, type WebServer } from './support/browser';
+import { axeViolations, browserSkipReason, DEMO, fillPayment, newPhoneContext, screenshot, signIn, useWebSuite, type WebServer } from './support/browser';
 import { backends } from './support/harness';
 
 /**
@@ -38,14 +38,6 @@ async function findPin(page: Page, pick: (name: string) => boolean): Promise<str
 
 function pinFor(page: Page, name: string) {
   return page.locator(`button.pin[aria-label^="${name}, "]`).first();
-}
-
-async function fillPayment(page: Page, card: string): Promise<void> {
-  await page.getByLabel('Card number').fill(card);
-  await page.getByLabel('Full name').fill('Test Shopper');
-  await page.getByLabel('Address', { exact: true }).fill('1 Market Street');
-  await page.getByLabel('City').fill('Lisbon');
-  await page.getByLabel('Postal code').fill('1100-001');
 }
 
 for (const backend of backends())

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { DEMO_ADMIN } from '../src/demo/world';
-import { apiLogin, assertFitsPhone, axeViolations, browserSkipReason, consoleErrors, DEMO, newPhoneContext, screenshot, signIn, useWebSuite, type WebServer } from './support/browser';
+import { apiLogin, assertFitsPhone, axeViolations, browserSkipReason, consoleErrors, DEMO, fillPayment, newPhoneContext, screenshot, signIn, useWebSuite, type WebServer } from './support/browser';
 import { backends } from './support/harness';
 
 /**
@@ -14,14 +14,6 @@ const skip = browserSkipReason();
 const PRICE = 1250; // $12.50
 const PRODUCT = 'UX Journey Mug';
 const CAPTION = 'UX journey mug post';
-
-async function fillPayment(page: Page): Promise<void> {
-  await page.getByLabel('Card number').fill('4242424242424242');
-  await page.getByLabel('Full name').fill('Test Shopper');
-  await page.getByLabel('Address', { exact: true }).fill('1 Market Street');
-  await page.getByLabel('City').fill('Lisbon');
-  await page.getByLabel('Postal code').fill('1100-001');
-}
 
 /** The top bar's cart link: its name says the count ("Cart, 3 items"), the badge shows the number. */
 const cartLink = (page: Page) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Cart/ });

@@ -139,3 +139,12 @@ export async function assertFitsPhone(page: Page): Promise<void> {
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `the page is ${width} px wide at 390 px`);
 }
+
+/** Fills the pay form's card and shipping fields (a test card that succeeds unless another is given). */
+export async function fillPayment(page: Page, card = '4242424242424242'): Promise<void> {
+  await page.getByLabel('Card number').fill(card);
+  await page.getByLabel('Full name').fill('Test Shopper');
+  await page.getByLabel('Address', { exact: true }).fill('1 Market Street');
+  await page.getByLabel('City').fill('Lisbon');
+  await page.getByLabel('Postal code').fill('1100-001');
+}
