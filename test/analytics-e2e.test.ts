@@ -64,7 +64,7 @@ for (const backend of backends()) {
       await t.app.contexts.analytics.service.flush();
 
       const top = await t.request({ url: '/v1/reports/top?dimension=post', token: c.token });
-      assert.deepEqual(top.body.items, [{ id: postId, currency: 'EUR', revenueMinor: 3998, orders: 1, units: 2 }]);
+      assert.deepEqual(top.body.items, [{ rank: 1, id: postId, currency: 'EUR', revenueMinor: 3998, orders: 1, units: 2 }]);
       const funnel = await t.request({ url: '/v1/reports/funnel?by=creator', token: c.token });
       assert.deepEqual(
         funnel.body.items.map((i: Record<string, number>) => [i.impressions, i.taps, i.carts, i.checkouts, i.purchases]),
@@ -88,7 +88,7 @@ for (const backend of backends()) {
       assert.equal(refund.status, 200, JSON.stringify(refund.body));
       await t.app.outbox.drain();
       const afterRefund = await t.request({ url: '/v1/reports/top?dimension=post', token: c.token });
-      assert.deepEqual(afterRefund.body.items, [{ id: postId, currency: 'EUR', revenueMinor: 1999, orders: 1, units: 1 }]);
+      assert.deepEqual(afterRefund.body.items, [{ rank: 1, id: postId, currency: 'EUR', revenueMinor: 1999, orders: 1, units: 1 }]);
     });
   });
 }

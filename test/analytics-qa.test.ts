@@ -181,7 +181,7 @@ for (const backend of backends()) {
       const iso = (ms: number) => new Date(ms).toISOString();
       const dayBefore = `from=${iso(midnight - DAY)}&to=${iso(midnight)}`;
       const dayOf = `from=${iso(midnight)}&to=${iso(midnight + DAY)}`;
-      const sale = [{ id: post.id, currency: 'EUR', revenueMinor: 1500, orders: 1, units: 1 }];
+      const sale = [{ rank: 1, id: post.id, currency: 'EUR', revenueMinor: 1500, orders: 1, units: 1 }];
       // the day before used to show the sale too (its `to` was inclusive, whole day of `to` included): counted twice
       assert.deepEqual((await get(`/v1/reports/top?dimension=post&${dayBefore}`, c.token)).body.items, []);
       assert.deepEqual((await get(`/v1/reports/top?dimension=post&${dayOf}`, c.token)).body.items, sale);
@@ -206,7 +206,7 @@ for (const backend of backends()) {
         return res.body as string;
       };
       // was a file holding one empty line: a spreadsheet opened it with no columns at all
-      assert.equal(await csv('/v1/reports/top?dimension=post'), 'id,currency,revenueMinor,orders,units\n');
+      assert.equal(await csv('/v1/reports/top?dimension=post'), 'id,currency,revenueMinor,orders,units,rank\n');
       assert.equal(await csv('/v1/reports/timeseries?granularity=day'), 't,currency,revenueMinor,orders,units\n');
       assert.equal(await csv('/v1/reports/funnel?by=post'), 'id,impressions,taps,views,carts,checkouts,purchases,tapRate,viewRate,cartRate,checkoutRate,purchaseRate\n');
     });
@@ -353,7 +353,7 @@ for (const backend of backends()) {
         ['GET', '/v1/reports/top?dimension=post&limit=0', undefined, 400, 'validation_failed'],
         ['GET', '/v1/reports/top?dimension=post&limit=99999999999999999999', undefined, 400, 'validation_failed'],
         ['GET', '/v1/reports/top?dimension=post&limit=1.5', undefined, 400, 'validation_failed'],
-        ['GET', '/v1/reports/top?dimension=post&cursor=eyJpZCI6MX0', undefined, 400, 'validation_failed'],
+        ['GET', '/v1/reports/top?dimension=post&cursor=eyJpZCI6MX0', undefined, 400, 'invalid_cursor'],
         ['GET', '/v1/reports/top?dimension=post&dimension=creator', undefined, 400, 'validation_failed'],
         ['GET', '/v1/reports/top?dimension=post%00', undefined, 400, 'validation_failed'],
         ['GET', '/v1/reports/top?dimension=post&from=2026-02-30T00:00:00Z', undefined, 400, 'validation_failed'],

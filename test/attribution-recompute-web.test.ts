@@ -20,7 +20,10 @@ for (const backend of backends())
       await page.goto('/admin');
       const form = page.getByRole('form', { name: 'Recompute attribution' });
       await form.getByLabel('View window, hours').fill('72');
+      // the form's POST carries an Idempotency-Key: a retry after a lost answer gets the job it started
+      const posted = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/v1/admin/attribution/recompute'));
       await form.getByRole('button', { name: 'Recompute' }).click();
+      assert.match((await posted).headers()['idempotency-key'] ?? '', /^.{8,}$/);
       const job = page.getByTestId('recompute-job');
       await job.filter({ hasText: 'queued' }).waitFor();
       await screenshot(page, 'admin-02-recompute-queued');

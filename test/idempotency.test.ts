@@ -22,6 +22,13 @@ describe('request hash', () => {
     // keys claimed before a deploy must still match after it: the canonical text is fixed
     const canonical = '{"action":"POST /v1/checkout/buy-now","body":{"lines":[1,{"x":2,"y":1}],"quantity":2,"shipping":{"city":"Berlin","country":"DE"},"skuId":"sku_1"},"params":{}}';
     assert.equal(requestHash(b), createHash('sha256').update(canonical).digest('base64url'));
+    // few keys are sorted in place, many with Array#sort: the same code-unit order either way
+    const names = ['b', 'a', 'Z', 'é', 'a1', '_', '10', '9', 'aa', 'A'];
+    const many = Object.fromEntries([...names, ...names.map((k) => `${k}${k}`)].reverse().map((k, i) => [k, i]));
+    const sorted = (o: Record<string, number>) => `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${o[k]}`).join(',')}}`;
+    assert.equal(requestHash(many), createHash('sha256').update(sorted(many)).digest('base64url'));
+    const few = Object.fromEntries(names.map((k, i) => [k, i]));
+    assert.equal(requestHash(few), createHash('sha256').update(sorted(few)).digest('base64url'));
   });
 });
 

@@ -189,15 +189,25 @@ for (const backend of backends())
     // a shopper opens a product with a tampered referral token: the purchase path ignores it, the admin sees it counted
     const feed = await server.t.request<{ posts: { tags: { referralToken: string; product: { id: string } }[] }[] }>({ url: '/v1/feed?limit=5' });
     const tag = feed.body.posts.flatMap((p) => p.tags)[0]!;
-    const forged = `${tag.referralToken.slice(0, -2)}${tag.referralToken.endsWith('AA') ? 'BB' : 'AA'}`;
+    // one character inside the MAC changed: a whole 6-bit character, so the bytes differ and the text stays canonical
+    // base64url (rewriting the last two characters turned a token ending in 'AA' into a malformed one, 'BB' setting
+    // padding bits: a CI run once met that 1-in-256 case and found no 'Forged or tampered token' row)
+    const at = tag.referralToken.length - 5;
+    const forged = `${tag.referralToken.slice(0, at)}${tag.referralToken[at] === 'A' ? 'B' : 'A'}${tag.referralToken.slice(at + 1)}`;
     const opened = await server.t.request({ url: `/v1/products/${tag.product.id}?ref=${encodeURIComponent(forged)}` });
     assert.equal(opened.status, 200, 'a bad token never blocks the shopper');
 
+    // the API counts it first (so a failure below says whether the count or the page is missing)
+    const adminToken = await apiLogin(server.t, 'admin@feedshop.dev');
+    const counted = await server.t.request<{ counts: { reason: string; count: number }[] }>({ url: '/v1/admin/attribution/flags?days=30', token: adminToken });
+    assert.ok(counted.body.counts.some((c) => c.reason === 'invalid_token:bad_signature' && c.count >= 1), JSON.stringify(counted.body));
     await signIn(page, 'admin@feedshop.dev');
     await page.goto('/admin');
     await page.getByRole('cell', { name: DEMO.shopper }).waitFor();
     const flagged = page.getByRole('table', { name: 'Flagged touches by reason, last 30 days' }).getByRole('row').filter({ hasText: 'Forged or tampered token' });
-    await flagged.waitFor();
+    await flagged.waitFor().catch(async (err: Error) => {
+      throw new Error(`${err.message}\nthe admin page showed: ${await page.locator('main').innerText()}`);
+    });
     assert.ok(Number(await flagged.getByRole('cell').nth(1).textContent()) >= 1);
     await screenshot(page, 'admin-01-accounts');
     await page.context().close();

@@ -51,6 +51,12 @@ export const outboxMigrations: ContextMigrations = {
       );
       CREATE INDEX deliveries_pending ON outbox.deliveries (available_at, event_id) WHERE delivered_at IS NULL;
     `),
+    // Deliveries are written only by the statement that writes their events (eventsFrom), and events are never
+    // deleted, so the foreign key checked what that statement guarantees, one trigger query per delivery row:
+    // ~40% of an event's write cost (20,000 events with their deliveries: 262 ms with it, 150-160 ms without).
+    '0002_deliveries_without_fk': sqlMigration(`
+      ALTER TABLE outbox.deliveries DROP CONSTRAINT IF EXISTS deliveries_event_id_fkey;
+    `),
   },
 };
 

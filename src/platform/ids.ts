@@ -95,15 +95,25 @@ export function isId(kind: IdKind, value: string): boolean {
  */
 export function idCursor(kind: IdKind) {
   return {
-    encode: (id: string): string => Buffer.from(JSON.stringify({ id })).toString('base64url'),
+    encode: (id: string): string => encodeJsonCursor({ id }),
     decode(cursor: string | undefined): { id: string } | null | 'invalid' {
       if (cursor === undefined) return null;
-      try {
-        const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-        return typeof v?.id === 'string' && isId(kind, v.id) ? { id: v.id } : 'invalid';
-      } catch {
-        return 'invalid';
-      }
+      const v = decodeJsonCursor(cursor) as { id?: unknown } | null | undefined;
+      return typeof v?.id === 'string' && isId(kind, v.id) ? { id: v.id } : 'invalid';
     },
   };
+}
+
+/** An opaque cursor: base64url JSON of what the list needs to go on. Clients must not build one. */
+export function encodeJsonCursor(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/** What encodeJsonCursor encoded, or undefined for text that is not such a cursor (the caller checks its shape). */
+export function decodeJsonCursor(cursor: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
 }

@@ -140,6 +140,26 @@ export async function assertFitsPhone(page: Page): Promise<void> {
   assert.ok(width <= 390, `the page is ${width} px wide at 390 px`);
 }
 
+/**
+ * Every visible button and select in `scope` is a touch target of at least 44 × 44 CSS px (WCAG 2.5.5), e.g. the
+ * "Remove" buttons of cart lines and tags at 390 px. Answers how many were measured, so a test can check it found some.
+ */
+export async function assertTapTargets(page: Page, scope = 'body'): Promise<number> {
+  const measured = await page.locator(scope).evaluateAll((roots) =>
+    roots.flatMap((root) =>
+      [...root.querySelectorAll('button, select')].flatMap((el) => {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0 || getComputedStyle(el).visibility === 'hidden') return [];
+        const name = (el.getAttribute('aria-label') ?? el.textContent ?? '').trim().replace(/\s+/g, ' ');
+        return [{ name: `${el.tagName.toLowerCase()} "${name}"`, width: r.width, height: r.height }];
+      }),
+    ),
+  );
+  const small = measured.filter((m) => m.width < 43.99 || m.height < 43.99).map((m) => `${m.name} is ${Math.round(m.width)} × ${Math.round(m.height)} px`);
+  assert.deepEqual(small, [], `touch targets under 44 × 44 px in ${scope}`);
+  return measured.length;
+}
+
 /** Fills the pay form's card and shipping fields (a test card that succeeds unless another is given). */
 export async function fillPayment(page: Page, card = '4242424242424242'): Promise<void> {
   await page.getByLabel('Card number').fill(card);

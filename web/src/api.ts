@@ -1,8 +1,8 @@
 // The client's view of the API. Types come from the server's TypeBox schemas as type-only imports (erased at build
 // time, so no server code reaches the bundle): a schema change that breaks the app breaks `tsc -p web`.
 import type { Static } from 'typebox';
-import type { FeedPage, StoriesPage, PostView, TagView, FollowingPage, CreatorView, CreatePostInput } from '../../src/contexts/social/social.schemas';
-import type { ProductDetailView, ReviewInput, NewProduct, VariantView, ProductCardPage, StockView, MerchantView, ProductPatch } from '../../src/contexts/catalog/catalog.schemas';
+import type { FeedPage, StoriesPage, PostView, TagView, FollowingPage, CreatorView, CreatePostInput, OwnCreatorProfile } from '../../src/contexts/social/social.schemas';
+import type { ProductDetailView, ReviewInput, NewProduct, VariantView, ProductCardPage, StockView, MerchantView, ProductPatch, OwnMerchantProfile } from '../../src/contexts/catalog/catalog.schemas';
 import type { CartView, CheckoutView, CartLineView } from '../../src/contexts/checkout/checkout.schemas';
 import type { OrderPage, OrderView, OrderSummaryView } from '../../src/contexts/orders/orders.schemas';
 import type { MODELS, TopReport, FunnelReport, TimeseriesReport } from '../../src/contexts/analytics/analytics.schemas';
@@ -14,6 +14,9 @@ export type FollowingPageT = Static<typeof FollowingPage>;
 export type ProductCardPageT = Static<typeof ProductCardPage>;
 export type StockViewT = Static<typeof StockView>;
 export type MerchantViewT = Static<typeof MerchantView>;
+/** GET /v1/creator/profile and /v1/merchant/profile: the caller's own profile, null until it is set up. */
+export type OwnCreatorProfileT = Static<typeof OwnCreatorProfile>;
+export type OwnMerchantProfileT = Static<typeof OwnMerchantProfile>;
 export type { ProductPatch };
 /** What POST /v1/media answers: `url` goes where a media URL is asked for. */
 export type UploadedMedia = MediaObjectView;

@@ -1,4 +1,4 @@
-import { Component, lazy, Suspense, type ReactNode } from 'react';
+import { Component, lazy, Suspense, useCallback, type ReactNode } from 'react';
 import { Link, useLocation } from './router';
 import { hasRole, SessionProvider, useSession } from './session';
 import { NotFound, Spinner } from './ui';
@@ -21,8 +21,9 @@ export function App() {
 }
 
 function Shell() {
-  const { account, logout, status, cartUnits } = useSession();
-  const { path } = useLocation();
+  const { account, logout, status, dismissStatus, cartUnits } = useSession();
+  const topbar = useTopbarHeight();
+  const { path, entry } = useLocation();
   const navLink = (to: string, label: string, extra?: ReactNode) => (
     <Link to={to} aria-current={path === to || (to !== '/' && path.startsWith(`${to}/`)) ? 'page' : undefined}>
       {label}
@@ -34,7 +35,7 @@ function Shell() {
       <a className="skip" href="#main">
         Skip to content
       </a>
-      <header className="topbar">
+      <header className="topbar" ref={topbar}>
         <Link to="/" className="brand">
           feedshop
         </Link>
@@ -71,19 +72,41 @@ function Shell() {
       <main id="main">
         <ErrorBoundary key={path}>
           <Suspense fallback={<Spinner />}>
-            <Route path={path} />
+            <Route path={path} entry={entry} />
           </Suspense>
         </ErrorBoundary>
       </main>
-      <div className="toast" role="status" aria-live="polite" aria-atomic="true">
-        {status}
+      {/* under the top bar, not over the bottom of the screen where a phone's main buttons are (the sheet's, Pay);
+          the strip around it lets taps through (CSS), the message itself can be closed */}
+      <div className="toast">
+        <div className={status ? 'toast-body' : 'toast-body idle'}>
+          <p role="status" aria-live="polite" aria-atomic="true">
+            {status}
+          </p>
+          {status && (
+            <button type="button" className="toast-close" aria-label="Dismiss message" onClick={dismissStatus}>
+              ×
+            </button>
+          )}
+        </div>
       </div>
     </>
   );
 }
 
-function Route({ path }: { path: string }) {
-  if (path === '/') return <Feed />;
+/** Keeps `--topbar-height` (the sticky top bar wraps on a phone) for what is placed under it: the toast. */
+function useTopbarHeight() {
+  return useCallback((el: HTMLElement | null) => {
+    if (!el) return;
+    const ro = new ResizeObserver(() => document.documentElement.style.setProperty('--topbar-height', `${el.offsetHeight}px`));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+}
+
+function Route({ path, entry }: { path: string; entry: string }) {
+  // one feed per history entry: the Feed link is a new visit (the first page), back to an entry shows what it showed
+  if (path === '/') return <Feed key={entry} />;
   if (path === '/login') return <AuthPage mode="login" />;
   if (path === '/signup') return <AuthPage mode="signup" />;
   if (path === '/cart') return <CartPage />;

@@ -88,9 +88,21 @@ function useNames(ids: string[], given?: (id: string) => string | undefined): (i
   return (id) => given?.(id) ?? resolved[id] ?? id;
 }
 
+/** Items grouped by currency, in the answer's order: each currency is ranked on its own and never summed with another. */
+function byCurrency<T extends { currency: string }>(items: T[]): [string, T[]][] {
+  const groups = new Map<string, T[]>();
+  for (const it of items) {
+    const group = groups.get(it.currency);
+    if (group) group.push(it);
+    else groups.set(it.currency, [it]);
+  }
+  return [...groups];
+}
+
 export function TopTable({ title, url, label, testId, csvName }: { title: string; url: string; label?(id: string): string | undefined; testId?: string; csvName: string }) {
   const r = usePolledReport<TopReportT>(url);
   const name = useNames((r.data?.items ?? []).map((it) => it.id), label);
+  const groups = byCurrency(r.data?.items ?? []);
   return (
     <section className="report" data-testid={testId}>
       <div className="report-head">
@@ -101,14 +113,16 @@ export function TopTable({ title, url, label, testId, csvName }: { title: string
       </div>
       <ReportState loading={r.loading} error={r.error} unavailable={r.unavailable} hasData={!!r.data} />
       {r.data && r.data.items.length === 0 && <p className="empty">No attributed sales in this period yet. Sales through your tags appear here within seconds.</p>}
-      {r.data && r.data.items.length > 0 && (
-        <table>
+      {groups.length > 1 && <p className="hint">Sales in {groups.map(([c]) => c).join(', ')}: each currency is ranked in its own table, since amounts in different currencies cannot be compared.</p>}
+      {groups.map(([currency, items]) => (
+        <table key={currency} data-currency={currency}>
+          {groups.length > 1 && <caption>In {currency}</caption>}
           <thead>
             <tr>
               <th scope="col">#</th>
               <th scope="col">Item</th>
               <th scope="col" className="num">
-                Revenue
+                Revenue ({currency})
               </th>
               <th scope="col" className="num">
                 Orders
@@ -119,9 +133,9 @@ export function TopTable({ title, url, label, testId, csvName }: { title: string
             </tr>
           </thead>
           <tbody>
-            {r.data.items.map((it, i) => (
+            {items.map((it) => (
               <tr key={`${it.id}-${it.currency}`}>
-                <td>{i + 1}</td>
+                <td>{it.rank}</td>
                 <td>{name(it.id)}</td>
                 <td className="num">{formatMoney(it.revenueMinor, it.currency)}</td>
                 <td className="num">{it.orders}</td>
@@ -130,7 +144,7 @@ export function TopTable({ title, url, label, testId, csvName }: { title: string
             ))}
           </tbody>
         </table>
-      )}
+      ))}
     </section>
   );
 }
@@ -194,27 +208,15 @@ function niceStep(max: number, n: number): number {
 
 const shortDay = (iso: string) => new Date(iso).toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
 
-/** Revenue over time as a hand-rolled SVG line chart (one line per currency) with labelled axes and gridlines. */
+/**
+ * Revenue over time as hand-rolled SVG line charts with labelled axes and gridlines: one chart per currency, each on
+ * its own money axis (a shared axis would read ¥5,000 against €49.99 as if they were the same kind of number).
+ */
 export function RevenueChart({ url }: { url: string }) {
   const r = usePolledReport<TimeseriesReportT>(url);
   const points = r.data?.points ?? [];
-  const currencies = [...new Set(points.map((p) => p.currency))];
-  // drawn at about the size a report card shows it, so 12-unit text stays ~12 px
-  const W = 360;
-  const H = 220;
-  const L = 52; // room for the money labels
-  const R = 12;
-  const T = 12;
-  const B = 40; // room for the dates and the axis title
-  const times = [...new Set(points.map((p) => p.t))].sort();
-  const step = niceStep(Math.max(100, ...points.map((p) => p.revenueMinor)), 4);
-  const top = step * Math.ceil(Math.max(1, ...points.map((p) => p.revenueMinor)) / step);
-  const ticks = Array.from({ length: Math.round(top / step) + 1 }, (_, i) => i * step);
-  const x = (t: string) => L + (times.length <= 1 ? (W - L - R) / 2 : ((W - L - R) * times.indexOf(t)) / (times.length - 1));
-  const y = (v: number) => H - B - ((H - B - T) * v) / top;
-  const xLabels = times.length <= 3 ? times : [times[0]!, times[Math.floor((times.length - 1) / 2)]!, times[times.length - 1]!];
-  const currency = currencies[0] ?? 'USD';
-  const total = currencies.map((c) => formatMoney(points.filter((p) => p.currency === c).reduce((s, p) => s + p.revenueMinor, 0), c)).join(', ');
+  const groups = byCurrency(points);
+  const total = groups.map(([c, ps]) => formatMoney(ps.reduce((s, p) => s + p.revenueMinor, 0), c)).join(', ');
   return (
     <section className="report">
       <div className="report-head">
@@ -223,42 +225,64 @@ export function RevenueChart({ url }: { url: string }) {
       </div>
       <ReportState loading={r.loading} error={r.error} unavailable={r.unavailable} hasData={!!r.data} />
       {r.data && points.length === 0 && <p className="empty">No revenue in the last 30 days yet. Each day with sales becomes a point here.</p>}
-      {points.length > 0 && (
-        <svg viewBox={`0 0 ${W} ${H}`} className="chart" role="img" aria-label={`Revenue per day over the last 30 days: ${total} in total`}>
-          {ticks.map((v) => (
-            <g key={v}>
-              <line x1={L} x2={W - R} y1={y(v)} y2={y(v)} className={v === 0 ? 'axis' : 'grid'} />
-              <text x={L - 8} y={y(v) + 4} className="tick" textAnchor="end">
-                {formatMoney(v, currency).replace(/\.00$/, '')}
-              </text>
-            </g>
-          ))}
-          <line x1={L} y1={T} x2={L} y2={H - B} className="axis" />
-          {xLabels.map((t) => (
-            <text key={t} x={x(t)} y={H - B + 18} className="tick" textAnchor="middle">
-              {shortDay(t)}
-            </text>
-          ))}
-          <text x={(L + W - R) / 2} y={H - 4} className="axis-title" textAnchor="middle">
-            Day (UTC)
-          </text>
-          {currencies.map((c, i) => {
-            const series = points.filter((p) => p.currency === c).sort((a, b) => a.t.localeCompare(b.t));
-            return (
-              <g key={c} className={`series s${i}`}>
-                <polyline fill="none" points={series.map((p) => `${x(p.t)},${y(p.revenueMinor)}`).join(' ')} />
-                {series.map((p) => (
-                  <circle key={p.t} cx={x(p.t)} cy={y(p.revenueMinor)} r={4}>
-                    <title>
-                      {shortDay(p.t)}: {formatMoney(p.revenueMinor, p.currency)}, {p.orders} orders
-                    </title>
-                  </circle>
-                ))}
-              </g>
-            );
-          })}
-        </svg>
-      )}
+      {groups.length > 1 && <p className="hint">One chart per currency: amounts in different currencies are not added up or drawn on one scale.</p>}
+      {groups.map(([currency, series]) => (
+        <CurrencyChart key={currency} currency={currency} series={series} titled={groups.length > 1} />
+      ))}
     </section>
+  );
+}
+
+function CurrencyChart({ currency, series: unsorted, titled }: { currency: string; series: TimeseriesReportT['points']; titled: boolean }) {
+  // drawn at about the size a report card shows it, so 12-unit text stays ~12 px
+  const W = 360;
+  const H = 220;
+  const L = 52; // room for the money labels
+  const R = 12;
+  const T = 12;
+  const B = 40; // room for the dates and the axis title
+  const series = [...unsorted].sort((a, b) => a.t.localeCompare(b.t));
+  const times = series.map((p) => p.t);
+  const step = niceStep(Math.max(100, ...series.map((p) => p.revenueMinor)), 4);
+  const top = step * Math.ceil(Math.max(1, ...series.map((p) => p.revenueMinor)) / step);
+  const ticks = Array.from({ length: Math.round(top / step) + 1 }, (_, i) => i * step);
+  const x = (t: string) => L + (times.length <= 1 ? (W - L - R) / 2 : ((W - L - R) * times.indexOf(t)) / (times.length - 1));
+  const y = (v: number) => H - B - ((H - B - T) * v) / top;
+  const xLabels = times.length <= 3 ? times : [times[0]!, times[Math.floor((times.length - 1) / 2)]!, times[times.length - 1]!];
+  const total = formatMoney(series.reduce((s, p) => s + p.revenueMinor, 0), currency);
+  return (
+    // a figure without its default indent, so one chart per currency lines up with a single one
+    <figure className="chart-figure" data-currency={currency} style={{ margin: 0 }}>
+      {titled && <figcaption>In {currency}: {total}</figcaption>}
+      <svg viewBox={`0 0 ${W} ${H}`} className="chart" role="img" aria-label={`Revenue in ${currency} per day over the last 30 days: ${total} in total`}>
+        {ticks.map((v) => (
+          <g key={v}>
+            <line x1={L} x2={W - R} y1={y(v)} y2={y(v)} className={v === 0 ? 'axis' : 'grid'} />
+            <text x={L - 8} y={y(v) + 4} className="tick" textAnchor="end">
+              {formatMoney(v, currency).replace(/\.00$/, '')}
+            </text>
+          </g>
+        ))}
+        <line x1={L} y1={T} x2={L} y2={H - B} className="axis" />
+        {xLabels.map((t) => (
+          <text key={t} x={x(t)} y={H - B + 18} className="tick" textAnchor="middle">
+            {shortDay(t)}
+          </text>
+        ))}
+        <text x={(L + W - R) / 2} y={H - 4} className="axis-title" textAnchor="middle">
+          Day (UTC)
+        </text>
+        <g className="series s0">
+          <polyline fill="none" points={series.map((p) => `${x(p.t)},${y(p.revenueMinor)}`).join(' ')} />
+          {series.map((p) => (
+            <circle key={p.t} cx={x(p.t)} cy={y(p.revenueMinor)} r={4}>
+              <title>
+                {shortDay(p.t)}: {formatMoney(p.revenueMinor, p.currency)}, {p.orders} orders
+              </title>
+            </circle>
+          ))}
+        </g>
+      </svg>
+    </figure>
   );
 }

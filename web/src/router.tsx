@@ -4,28 +4,81 @@ import { useEffect, useState, type AnchorHTMLAttributes, type MouseEvent } from 
 // bytes than it saves.
 const listeners = new Set<() => void>();
 
+// Scroll positions as browsers keep them for normal pages: a new visit starts at the top, back and forward put the
+// page where it was left. Each history entry carries a key (`history.state.key`); the position is read when the
+// entry is left. The browser's own restoration would act before the page is rendered again, so it is switched off and
+// done here once the page is tall enough (its data may still be loading).
+history.scrollRestoration = 'manual';
+const positions = new Map<string, number>();
+const newKey = (): string => Math.random().toString(36).slice(2);
+const keyOfState = (): string | null => {
+  const k = (history.state as { key?: unknown } | null)?.key;
+  return typeof k === 'string' ? k : null;
+};
+function stampEntry(): string {
+  const k = newKey();
+  history.replaceState({ ...(history.state as object | null), key: k }, '');
+  return k;
+}
+let entry = keyOfState() ?? stampEntry();
+let stopRestoring = (): void => {};
+
+/** The current history entry's key: what a page keeps for a return to this entry is kept under it (the feed's pages). */
+export const currentEntry = (): string => entry;
+
+/** Where the current entry's page was left (0 for a new visit): a page that renders kept data at once scrolls there first. */
+export const savedScroll = (): number => positions.get(entry) ?? 0;
+
 export function navigate(to: string, opts: { replace?: boolean } = {}): void {
-  if (opts.replace) history.replaceState(null, '', to);
-  else history.pushState(null, '', to);
+  stopRestoring();
+  positions.set(entry, window.scrollY);
+  // a replaced entry keeps its key: the same place in history (a filter in the address), not a new visit
+  if (opts.replace) history.replaceState({ key: entry }, '', to);
+  else history.pushState({ key: (entry = newKey()) }, '', to);
   for (const l of listeners) l();
   window.scrollTo(0, 0);
 }
 
-// Back and forward: a page starts at the top, except the feed, which puts itself back where it was left (Feed.tsx).
-// The browser's own restoration would act before the page is rendered again, so it is switched off.
-history.scrollRestoration = 'manual';
 window.addEventListener('popstate', () => {
-  window.scrollTo(0, 0);
+  stopRestoring();
+  // still the left page's position: with manual restoration nothing has scrolled yet
+  positions.set(entry, window.scrollY);
+  entry = keyOfState() ?? stampEntry();
   for (const l of listeners) l();
+  restore(savedScroll());
 });
+
+/**
+ * Scrolls to `y` as the page grows (its data arriving, a lazy chunk), for a few seconds or until the person scrolls,
+ * taps or types. Each resize of the document tries again, so a page that is still loading ends up at its place too.
+ */
+function restore(y: number): void {
+  if (y <= 0) return window.scrollTo(0, 0);
+  const apply = () => window.scrollTo(0, Math.min(y, document.documentElement.scrollHeight - window.innerHeight));
+  const resized = new ResizeObserver(apply);
+  resized.observe(document.documentElement);
+  const frame = requestAnimationFrame(apply);
+  const timer = setTimeout(() => stopRestoring(), 4000);
+  const input = ['wheel', 'touchstart', 'keydown', 'pointerdown'] as const;
+  stopRestoring = () => {
+    resized.disconnect();
+    cancelAnimationFrame(frame);
+    clearTimeout(timer);
+    for (const e of input) window.removeEventListener(e, stopRestoring, true);
+    stopRestoring = () => {};
+  };
+  for (const e of input) window.addEventListener(e, stopRestoring, { capture: true, passive: true });
+}
 
 export interface Location {
   path: string;
   query: URLSearchParams;
+  /** The history entry shown (currentEntry()): a page keyed by it is fresh on a new visit to the same path. */
+  entry: string;
 }
 
 export function useLocation(): Location {
-  const read = () => ({ path: location.pathname, query: new URLSearchParams(location.search) });
+  const read = () => ({ path: location.pathname, query: new URLSearchParams(location.search), entry });
   const [loc, setLoc] = useState<Location>(read);
   useEffect(() => {
     const l = () => setLoc(read());

@@ -9,6 +9,8 @@ interface Session {
   /** A short status sentence read out by screen readers (and shown as a toast). */
   announce(message: string): void;
   status: string;
+  /** Hides the status now (the toast's close button). */
+  dismissStatus(): void;
   /** Units in the cart (anonymous or signed in), for the top bar; null until the first answer. */
   cartUnits: number | null;
   /** The cart a change answered (add, quantity, remove): the count follows it without another request. */
@@ -64,7 +66,11 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     requestAnimationFrame(() => setStatus(m));
     hide.current = setTimeout(() => setStatus(''), 6000);
   }, []);
-  return <SessionContext.Provider value={{ account, loading, setAccount, logout, announce, status, cartUnits, cartChanged, refreshCart }}>{children}</SessionContext.Provider>;
+  const dismissStatus = useCallback(() => {
+    clearTimeout(hide.current);
+    setStatus('');
+  }, []);
+  return <SessionContext.Provider value={{ account, loading, setAccount, logout, announce, status, dismissStatus, cartUnits, cartChanged, refreshCart }}>{children}</SessionContext.Provider>;
 }
 
 export function useSession(): Session {

@@ -14,14 +14,19 @@ export function analyticsDdl(db: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${db}.events (
       event_id String, type LowCardinality(String), at DateTime64(3, 'UTC'), received_at DateTime64(3, 'UTC'),
       device_id String, account_id String, tag_id String, post_id String, creator_id String, product_id String,
-      sku_id String, referred UInt8, bot UInt8
+      sku_id String, referred UInt8, bot UInt8, self_view UInt8 DEFAULT 0
     ) ENGINE = MergeTree PARTITION BY toYYYYMM(at) ORDER BY (type, at, event_id) ${DEDUP}`,
+    // a store made before creators' own views were flagged; their earlier rows stay counted (0)
+    `ALTER TABLE ${db}.events ADD COLUMN IF NOT EXISTS self_view UInt8 DEFAULT 0`,
     `CREATE TABLE IF NOT EXISTS ${db}.events_daily (
       day Date, type LowCardinality(String), creator_id String, post_id String, product_id String, n UInt64
     ) ENGINE = SummingMergeTree ORDER BY (day, type, creator_id, post_id, product_id) ${DEDUP}`,
-    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.events_daily_mv TO ${db}.events_daily AS
+    // bots and creators' views of their own tags are not counted. The view was renamed when self views were left out
+    // (a view's query cannot be altered in place): the old one goes first, so no insert is counted twice
+    `DROP VIEW IF EXISTS ${db}.events_daily_mv`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.events_daily_v2_mv TO ${db}.events_daily AS
       SELECT toDate(at) AS day, type, creator_id, post_id, product_id, count() AS n
-      FROM ${db}.events WHERE bot = 0 GROUP BY day, type, creator_id, post_id, product_id`,
+      FROM ${db}.events WHERE bot = 0 AND self_view = 0 GROUP BY day, type, creator_id, post_id, product_id`,
     // order-line facts from the orders outbox; amounts signed (refunds negative)
     `CREATE TABLE IF NOT EXISTS ${db}.order_lines (
       event_id UInt64, kind LowCardinality(String), at DateTime64(3, 'UTC'), order_id String, line_id String,

@@ -50,48 +50,71 @@ const withRates = <T extends FunnelRow>(r: T) => ({
 
 /** The report queries over the rollups (and the raw tables where a rollup would not help). */
 export function createReports(open: () => Promise<{ store: AnalyticsStore; database: string }>) {
-  return {
+  const reports = {
     /**
-     * Top ids of a dimension by a metric under a model, read from the daily rollups (days are UTC, whole days). By
-     * revenue or units, the ranking uses the plain sums and distinct orders are merged for the top ids only: merging
-     * every id's order set is what would make the query slow.
+     * Top ids of a dimension by a metric under a model, read from the daily rollups (days are UTC, whole days). Each
+     * currency is ranked on its own (amounts in different currencies are never added or compared): a page holds up to
+     * `limit` items of every currency, from place `offset + 1` of each; `more` says whether some currency has more.
+     * By revenue or units, the ranking uses the plain sums and distinct orders are merged for the page's ids only:
+     * merging every id's order set is what would make the query slow.
      */
-    async top(
+    async topPage(
       scope: Scope,
-      q: { dimension: Dimension; metric: keyof typeof METRIC_ORDER; model: string; limit: number; currency?: string | undefined } & Range,
-    ): Promise<TopReport['items']> {
-      if (scope.kind === 'none') return [];
+      q: { dimension: Dimension; metric: keyof typeof METRIC_ORDER; model: string; limit: number; offset: number; currency?: string | undefined } & Range,
+    ): Promise<{ items: TopReport['items']; more: boolean }> {
+      if (scope.kind === 'none') return { items: [], more: false };
       const { store: s, database: db } = await open();
       const col = column(q.dimension);
       const currencyClause = q.currency ? 'AND toString(currency) = {currency:String}' : '';
       const where = `FROM ${db}.${rollupOf(q.dimension)}
          WHERE model = {model:String} AND day >= {fromDay:Date} AND day <= {toDay:Date} AND ${col} != '' ${currencyClause} ${scopeClause(scope, db)}`;
-      const params = { model: q.model, fromDay: day(q.from), toDay: lastDay(q.to), limit: q.limit, currency: q.currency ?? '', ...scopeParam(scope) };
+      // one more row per currency than asked for tells whether that currency goes on
+      const page = `ORDER BY currency, ${METRIC_ORDER[q.metric]} DESC, id LIMIT {offset:UInt64}, {take:UInt64} BY currency`;
+      const params = { model: q.model, fromDay: day(q.from), toDay: lastDay(q.to), offset: q.offset, take: q.limit + 1, currency: q.currency ?? '', ...scopeParam(scope) };
+      let rows: ({ id: string } & Figures)[];
       if (q.metric === 'orders') {
-        const rows = await s.queryRows<{ id: string } & Figures>(
+        rows = await s.queryRows<{ id: string } & Figures>(
           `SELECT ${col} AS id, toString(currency) AS currency, sum(revenue) AS revenueMinor, uniqExactMerge(orders) AS orders, sum(units) AS units
-           ${where} GROUP BY id, currency ORDER BY orders DESC, id, currency LIMIT {limit:UInt32}`,
+           ${where} GROUP BY id, currency ${page}`,
           params,
         );
-        return rows.map(figures);
+      } else {
+        const ranked = await s.queryRows<{ id: string } & Omit<Figures, 'orders'>>(
+          `SELECT ${col} AS id, toString(currency) AS currency, sum(revenue) AS revenueMinor, sum(units) AS units
+           ${where} GROUP BY id, currency ${page}`,
+          params,
+        );
+        if (ranked.length === 0) return { items: [], more: false };
+        const counts = await s.queryRows<{ id: string; currency: string; orders: number }>(
+          `SELECT ${col} AS id, toString(currency) AS currency, uniqExactMerge(orders) AS orders
+           ${where} AND ${col} IN {ids:Array(String)} GROUP BY id, currency`,
+          { ...params, ids: [...new Set(ranked.map((r) => r.id))] },
+        );
+        const orders = new Map(counts.map((c) => [`${c.id} ${c.currency}`, Number(c.orders)]));
+        rows = ranked.map((r) => ({ ...r, orders: orders.get(`${r.id} ${r.currency}`) ?? 0 }));
       }
-      const ranked = await s.queryRows<{ id: string } & Omit<Figures, 'orders'>>(
-        `SELECT ${col} AS id, toString(currency) AS currency, sum(revenue) AS revenueMinor, sum(units) AS units
-         ${where} GROUP BY id, currency ORDER BY ${METRIC_ORDER[q.metric]} DESC, id, currency LIMIT {limit:UInt32}`,
-        params,
-      );
-      if (ranked.length === 0) return [];
-      const counts = await s.queryRows<{ id: string; currency: string; orders: number }>(
-        `SELECT ${col} AS id, toString(currency) AS currency, uniqExactMerge(orders) AS orders
-         ${where} AND ${col} IN {ids:Array(String)} GROUP BY id, currency`,
-        { ...params, ids: [...new Set(ranked.map((r) => r.id))] },
-      );
-      const orders = new Map(counts.map((c) => [`${c.id} ${c.currency}`, Number(c.orders)]));
-      return ranked.map((r) => figures({ ...r, orders: orders.get(`${r.id} ${r.currency}`) ?? 0 }));
+      const place = new Map<string, number>();
+      const items: TopReport['items'] = [];
+      let more = false;
+      for (const r of rows) {
+        const n = (place.get(r.currency) ?? 0) + 1;
+        place.set(r.currency, n);
+        if (n > q.limit) more = true;
+        else items.push({ rank: q.offset + n, ...figures(r) });
+      }
+      return { items, more };
+    },
+
+    /** The first page of `topPage` without ranks (the benchmark compares it with `topPostsRaw`). */
+    async top(
+      scope: Scope,
+      q: { dimension: Dimension; metric: keyof typeof METRIC_ORDER; model: string; limit: number; currency?: string | undefined } & Range,
+    ): Promise<Omit<TopReport['items'][number], 'rank'>[]> {
+      return (await reports.topPage(scope, { ...q, offset: 0 })).items.map(({ rank: _rank, ...item }) => item);
     },
 
     /** The same top-posts-by-revenue answer computed from the raw credit rows (the benchmark's contrast). */
-    async topPostsRaw(q: { model: string; limit: number } & Range): Promise<TopReport['items']> {
+    async topPostsRaw(q: { model: string; limit: number } & Range): Promise<Omit<TopReport['items'][number], 'rank'>[]> {
       const { store: s, database: db } = await open();
       const rows = await s.queryRows<{ id: string } & Figures>(
         `SELECT post_id AS id, toString(currency) AS currency, sum(amount_minor) AS revenueMinor, uniqExactIf(order_id, amount_minor > 0) AS orders, sum(units) AS units
@@ -103,10 +126,13 @@ export function createReports(open: () => Promise<{ store: AnalyticsStore; datab
       return rows.map(figures);
     },
 
-    /** Impressions → taps → views → carts → checkouts → purchases per post or creator (bots excluded). */
-    async funnel(scope: Scope, q: { by: 'post' | 'creator'; limit: number } & Range): Promise<Pick<FunnelReport, 'items' | 'totals'>> {
+    /**
+     * Impressions → taps → views → carts → checkouts → purchases per post or creator (bots and creators' views of their
+     * own tags excluded), items from place `offset + 1` in a stable order (purchases, impressions, id).
+     */
+    async funnel(scope: Scope, q: { by: 'post' | 'creator'; limit: number; offset?: number } & Range): Promise<Pick<FunnelReport, 'items' | 'totals'> & { more: boolean }> {
       const zero: FunnelRow = { id: '', impressions: 0, taps: 0, views: 0, carts: 0, checkouts: 0, purchases: 0 };
-      if (scope.kind === 'none') return { items: [], totals: withRates(zero) };
+      if (scope.kind === 'none') return { items: [], totals: withRates(zero), more: false };
       const col = column(q.by);
       const { store: s, database: db } = await open();
       const params = { fromDay: day(q.from), toDay: lastDay(q.to), ...scopeParam(scope) };
@@ -133,7 +159,8 @@ export function createReports(open: () => Promise<{ store: AnalyticsStore; datab
       const totals = { ...zero };
       for (const r of all) for (const k of ['impressions', 'taps', 'views', 'carts', 'checkouts', 'purchases'] as const) totals[k] += r[k];
       const { id: _id, ...totalFigures } = withRates(totals);
-      return { items: all.slice(0, q.limit).map(withRates), totals: totalFigures };
+      const offset = q.offset ?? 0;
+      return { items: all.slice(offset, offset + q.limit).map(withRates), totals: totalFigures, more: all.length > offset + q.limit };
     },
 
     /** Credited revenue per day (rollup) or hour (raw credit rows), optionally for one id of a dimension. */
@@ -166,6 +193,7 @@ export function createReports(open: () => Promise<{ store: AnalyticsStore; datab
       return rows.map((r) => ({ t: isoOf(r.t), currency: r.currency, revenueMinor: Number(r.revenueMinor), orders: Number(r.orders), units: units(r.units) }));
     },
   };
+  return reports;
 }
 
 export type Reports = ReturnType<typeof createReports>;

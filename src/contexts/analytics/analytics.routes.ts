@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { TSchema } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import { requirePrincipal } from '../../platform/auth';
 import type { Clock } from '../../platform/clock';
 import { AppError, validation } from '../../platform/errors';
 import { errorResponses, type App } from '../../platform/http';
-import { ID_PREFIX, isId } from '../../platform/ids';
+import { decodeJsonCursor, encodeJsonCursor, ID_PREFIX, isId } from '../../platform/ids';
 import { ANALYTICS_ERROR_MESSAGES } from './analytics.errors';
 import type { Range } from './analytics.reports';
 import {
@@ -24,20 +24,67 @@ import { StoreUnavailableError } from './analytics.store';
 const REPORTERS = ['creator', 'merchant', 'admin'] as const;
 const DAY_MS = 86_400_000;
 
+// what the store's Date type holds (ClickHouse: 1970-01-01 … 2149-06-06); a day outside it would be clamped to an
+// edge and read as an empty report, so such a time is refused instead
+const STORE_FIRST = Date.UTC(1970, 0, 1);
+const STORE_END = Date.UTC(2149, 5, 7);
+
+const notATime = (field: string, message: string) => validation(`Invalid querystring: ${field} ${message}`, [{ in: 'querystring', path: `/${field}`, message }]);
+
 /**
- * `from`/`to` with their defaults (the last 30 days); refused when reversed or longer than a year. `shown` is what the
- * answer echoes; `range` is what the reports read: `to` is exclusive, so consecutive ranges ([Jan 1, Feb 1),
- * [Feb 1, Mar 1)) neither overlap nor leave a gap. Left out, `to` is now, and what happened at now counts.
+ * `from`/`to` with their defaults (the last 30 days); refused when reversed, longer than a year or outside what the
+ * store holds. `to` is exclusive, so consecutive ranges ([Jan 1, Feb 1), [Feb 1, Mar 1)) neither overlap nor leave a
+ * gap; left out, it is now, and what happened at now counts.
  */
-function rangeOf(q: { from?: string | undefined; to?: string | undefined }, now: Date): { shown: Range; range: Range } {
-  const to = q.to ? new Date(q.to) : now;
-  const from = q.from ? new Date(q.from) : new Date(to.getTime() - 30 * DAY_MS);
-  // the date-time format lets a leap second (23:59:60) through, which no Date can hold
+function rangeOf(q: { from?: string | undefined; to?: string | undefined }, now: Date): Range {
+  const to = q.to ? new Date(q.to) : new Date(now.getTime() + 1);
+  // a defaulted `from` stops at the store's first day rather than refusing a field the caller did not send
+  const from = q.from ? new Date(q.from) : new Date(Math.max(STORE_FIRST, to.getTime() - 30 * DAY_MS));
   for (const [field, d] of [['from', from], ['to', to]] as const) {
-    if (Number.isNaN(d.getTime())) throw validation(`Invalid querystring: ${field} is not a time`, [{ in: 'querystring', path: `/${field}`, message: 'is not a time' }]);
+    // the date-time format lets a leap second (23:59:60) through, which no Date can hold
+    if (Number.isNaN(d.getTime())) throw notATime(field, 'is not a time');
+    if (d.getTime() < STORE_FIRST || d.getTime() > STORE_END) throw notATime(field, 'must be between 1970-01-01T00:00:00Z and 2149-06-07T00:00:00Z');
   }
-  if (!(from < to) || to.getTime() - from.getTime() > 366 * DAY_MS) throw new AppError('invalid_range', ANALYTICS_ERROR_MESSAGES.invalid_range);
-  return { shown: { from, to }, range: { from, to: q.to ? to : new Date(now.getTime() + 1) } };
+  if (!(from < to) || (q.to ? to : now).getTime() - from.getTime() > 366 * DAY_MS) throw new AppError('invalid_range', ANALYTICS_ERROR_MESSAGES.invalid_range);
+  return { from, to };
+}
+
+/** What a day report covers: whole UTC days, from `from`'s day through the day of the last instant before `to`. */
+const wholeDays = (r: Range): Range => ({
+  from: new Date(Math.floor(r.from.getTime() / DAY_MS) * DAY_MS),
+  to: new Date(Math.floor((r.to.getTime() - 1) / DAY_MS) * DAY_MS + DAY_MS),
+});
+
+/**
+ * A list report's page. The cursor carries the list it belongs to, the range it read (so a later page of a range
+ * ending "now" reads the same range) and how many places of it were shown: offsets over a stable order.
+ */
+interface Cursor {
+  list: string;
+  from: number;
+  to: number;
+  offset: number;
+}
+const encodeCursor = (c: Cursor) => encodeJsonCursor([c.list, c.from, c.to, c.offset]);
+const badCursor = () => new AppError('invalid_cursor', 'The cursor is not one this report issued for this query');
+const MAX_OFFSET = 10_000_000;
+
+/** The page a query asks for: the first, or the one its cursor names (refused when it belongs to another query). */
+function pageOf(q: { cursor?: string | undefined; from?: string | undefined; to?: string | undefined }, list: string, now: Date): { range: Range; offset: number } {
+  if (q.cursor === undefined) return { range: rangeOf(q, now), offset: 0 };
+  const c = decodeJsonCursor(q.cursor);
+  if (!Array.isArray(c) || c.length !== 4 || c[0] !== list || !c.slice(1).every((n) => Number.isSafeInteger(n))) throw badCursor();
+  const [, from, to, offset] = c as [string, number, number, number];
+  if (offset < 1 || offset > MAX_OFFSET) throw badCursor();
+  // the same query: a bound that is given must be the one the first page read
+  if ((q.from !== undefined && Date.parse(q.from) !== from) || (q.to !== undefined && Date.parse(q.to) !== to)) throw badCursor();
+  const range = { from: new Date(from), to: new Date(to) };
+  try {
+    rangeOf({ from: range.from.toISOString(), to: range.to.toISOString() }, now);
+  } catch {
+    throw badCursor();
+  }
+  return { range, offset };
 }
 
 /** An `id` of another kind than the dimension (a post id for dimension=creator) can match nothing: refused. */
@@ -67,15 +114,21 @@ const csvCell = (v: unknown) => {
   return /[",\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 };
 
+// one account's figures: never kept by a shared cache (a CDN or proxy would hand them to the next caller), nor stored
+// by the browser (a dashboard polls, and a shared computer keeps no copy)
+const PRIVATE = 'private, no-store';
+
 /** Answers JSON, or a CSV download of `rows` under the header `cols` (also when there are no rows) when the query asked for format=csv. */
 function answer<T>(reply: FastifyReply, format: string | undefined, name: string, body: T, cols: readonly string[], rows: Record<string, unknown>[]) {
+  reply.header('cache-control', PRIVATE);
   if (format !== 'csv') return body;
   const csv = [cols.join(','), ...rows.map((r) => cols.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
   return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(csv);
 }
 
 const FIGURE_COLUMNS = ['currency', 'revenueMinor', 'orders', 'units'] as const;
-const TOP_COLUMNS = ['id', ...FIGURE_COLUMNS];
+// rank last: a spreadsheet reading the first columns (as before ranks) still finds them
+const TOP_COLUMNS = ['id', ...FIGURE_COLUMNS, 'rank'];
 const SERIES_COLUMNS = ['t', ...FIGURE_COLUMNS];
 const FUNNEL_COLUMNS = ['id', 'impressions', 'taps', 'views', 'carts', 'checkouts', 'purchases', 'tapRate', 'viewRate', 'cartRate', 'checkoutRate', 'purchaseRate'];
 
@@ -114,6 +167,7 @@ export async function analyticsRoutes(app: App, service: AnalyticsServiceImpl, c
         events: request.body.events,
         deviceId: request.deviceId,
         accountId: request.principal?.accountId ?? null,
+        roles: request.principal?.roles ?? [],
         userAgent: request.headers['user-agent'],
       });
       return reply.code(202).send(result);
@@ -126,7 +180,10 @@ export async function analyticsRoutes(app: App, service: AnalyticsServiceImpl, c
     description:
       'Scoped: a creator sees their own posts, a merchant their own products, an admin everything; an account without a creator or merchant profile gets empty results. `to` is exclusive; days are whole UTC days.',
     querystring,
-    response: { 200: ok, ...errorResponses(401, 403, 503) },
+    response: {
+      200: { ...ok, headers: { 'cache-control': Type.String({ description: '`private, no-store`: one account’s figures (CSV downloads too)' }) } },
+      ...errorResponses(401, 403, 503),
+    },
   });
 
   app.get(
@@ -134,13 +191,25 @@ export async function analyticsRoutes(app: App, service: AnalyticsServiceImpl, c
     { config: { auth: REPORTERS }, schema: reportSchema('Top posts, creators, products or merchants by credited revenue, orders or units', TopQuery, TopReport) },
     async (request: FastifyRequest<{ Querystring: TopQuery }>, reply) => {
       const q = request.query;
-      const { shown, range } = rangeOf(q, clock.now());
       const metric = q.metric ?? 'revenue';
       const model = q.model ?? 'last_click';
+      const list = `top:${q.dimension}:${metric}:${model}:${q.currency ?? ''}`;
+      const { range, offset } = pageOf(q, list, clock.now());
       const scope = await service.scopeOf(requirePrincipal(request));
-      const items = await fromStore(request, service.reports.top(scope, { dimension: q.dimension, metric, model, limit: q.limit, currency: q.currency, ...range }));
-      const body: TopReport = { dimension: q.dimension, metric, model, ...(q.currency ? { currency: q.currency } : {}), from: shown.from.toISOString(), to: shown.to.toISOString(), items };
-      const name = `top-${q.dimension}-${metric}-${model}${q.currency ? `-${q.currency}` : ''}-${stamp(shown)}`;
+      const { items, more } = await fromStore(request, service.reports.topPage(scope, { dimension: q.dimension, metric, model, limit: q.limit, offset, currency: q.currency, ...range }));
+      const covered = wholeDays(range);
+      const body: TopReport = {
+        dimension: q.dimension,
+        metric,
+        model,
+        ...(q.currency ? { currency: q.currency } : {}),
+        currencies: [...new Set(items.map((i) => i.currency))],
+        from: covered.from.toISOString(),
+        to: covered.to.toISOString(),
+        items,
+        nextCursor: more ? encodeCursor({ list, from: range.from.getTime(), to: range.to.getTime(), offset: offset + q.limit }) : null,
+      };
+      const name = `top-${q.dimension}-${metric}-${model}${q.currency ? `-${q.currency}` : ''}-${stamp(covered)}`;
       return answer(reply, q.format, name, body, TOP_COLUMNS, items);
     },
   );
@@ -150,11 +219,14 @@ export async function analyticsRoutes(app: App, service: AnalyticsServiceImpl, c
     { config: { auth: REPORTERS }, schema: reportSchema('Impressions → taps → views → carts → checkouts → purchases per post or creator', FunnelQuery, FunnelReport) },
     async (request: FastifyRequest<{ Querystring: FunnelQuery }>, reply) => {
       const q = request.query;
-      const { shown, range } = rangeOf(q, clock.now());
+      const list = `funnel:${q.by}`;
+      const { range, offset } = pageOf(q, list, clock.now());
       const scope = await service.scopeOf(requirePrincipal(request));
-      const { items, totals } = await fromStore(request, service.reports.funnel(scope, { by: q.by, limit: q.limit, ...range }));
-      const body: FunnelReport = { by: q.by, from: shown.from.toISOString(), to: shown.to.toISOString(), items, totals };
-      return answer(reply, q.format, `funnel-${q.by}-${stamp(shown)}`, body, FUNNEL_COLUMNS, items.map(flatRates));
+      const { items, totals, more } = await fromStore(request, service.reports.funnel(scope, { by: q.by, limit: q.limit, offset, ...range }));
+      const covered = wholeDays(range);
+      const nextCursor = more ? encodeCursor({ list, from: range.from.getTime(), to: range.to.getTime(), offset: offset + q.limit }) : null;
+      const body: FunnelReport = { by: q.by, from: covered.from.toISOString(), to: covered.to.toISOString(), items, totals, nextCursor };
+      return answer(reply, q.format, `funnel-${q.by}-${stamp(covered)}`, body, FUNNEL_COLUMNS, items.map(flatRates));
     },
   );
 
@@ -163,15 +235,17 @@ export async function analyticsRoutes(app: App, service: AnalyticsServiceImpl, c
     { config: { auth: REPORTERS }, schema: reportSchema('Credited revenue, orders and units per day or hour', TimeseriesQuery, TimeseriesReport) },
     async (request: FastifyRequest<{ Querystring: TimeseriesQuery }>, reply) => {
       const q = request.query;
-      const { shown, range } = rangeOf(q, clock.now());
+      const range = rangeOf(q, clock.now());
       const granularity = q.granularity ?? 'day';
       const dimension = q.dimension ?? 'post';
       const model = q.model ?? 'last_click';
       checkIdKind(dimension, q.id);
       const scope = await service.scopeOf(requirePrincipal(request));
       const points = await fromStore(request, service.reports.timeseries(scope, { granularity, dimension, id: q.id, model, ...range }));
-      const body: TimeseriesReport = { granularity, model, from: shown.from.toISOString(), to: shown.to.toISOString(), points };
-      return answer(reply, q.format, `timeseries-${granularity}-${model}-${stamp(shown)}`, body, SERIES_COLUMNS, points);
+      // days read whole UTC days; hours read the raw rows of exactly the range
+      const covered = granularity === 'day' ? wholeDays(range) : range;
+      const body: TimeseriesReport = { granularity, model, from: covered.from.toISOString(), to: covered.to.toISOString(), points };
+      return answer(reply, q.format, `timeseries-${granularity}-${model}-${stamp(covered)}`, body, SERIES_COLUMNS, points);
     },
   );
 }

@@ -54,8 +54,10 @@ export const DIMENSIONS = ['post', 'creator', 'product', 'merchant'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
 const rangeFields = {
-  from: Type.Optional(Type.String({ format: 'date-time', description: 'Default: 30 days before `to`' })),
-  to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive (consecutive ranges neither overlap nor leave a gap); default: now, included' })),
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'Default: 30 days before `to` (not before 1970-01-01). 1970-01-01T00:00:00Z at the earliest, else 400' })),
+  to: Type.Optional(
+    Type.String({ format: 'date-time', description: 'Exclusive (consecutive ranges neither overlap nor leave a gap); default: now, included. 2149-06-07T00:00:00Z at the latest, else 400' }),
+  ),
   format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')], { description: 'csv: a text/csv download' })),
 };
 
@@ -68,17 +70,23 @@ export const TopQuery = Type.Object(
     currency: Type.Optional(
       Type.String({
         pattern: '^[A-Z]{3}$',
-        description: 'Only amounts in this currency (ISO 4217). Without it, ids are ranked across currencies by their minor units, which compares ¥5,000 with €49.99 as 5,000 against 4,999',
+        description: 'Only this currency (ISO 4217). Without it, every currency is ranked on its own (see `currencies`): amounts in different currencies are never added or compared',
       }),
     ),
-    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'Items per currency on a page' }),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'The `nextCursor` of the previous page; another is 400 `invalid_cursor`' })),
   },
   strict,
 );
 export type TopQuery = Static<typeof TopQuery>;
 
 export const FunnelQuery = Type.Object(
-  { ...rangeFields, by: lit(['post', 'creator'] as const), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }) },
+  {
+    ...rangeFields,
+    by: lit(['post', 'creator'] as const),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'The `nextCursor` of the previous page; another is 400 `invalid_cursor`' })),
+  },
   strict,
 );
 export type FunnelQuery = Static<typeof FunnelQuery>;
@@ -96,20 +104,30 @@ export const TimeseriesQuery = Type.Object(
 export type TimeseriesQuery = Static<typeof TimeseriesQuery>;
 
 const Figures = {
-  currency: Type.String(),
+  currency: Type.String({ description: 'Figures are per currency: amounts in different currencies are never added up' }),
   revenueMinor: Type.Integer({ description: 'Sum of credited amounts under the model, minor units' }),
   orders: Type.Integer({ description: 'Distinct orders with credit' }),
   units: Type.Number({ description: 'Credited units (fractional when a model splits a line)' }),
 };
+
+// what the figures cover, which can be wider than what was asked: day reports read whole UTC days
+const Covered = {
+  from: Type.String({ description: 'Start of what the figures cover (inclusive): for day reports the UTC midnight starting `from`’s day' }),
+  to: Type.String({ description: 'End of what the figures cover (exclusive): for day reports the UTC midnight ending the last day read' }),
+};
+const NextCursor = Type.Union([Type.String(), Type.Null()], { description: 'Send as `cursor` (same query) for the next page; null on the last page' });
 
 export const TopReport = Type.Object({
   dimension: Type.String(),
   metric: Type.String(),
   model: Type.String(),
   currency: Type.Optional(Type.String({ description: 'The currency asked for, when one was' })),
-  from: Type.String(),
-  to: Type.String(),
-  items: Type.Array(Type.Object({ id: Type.String(), ...Figures })),
+  currencies: Type.Array(Type.String(), {
+    description: 'The currencies in `items`, in order; each is ranked on its own (`rank`, `limit` per currency), as minor units of different currencies are not comparable',
+  }),
+  ...Covered,
+  items: Type.Array(Type.Object({ rank: Type.Integer({ description: 'Place within its currency (1 = first), across pages' }), id: Type.String(), ...Figures })),
+  nextCursor: NextCursor,
 });
 export type TopReport = Static<typeof TopReport>;
 
@@ -125,18 +143,17 @@ const FunnelFigures = {
 };
 export const FunnelReport = Type.Object({
   by: Type.String(),
-  from: Type.String(),
-  to: Type.String(),
+  ...Covered,
   items: Type.Array(Type.Object({ id: Type.String(), ...FunnelFigures })),
-  totals: Type.Object(FunnelFigures),
+  totals: Type.Object(FunnelFigures, { description: 'Every id in scope, whichever page' }),
+  nextCursor: NextCursor,
 });
 export type FunnelReport = Static<typeof FunnelReport>;
 
 export const TimeseriesReport = Type.Object({
   granularity: Type.String(),
   model: Type.String(),
-  from: Type.String(),
-  to: Type.String(),
+  ...Covered,
   points: Type.Array(Type.Object({ t: Type.String(), ...Figures })),
 });
 export type TimeseriesReport = Static<typeof TimeseriesReport>;

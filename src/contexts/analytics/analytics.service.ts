@@ -25,6 +25,8 @@ export interface EventRow extends Record<string, unknown> {
   sku_id: string;
   referred: 0 | 1;
   bot: 0 | 1;
+  /** A creator's own tag seen or tapped by that creator (signed in): kept, left out of the funnels. */
+  self_view: 0 | 1;
 }
 
 /** Tables written through the spool; a row without `table` is a client event (the spool's original format). */
@@ -35,6 +37,8 @@ export interface IngestInput {
   events: unknown[];
   deviceId: string;
   accountId: string | null;
+  /** The signed-in account's roles (a creator's own views are told apart); none when anonymous. */
+  roles: readonly string[];
   userAgent: string | undefined;
 }
 
@@ -193,10 +197,18 @@ export function createAnalyticsService(deps: AnalyticsDeps) {
           sku_id: event.skuId ?? '',
           referred: claims ? 1 : 0,
           bot: bot ? 1 : 0,
+          self_view: 0,
         });
         const kind = TOUCH_OF[event.type];
         if (claims && kind) touches.push({ kind, accountId: input.accountId, deviceId: input.deviceId, claims, occurredAt: at, bot });
       });
+      // a creator looking at their own tags is not an audience: their views are flagged and left out of the funnels,
+      // as attribution leaves their purchases out (self_referral). Known only when the token names the creator and
+      // the creator is signed in; the touches still go to attribution, which flags them itself when crediting
+      if (input.accountId && input.roles.includes('creator') && rows.some((r) => r.creator_id !== '')) {
+        const viewer = await deps.social.getCreatorByAccount(input.accountId);
+        if (viewer) for (const r of rows) if (r.creator_id === viewer.id) r.self_view = 1;
+      }
       // touches first: recordTouches is idempotent, so a failure here (answered 5xx) is safely retried by the client
       if (touches.length > 0) await deps.attribution.recordTouches(touches);
       await Promise.all([...invalid].map(([reason, n]) => deps.attribution.recordInvalidToken(reason, 'events', n)));

@@ -2,8 +2,9 @@ import { Type } from 'typebox';
 import { AppError, validation } from '../../platform/errors';
 import type { App } from '../../platform/http';
 import { errorResponses } from '../../platform/http';
+import { IDEMPOTENCY_HEADER, idempotencyScope, requireIdempotencyKey, withIdempotency, type IdempotencyDeps } from '../../platform/idempotency';
 import { ATTRIBUTION_ERROR_MESSAGES } from './attribution.errors';
-import type { AttributionService } from './index';
+import type { AttributionService, RecomputeJob } from './index';
 import {
   FlagsQuery,
   FlagsResponse,
@@ -20,7 +21,7 @@ import {
 
 const RECOMPUTE = '/admin/attribution/recompute';
 
-export async function attributionRoutes(app: App, service: AttributionService): Promise<void> {
+export async function attributionRoutes(app: App, service: AttributionService, deps: IdempotencyDeps): Promise<void> {
   app.get(
     '/admin/attribution/invalid-tokens',
     {
@@ -60,11 +61,22 @@ export async function attributionRoutes(app: App, service: AttributionService): 
         summary: 'Recompute analytics credits of a time range under new windows (a background job)',
         description:
           'Answers 202 with the queued job and its `Location`; a worker runs it a page of lines at a time (poll the job). ' +
-          'Never changes the commissionable (last click, frozen) credit. Re-running with the same windows changes nothing.',
+          'Never changes the commissionable (last click, frozen) credit. Re-running with the same windows changes nothing. ' +
+          'With an `Idempotency-Key`, a retry with the same key and body answers the first job (`idempotent-replayed: true`) and starts none; ' +
+          'the same key with another body is 422 `idempotency_key_reused`.',
+        headers: Type.Object({
+          'idempotency-key': Type.Optional(Type.String({ description: 'Optional: a unique key per recompute (e.g. a UUID), so a retried request does not start a second job' })),
+        }),
         body: RecomputeBody,
         response: {
-          202: { ...RecomputeJobView, headers: { location: Type.String({ description: 'The job to poll: /v1/admin/attribution/recompute/{jobId}' }) } },
-          ...errorResponses(401, 403),
+          202: {
+            ...RecomputeJobView,
+            headers: {
+              location: Type.String({ description: 'The job to poll: /v1/admin/attribution/recompute/{jobId}' }),
+              'idempotent-replayed': Type.Optional(Type.String({ description: '`true` when this is the stored answer of an earlier request with the same key' })),
+            },
+          },
+          ...errorResponses(401, 403, 409, 422),
         },
       },
     },
@@ -75,8 +87,18 @@ export async function attributionRoutes(app: App, service: AttributionService): 
         if (Number.isNaN(Date.parse(value))) throw validation(`Invalid body: ${field} is not a time`, [{ in: 'body', path: `/${field}`, message: 'is not a time' }]);
       }
       if (!(Date.parse(from) < Date.parse(to))) throw new AppError('invalid_range', ATTRIBUTION_ERROR_MESSAGES.invalid_range, { from, to });
-      const job = await service.startRecompute({ from: new Date(from), to: new Date(to), clickWindowDays, viewWindowHours }, request.principal?.accountId ?? null);
-      return reply.code(202).header('location', `/v1${RECOMPUTE}/${job.id}`).send(job);
+      const start = async () => ({
+        status: 202,
+        body: await service.startRecompute({ from: new Date(from), to: new Date(to), clickWindowDays, viewWindowHours }, request.principal?.accountId ?? null),
+      });
+      // a job can span millions of lines: a retried request (a timeout, a double click) must not queue a second one
+      const answer =
+        request.headers[IDEMPOTENCY_HEADER] === undefined
+          ? { ...(await start()), replayed: false }
+          : await withIdempotency(deps, { scope: idempotencyScope(request), key: requireIdempotencyKey(request), request: { action: 'attribution.recompute', body: request.body } }, start);
+      if (answer.replayed) reply.header('idempotent-replayed', 'true');
+      const job = answer.body as RecomputeJob;
+      return reply.code(answer.status).header('location', `/v1${RECOMPUTE}/${job.id}`).send(job);
     },
   );
 

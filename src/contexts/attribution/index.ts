@@ -150,7 +150,7 @@ export function createAttributionContext(deps: AttributionDeps): ContextModule<A
     name: 'attribution',
     migrations: attributionMigrations,
     service,
-    routes: (app) => attributionRoutes(app, service),
+    routes: (app) => attributionRoutes(app, service, deps),
     // recompute jobs run in the background, one runner per process: a long job must not hold up the other sweeps
     async sweep() {
       if (runner || stopping) return;

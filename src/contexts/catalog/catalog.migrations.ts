@@ -89,5 +89,9 @@ export const catalogMigrations: ContextMigrations = {
         PRIMARY KEY (account_id, product_id)
       );
     `),
+    // a merchant retires one SKU without archiving the product: not sold, hidden from shoppers, kept for orders
+    '0003_variant_status': sqlMigration(`
+      ALTER TABLE catalog.variants ADD COLUMN status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'archived'));
+    `),
   },
 };

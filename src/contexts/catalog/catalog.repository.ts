@@ -15,7 +15,8 @@ export interface CatalogTables {
     created_at: Date;
     updated_at: Date;
   };
-  'catalog.variants': { id: string; product_id: string; title: string; options: Record<string, string>; price_minor: number; position: number };
+  /** `archived`: the merchant stopped selling this SKU (kept for orders, carts and history). */
+  'catalog.variants': { id: string; product_id: string; title: string; options: Record<string, string>; price_minor: number; position: number; status: 'active' | 'archived' };
   'catalog.media': { id: string; product_id: string; kind: 'image' | 'video'; url: string; alt: string; position: number };
   'catalog.reviews': {
     id: string;
@@ -159,8 +160,9 @@ export class CatalogRepository {
                ORDER BY m.position, m.id LIMIT 1) AS image_url
       FROM catalog.products p
       CROSS JOIN LATERAL (
-        SELECT min(price_minor)::int AS price_minor,
-               coalesce(array_agg(id ORDER BY position, id), '{}') AS sku_ids
+        -- archived SKUs are not for sale: they neither set the "from" price nor the availability
+        SELECT coalesce(min(price_minor) FILTER (WHERE status = 'active'), min(price_minor))::int AS price_minor,
+               coalesce(array_agg(id ORDER BY position, id) FILTER (WHERE status = 'active'), '{}') AS sku_ids
         FROM catalog.variants WHERE product_id = p.id
       ) v
       WHERE p.id = ANY (${[...ids]}::text[])
@@ -242,7 +244,7 @@ export class CatalogRepository {
     return this.db
       .selectFrom('catalog.variants as v')
       .innerJoin('catalog.products as p', 'p.id', 'v.product_id')
-      .select(['v.id', 'v.product_id', 'v.title', 'v.price_minor', 'p.merchant_id', 'p.currency', 'p.name', 'p.status'])
+      .select(['v.id', 'v.product_id', 'v.title', 'v.price_minor', 'p.merchant_id', 'p.currency', 'p.name', 'p.status', 'v.status as variant_status'])
       .where('v.id', 'in', [...skuIds])
       .execute();
   }
@@ -258,7 +260,7 @@ export class CatalogRepository {
       .executeTakeFirst();
   }
 
-  async updateVariant(trx: Executor, skuId: string, patch: { title?: string; price_minor?: number; options?: Record<string, string> }) {
+  async updateVariant(trx: Executor, skuId: string, patch: { title?: string; price_minor?: number; options?: Record<string, string>; status?: VariantRow['status'] }) {
     const { options, ...rest } = patch;
     return trx
       .updateTable('catalog.variants')

@@ -11,6 +11,7 @@ import {
   MerchantParams,
   MerchantView,
   NewProduct,
+  OwnMerchantProfile,
   PageQuery,
   ProductCardPage,
   ProductDetailQuery,
@@ -25,6 +26,7 @@ import {
   SkuParams,
   StockLevelView,
   StockView,
+  StockHistoryQuery,
   VariantInput,
   VariantPatch,
   VariantView,
@@ -83,6 +85,22 @@ export async function catalogRoutes(app: App, service: CatalogServiceImpl): Prom
     },
   );
 
+  // the same shop, or null before it is set up: the web app's first visit to the back office asks this one, since
+  // the 404 above (kept for existing clients) is logged as an error in the browser's console
+  app.get(
+    '/merchant/profile',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: 'My merchant profile, or { merchant: null } until I set it up',
+        description: 'As `GET /v1/merchants/me`, but 200 `{ "merchant": null }` instead of a 404 before `PUT /v1/merchants/me`.',
+        response: { 200: OwnMerchantProfile, ...errorResponses(401, 403) },
+      },
+    },
+    async (request) => ({ merchant: await service.getOwnMerchant(requirePrincipal(request).accountId) }),
+  );
+
   app.get(
     '/merchants/:id',
     {
@@ -120,7 +138,7 @@ export async function catalogRoutes(app: App, service: CatalogServiceImpl): Prom
         tags,
         summary: 'The product sheet: media, variants with availability, rating and the latest reviews',
         description:
-          'Answers a strong `ETag`; send it back in `If-None-Match` to get 304. Pass the tag\'s referral token as `ref` so the tap is credited (a bad token is ignored and counted, never refused). Drafts and archived products are visible only to their merchant.',
+          'Answers a strong `ETag`; send it back in `If-None-Match` to get 304. Pass the tag\'s referral token as `ref` so the tap is credited (a bad token is ignored and counted, never refused). Drafts and archived products are visible only to their merchant, and so are archived variants (shoppers get only the variants for sale).',
         params: ProductParams,
         querystring: ProductDetailQuery,
         response: { 200: ProductDetailView, 304: Type.Null({ description: 'Not modified' }), ...errorResponses(404) },
@@ -273,7 +291,7 @@ export async function catalogRoutes(app: App, service: CatalogServiceImpl): Prom
       config: { auth: MERCHANT },
       schema: {
         tags,
-        summary: 'Edit a variant of my product',
+        summary: 'Edit a variant of my product; `status: archived` stops selling it (hidden from shoppers, refused at checkout), `active` sells it again',
         params: SkuParams,
         body: VariantPatch,
         response: { 200: VariantView, ...errorResponses(401, 403, 404, 409) },
@@ -320,11 +338,12 @@ export async function catalogRoutes(app: App, service: CatalogServiceImpl): Prom
       config: { auth: MERCHANT },
       schema: {
         tags,
-        summary: 'Stock level of my SKU and its latest adjustments',
+        summary: 'Stock level of my SKU and a page of its adjustments, newest first (400 invalid_cursor for a cursor not from this list)',
         params: SkuParams,
-        response: { 200: StockView, ...errorResponses(401, 403, 404, 409) },
+        querystring: StockHistoryQuery,
+        response: { 200: StockView, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => unwrap(await service.getOwnStock(requirePrincipal(request).accountId, request.params.skuId)),
+    async (request) => unwrap(await service.getOwnStock(requirePrincipal(request).accountId, request.params.skuId, request.query)),
   );
 }

@@ -24,6 +24,7 @@ export const PricingCurrency = Type.String({
 export const PriceMinor = Type.Integer({ minimum: 1, maximum: 100_000_000, description: 'Integer minor units (1299 = 12.99)' });
 export const Quantity = Type.Integer({ minimum: 0, maximum: 1_000_000_000 });
 export const ProductStatus = Type.Union([Type.Literal('draft'), Type.Literal('active'), Type.Literal('archived')]);
+export const VariantStatus = Type.Union([Type.Literal('active'), Type.Literal('archived')], { description: 'archived: no longer sold (hidden from shoppers, refused at checkout)' });
 export const AvailabilitySchema = Type.Union([Type.Literal('in_stock'), Type.Literal('low'), Type.Literal('sold_out')]);
 // the key schema of a Record only picks the pattern of its property names: its lengths are checked by propertyNames
 export const Options = Type.Record(Type.String(), Type.String({ maxLength: 100 }), {
@@ -83,7 +84,7 @@ export const ProductPatch = Type.Object(
 export type ProductPatch = Static<typeof ProductPatch>;
 
 export const VariantPatch = Type.Object(
-  { title: Type.Optional(Name), priceMinor: Type.Optional(PriceMinor), options: Type.Optional(Options) },
+  { title: Type.Optional(Name), priceMinor: Type.Optional(PriceMinor), options: Type.Optional(Options), status: Type.Optional(VariantStatus) },
   { ...strict, minProperties: 1 },
 );
 export type VariantPatch = Static<typeof VariantPatch>;
@@ -111,6 +112,7 @@ export const ProductParams = Type.Object({ id: ProductId }, strict);
 export const MerchantParams = Type.Object({ id: MerchantId }, strict);
 export const SkuParams = Type.Object({ skuId: SkuId }, strict);
 export const PageQuery = Type.Object({ cursor: Type.Optional(Cursor), limit: Limit(20) }, strict);
+export const StockHistoryQuery = Type.Object({ cursor: Type.Optional(Cursor), limit: Limit(50) }, strict);
 export const ProductSearchQuery = Type.Object(
   {
     q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Words in the product name' })),
@@ -129,6 +131,11 @@ export const ProductDetailQuery = Type.Object(
 
 export const MerchantView = Type.Object({ id: Type.String(), name: Type.String(), description: Type.String(), createdAt: DateTime });
 export type MerchantView = Static<typeof MerchantView>;
+/** The caller's own shop or null until it is set up: a 200 either way (a 404 is logged in the browser's console). */
+export const OwnMerchantProfile = Type.Object(
+  { merchant: Type.Union([MerchantView, Type.Null({ description: 'no merchant profile yet (PUT /v1/merchants/me sets it up)' })]) },
+  { additionalProperties: false },
+);
 
 export const ProductCardView = Type.Object({
   id: Type.String(),
@@ -149,6 +156,9 @@ export const VariantView = Type.Object({
   options: Type.Record(Type.String(), Type.String()),
   priceMinor: Type.Integer(),
   currency: Type.String(),
+  status: Type.Optional(
+    Type.Union([Type.Literal('active'), Type.Literal('archived')], { description: 'Only in the merchant\'s own views (a shopper is shown only the variants for sale); archived: no longer sold' }),
+  ),
   available: Type.Integer(),
   availability: AvailabilitySchema,
 });
@@ -201,4 +211,5 @@ export const StockView = Type.Object({
   adjustments: Type.Array(
     Type.Object({ id: Type.String(), delta: Type.Integer(), onHandAfter: Type.Integer(), accountId: Type.String(), reason: Type.String(), createdAt: DateTime }),
   ),
+  nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the older adjustments; null on the last page' }),
 });

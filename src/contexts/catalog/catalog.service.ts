@@ -1,7 +1,7 @@
 import { Value } from 'typebox/value';
 import type { Principal } from '../../platform/auth';
 import { Batcher } from '../../platform/batcher';
-import { isId, newId } from '../../platform/ids';
+import { decodeJsonCursor, encodeJsonCursor, isId, newId } from '../../platform/ids';
 import { MAX_ON_HAND, type StockLevel } from '../inventory';
 import type { CatalogDeps, CatalogService, ProductCard, VariantForSale } from './index';
 import type { CatalogFailure } from './catalog.errors';
@@ -31,21 +31,21 @@ const RANK = { sold_out: 0, low: 1, in_stock: 2 } as const;
 const DETAIL_REVIEWS = 10;
 
 // Opaque keyset cursors: base64url JSON, validated on the way back in.
-const encodeCursor = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+const encodeCursor = encodeJsonCursor;
 function decodeCursor<T>(cursor: string | undefined, valid: (v: any) => boolean): T | null | 'invalid' {
   if (cursor === undefined) return null;
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    return valid(v) ? (v as T) : 'invalid';
-  } catch {
-    return 'invalid';
-  }
+  const v = decodeJsonCursor(cursor);
+  return v !== undefined && valid(v) ? (v as T) : 'invalid';
 }
 /** A product list's cursor: the last product id shown (a forged one that names no product id is refused). */
 const idCursor = (c: string | undefined) => decodeCursor<{ id: string }>(c, (v) => typeof v?.id === 'string' && isId('product', v.id));
 /** A review list's cursor: the last review's time (not before 1970, as none is) and id. */
 const reviewCursor = (c: string | undefined) =>
   decodeCursor<{ t: string; id: string }>(c, (v) => typeof v?.id === 'string' && isId('review', v.id) && typeof v?.t === 'string' && Date.parse(v.t) >= 0);
+
+/** A stock history's cursor: the last adjustment's time and id (newest first, like reviews). */
+const adjustmentCursor = (c: string | undefined) =>
+  decodeCursor<{ t: string; id: string }>(c, (v) => typeof v?.id === 'string' && isId('adjustment', v.id) && typeof v?.t === 'string' && Date.parse(v.t) >= 0);
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 
@@ -69,8 +69,9 @@ function reviewView(r: ReviewRow): ReviewView {
   };
 }
 
-function variantView(v: VariantRow, currency: string, level: StockLevel | undefined): VariantView {
-  return {
+/** `forMerchant` adds the sale status: a shopper is only ever shown variants for sale. */
+function variantView(v: VariantRow, currency: string, level: StockLevel | undefined, forMerchant = true): VariantView {
+  const view: VariantView = {
     id: v.id,
     title: v.title,
     options: v.options,
@@ -79,6 +80,8 @@ function variantView(v: VariantRow, currency: string, level: StockLevel | undefi
     available: Math.max(0, level?.available ?? 0),
     availability: level?.availability ?? 'sold_out',
   };
+  if (forMerchant) view.status = v.status;
+  return view;
 }
 
 function mediaRows(productId: string, media: readonly MediaInput[] | undefined): MediaRow[] {
@@ -106,7 +109,8 @@ export function createCatalogService(deps: CatalogDeps) {
     const all = new Map<string, VariantForSale>(
       rows.map((r) => [
         r.id,
-        { skuId: r.id, productId: r.product_id, merchantId: r.merchant_id, productName: r.name, variantTitle: r.title, priceMinor: r.price_minor, currency: r.currency, productStatus: r.status },
+        // a retired SKU reads as an archived product, so carts and checkout refuse it the same way (product_unavailable)
+        { skuId: r.id, productId: r.product_id, merchantId: r.merchant_id, productName: r.name, variantTitle: r.title, priceMinor: r.price_minor, currency: r.currency, productStatus: r.variant_status === 'archived' ? 'archived' : r.status },
       ]),
     );
     return asks.map((ids) => new Map(ids.flatMap((id) => (all.has(id) ? [[id, all.get(id)!] as const] : []))));
@@ -138,7 +142,7 @@ export function createCatalogService(deps: CatalogDeps) {
       });
       const skuIds = p.variants.map((v, position) => {
         const id = newId('variant');
-        batch.variants.push({ id, product_id: productId, title: v.title, options: v.options ?? {}, price_minor: v.priceMinor, position });
+        batch.variants.push({ id, product_id: productId, title: v.title, options: v.options ?? {}, price_minor: v.priceMinor, position, status: 'active' });
         if (v.stock !== undefined) stock.push({ skuId: id, onHand: v.stock });
         return id;
       });
@@ -282,9 +286,11 @@ export function createCatalogService(deps: CatalogDeps) {
       visit?: { ref?: string | undefined; deviceId: string },
     ): Promise<ProductDetailView | null> {
       const p = await repo.findProduct(productId);
-      if (!p || (p.status !== 'active' && p.merchant_account_id !== viewer?.accountId)) return null;
+      const owner = p?.merchant_account_id === viewer?.accountId;
+      if (!p || (p.status !== 'active' && !owner)) return null;
       if (visit?.ref !== undefined) await recordReferral(productId, visit.ref, viewer, visit.deviceId);
-      return detail(p);
+      // shoppers see only the SKUs for sale; the owner also the retired ones (to sell them again), as with drafts
+      return detail(p, owner);
     },
 
     /** Reviews of a visible product, newest first; pages never repeat or skip. */
@@ -401,6 +407,7 @@ export function createCatalogService(deps: CatalogDeps) {
           title: input.title,
           options: input.options ?? {},
           price_minor: input.priceMinor,
+          status: 'active',
         });
         await repo.touchProduct(trx, productId, clock.now());
         await outbox.publish(trx, 'catalog.product.updated', { productId, merchantId: owned.value.id });
@@ -416,7 +423,7 @@ export function createCatalogService(deps: CatalogDeps) {
       if (!owned.ok) return owned;
       const { variant } = owned.value;
       const v = await repo.db.transaction().execute(async (trx) => {
-        const row = await repo.updateVariant(trx, skuId, { title: patch.title, price_minor: patch.priceMinor, options: patch.options });
+        const row = await repo.updateVariant(trx, skuId, { title: patch.title, price_minor: patch.priceMinor, options: patch.options, status: patch.status });
         await repo.touchProduct(trx, variant.product_id, clock.now());
         await outbox.publish(trx, 'catalog.product.updated', { productId: variant.product_id, merchantId: variant.merchant_id });
         return row;
@@ -441,14 +448,20 @@ export function createCatalogService(deps: CatalogDeps) {
       return r.ok ? ok(r.level) : fail(r.code, r.code === 'stock_limit_exceeded' ? { onHand: r.level.onHand, max: MAX_ON_HAND } : undefined);
     },
 
-    /** The stock level of the account's own SKU and its latest adjustments. */
-    async getOwnStock(accountId: string, skuId: string) {
+    /** The stock level of the account's own SKU and one page of its adjustments, newest first (a cursor pages on). */
+    async getOwnStock(accountId: string, skuId: string, f: { cursor?: string; limit: number } = { limit: 50 }) {
+      const after = adjustmentCursor(f.cursor);
+      if (after === 'invalid') return fail('invalid_cursor');
       const owned = await (await ownVariant(accountId))(skuId);
       if (!owned.ok) return owned;
-      const [levels, adjustments] = await Promise.all([inventory.getStockLevels([skuId]), inventory.listAdjustments(skuId, 50)]);
+      const before = after && { createdAt: new Date(after.t), id: after.id };
+      const [levels, rows] = await Promise.all([inventory.getStockLevels([skuId]), inventory.listAdjustments(skuId, f.limit + 1, before)]);
+      const adjustments = rows.slice(0, f.limit);
+      const last = adjustments[adjustments.length - 1];
       return ok({
         level: levels.get(skuId)!,
         adjustments: adjustments.map((a) => ({ ...a, createdAt: iso(a.createdAt) })),
+        nextCursor: rows.length > f.limit && last ? encodeCursor({ t: iso(last.createdAt), id: last.id }) : null,
       });
     },
   } satisfies CatalogService & Record<string, unknown>;
@@ -474,8 +487,10 @@ export function createCatalogService(deps: CatalogDeps) {
     };
   }
 
-  async function detail(p: ProductWithMerchant): Promise<ProductDetailView> {
-    const [variants, media, reviews] = await Promise.all([repo.findVariants(p.id), repo.findMedia(p.id), reviewPage(p.id, null, DETAIL_REVIEWS)]);
+  /** The product sheet; the merchant's (`withArchived`) also lists retired variants and says each one's status. */
+  async function detail(p: ProductWithMerchant, withArchived = true): Promise<ProductDetailView> {
+    const [all, media, reviews] = await Promise.all([repo.findVariants(p.id), repo.findMedia(p.id), reviewPage(p.id, null, DETAIL_REVIEWS)]);
+    const variants = withArchived ? all : all.filter((v) => v.status === 'active');
     const levels = await inventory.getStockLevels(variants.map((v) => v.id));
     return {
       id: p.id,
@@ -485,7 +500,7 @@ export function createCatalogService(deps: CatalogDeps) {
       status: p.status,
       currency: p.currency,
       media: media.map((m) => ({ id: m.id, kind: m.kind, url: m.url, alt: m.alt })),
-      variants: variants.map((v) => variantView(v, p.currency, levels.get(v.id))),
+      variants: variants.map((v) => variantView(v, p.currency, levels.get(v.id), withArchived)),
       rating: ratingOf(p),
       reviews,
       updatedAt: iso(p.updated_at),

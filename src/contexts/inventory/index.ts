@@ -83,7 +83,8 @@ export interface InventoryService {
   adjust(skuId: string, delta: number, actor: StockActor): Promise<StockChangeResult>;
   /** Initial stock for many SKUs in a fixed number of statements (bulk import/seed). */
   setOnHandMany(entries: ReadonlyArray<{ skuId: string; onHand: number }>, actor: StockActor): Promise<void>;
-  listAdjustments(skuId: string, limit?: number): Promise<Array<{ id: string; delta: number; onHandAfter: number; accountId: string; reason: string; createdAt: Date }>>;
+  /** The SKU's journal, newest first; `before` (the last entry of the previous page) pages on in the same order. */
+  listAdjustments(skuId: string, limit?: number, before?: { createdAt: Date; id: string } | null): Promise<Array<{ id: string; delta: number; onHandAfter: number; accountId: string; reason: string; createdAt: Date }>>;
 }
 
 export function createInventoryContext(deps: ContextDeps): ContextModule<InventoryService> {

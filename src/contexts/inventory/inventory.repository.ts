@@ -398,14 +398,16 @@ export class InventoryRepository {
     return r.rows;
   }
 
-  async listAdjustments(skuId: string, limit: number) {
-    return this.db
+  /** Newest first; `before` is the last one of the previous page (keyset on the adjustments_by_sku index). */
+  async listAdjustments(skuId: string, limit: number, before?: { createdAt: Date; id: string } | null) {
+    let q = this.db
       .selectFrom('inventory.adjustments')
       .select(['id', 'delta', 'on_hand_after', 'account_id', 'reason', 'created_at'])
       .where('sku_id', '=', skuId)
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
-      .limit(limit)
-      .execute();
+      .limit(limit);
+    if (before) q = q.where(sql<boolean>`(created_at, id) < (${before.createdAt}::timestamptz, ${before.id}::text)`);
+    return q.execute();
   }
 }

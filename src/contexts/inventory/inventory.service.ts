@@ -352,9 +352,9 @@ export function createInventoryService(deps: ContextDeps) {
       for (const e of entries) hot.stockReturned(e.skuId);
     },
 
-    /** The SKU's journal, newest first. */
-    async listAdjustments(skuId: string, limit = 50) {
-      const rows = await repo.listAdjustments(skuId, limit);
+    /** The SKU's journal, newest first; `before` (the last entry of the previous page) pages on in the same order. */
+    async listAdjustments(skuId: string, limit = 50, before?: { createdAt: Date; id: string } | null) {
+      const rows = await repo.listAdjustments(skuId, limit, before);
       return rows.map((r) => ({
         id: r.id,
         delta: r.delta,

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { Batcher } from '../../platform/batcher';
-import type { AnyDb } from '../../platform/db';
+import { insertJsonRows, type AnyDb } from '../../platform/db';
 import type { OrderStatus, ShippingAddress } from './index';
 
 export interface OrdersTables {
@@ -107,16 +107,6 @@ const STATUS_AT = {
   cancelled: 'cancelled_at',
 } as const satisfies Record<OrderStatus, keyof OrderRow>;
 
-/**
- * Rows per multi-row INSERT: a batch of checkouts can hold thousands of lines, and PostgreSQL takes at most 65,535
- * parameters per statement (an order line has 22 columns: 2,000 rows stay under 45,000).
- */
-const ROWS_PER_INSERT = 2_000;
-
-function* chunks<T>(rows: readonly T[]): Generator<T[]> {
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) yield rows.slice(i, i + ROWS_PER_INSERT);
-}
-
 /** All SQL of the orders context. */
 export class OrdersRepository {
   readonly db: Db;
@@ -127,21 +117,13 @@ export class OrdersRepository {
 
   /** Inserts orders unless their (checkout, merchant) exists; returns the ids actually inserted. */
   async insertOrders(trx: Executor, orders: OrderRow[]): Promise<string[]> {
-    const ids: string[] = [];
-    for (const chunk of chunks(orders)) {
-      const rows = await trx
-        .insertInto('orders.orders')
-        .values(chunk.map((o) => ({ ...o, shipping_address: (o.shipping_address ? JSON.stringify(o.shipping_address) : null) as never })))
-        .onConflict((oc) => oc.columns(['checkout_id', 'merchant_id']).doNothing())
-        .returning('id')
-        .execute();
-      ids.push(...rows.map((r) => r.id));
-    }
-    return ids;
+    if (orders.length === 0) return [];
+    const r = await sql<{ id: string }>`${insertJsonRows('orders.orders', orders)} ON CONFLICT (checkout_id, merchant_id) DO NOTHING RETURNING id`.execute(trx);
+    return r.rows.map((row) => row.id);
   }
 
   async insertLines(trx: Executor, lines: LineRow[]): Promise<void> {
-    for (const chunk of chunks(lines)) await trx.insertInto('orders.order_lines').values(chunk).execute();
+    if (lines.length > 0) await sql`${insertJsonRows('orders.order_lines', lines)}`.execute(trx);
   }
 
   findOrder(id: string, trx: Executor = this.db): Promise<OrderRow | undefined> {

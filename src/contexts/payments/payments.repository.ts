@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { Batcher } from '../../platform/batcher';
-import type { AnyDb } from '../../platform/db';
+import { insertJsonRows, type AnyDb } from '../../platform/db';
 import type { PaymentStatus } from './index';
 
 export interface PaymentRow {
@@ -71,8 +71,11 @@ export class PaymentsRepository {
   readonly #byCheckout = new Batcher<string, PaymentRow | undefined>((ids) => this.#findByCheckouts(ids), { name: 'payments.by_checkout' });
 
   readonly #pending = new Batcher<PaymentRow, PaymentRow>(async (rows) => {
-    const inserted = await this.db.insertInto('payments.payments').values([...rows]).onConflict((oc) => oc.column('checkout_id').doNothing()).returningAll().execute();
-    const byCheckout = new Map(inserted.map((r) => [r.checkout_id, r]));
+    const inserted = (await sql<{ id: string }>`${insertJsonRows('payments.payments', rows)} ON CONFLICT (checkout_id) DO NOTHING RETURNING id`.execute(this.db)).rows;
+    // a row inserted is stored as given (every column is written): it is not read back
+    const insertedIds = new Set(inserted.map((r) => r.id));
+    const byCheckout = new Map<string, PaymentRow>();
+    for (const r of rows) if (insertedIds.has(r.id)) byCheckout.set(r.checkout_id, r);
     // a checkout that already had its payment (a retry, or twice in this batch) gets that one: read only those
     const missing = [...new Set(rows.filter((r) => !byCheckout.has(r.checkout_id)).map((r) => r.checkout_id))];
     if (missing.length > 0) for (const r of await this.#findByCheckouts(missing)) if (r) byCheckout.set(r.checkout_id, r);

@@ -2,7 +2,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Clock } from '../../platform/clock';
 import { Batcher } from '../../platform/batcher';
-import type { AnyDb } from '../../platform/db';
+import { insertJsonRows, type AnyDb } from '../../platform/db';
 import { ulid } from '../../platform/ids';
 import {
   headerValue,
@@ -373,10 +373,7 @@ export class PaymentSimulator {
   }
 
   async #insertIntents(trx: SimDb, rows: SimBatch['inserted']): Promise<void> {
-    await trx
-      .insertInto('payments_sim.intents')
-      .values(rows.map((r) => ({ ...r, metadata: JSON.stringify(r.metadata) })))
-      .execute();
+    await sql`${insertJsonRows('payments_sim.intents', rows)}`.execute(trx);
   }
 
   async #lockIntent(trx: SimDb, ref: string): Promise<SimIntent | null> {
@@ -432,7 +429,7 @@ export class PaymentSimulator {
         WHERE t.ref = x.ref
       `.execute(trx);
     }
-    if (batch.webhooks.length > 0) await trx.insertInto('payments_sim.webhooks').values(batch.webhooks).execute();
+    if (batch.webhooks.length > 0) await sql`${insertJsonRows('payments_sim.webhooks', batch.webhooks)}`.execute(trx);
   }
 
   /** The unit of work of the batch a transaction belongs to (absent outside a batch). */

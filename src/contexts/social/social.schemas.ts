@@ -42,6 +42,12 @@ export const CreatorView = Type.Object({
 });
 export type CreatorView = Static<typeof CreatorView>;
 
+/** The caller's own profile or null until it is set up: a 200 either way (a 404 is logged in the browser's console). */
+export const OwnCreatorProfile = Type.Object(
+  { creator: Type.Union([CreatorView, Type.Null({ description: 'no creator profile yet (PUT /v1/creators/me sets it up)' })]) },
+  { additionalProperties: false },
+);
+
 export const CreatorSummary = Type.Object({
   id: CreatorId,
   handle: Type.String(),

@@ -1,7 +1,7 @@
 import type { FormEvent } from 'react';
 import { BusyButton } from '../actions';
 import { api, formatDate } from '../api';
-import { ErrorNote, useApi, useBusyCall, useInterval } from '../ui';
+import { ErrorNote, useApi, useInterval, useKeptKeyCall } from '../ui';
 
 /** A recompute job (GET /v1/admin/attribution/recompute/{id}), mirrored by hand like AttributionFlags in api.ts. */
 interface RecomputeJob {
@@ -17,26 +17,29 @@ interface RecomputeJob {
 }
 
 const JOBS = '/v1/admin/attribution/recompute';
+/** Failures after which the job may have started: a retry of the same range sends the same key. */
+const RETRY_SAME_KEY = new Set(['network', 'idempotency_in_progress']);
 const dayFromNow = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
 
 /** Recomputes the analytics credits of a range under other windows: a worker runs the job, this polls its progress. */
 export function RecomputeJobs() {
   const latest = useApi<{ items: RecomputeJob[] }>(`${JOBS}?limit=1`);
-  const { busy, error, run } = useBusyCall();
+  // a retry after a lost answer keeps the key, so it gets the job the first request started instead of a second one
+  const { busy, error, run } = useKeptKeyCall(RETRY_SAME_KEY);
   const job = latest.data?.items[0];
   const active = job?.status === 'queued' || job?.status === 'running';
   useInterval(() => active && latest.reload(), 1000);
   const start = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
-    return run(async () => {
-      const body = {
-        from: new Date(String(f.get('from'))).toISOString(),
-        to: new Date(String(f.get('to'))).toISOString(),
-        clickWindowDays: Number(f.get('clickWindowDays')),
-        viewWindowHours: Number(f.get('viewWindowHours')),
-      };
-      latest.setData({ items: [await api<RecomputeJob>(JOBS, { method: 'POST', body })] });
+    const body = {
+      from: new Date(String(f.get('from'))).toISOString(),
+      to: new Date(String(f.get('to'))).toISOString(),
+      clickWindowDays: Number(f.get('clickWindowDays')),
+      viewWindowHours: Number(f.get('viewWindowHours')),
+    };
+    return run(JSON.stringify(body), async (key) => {
+      latest.setData({ items: [await api<RecomputeJob>(JOBS, { method: 'POST', idempotencyKey: key, body })] });
     });
   };
   return (

@@ -1,5 +1,5 @@
 import { useMemo, useState, type FormEvent } from 'react';
-import { api, formatDate, formatMoney, messageFor, newIdempotencyKey, type AttributionModel, type CreatorView, type Earnings, type PayoutPageT, type PostView, type StatementListT, type PayoutAccountView } from '../api';
+import { api, formatDate, formatMoney, messageFor, newIdempotencyKey, type AttributionModel, type CreatorView, type OwnCreatorProfileT, type Earnings, type PayoutPageT, type PostView, type StatementListT, type PayoutAccountView } from '../api';
 import { FunnelReport, ModelSwitch, POLL_MS, RevenueChart, TopTable, useRange } from '../reports';
 import { useLocation } from '../router';
 import { hasRole, useSession } from '../session';
@@ -12,12 +12,15 @@ import { Empty, ErrorNote, NotFound, PageTitle, Spinner, useApi, useInterval } f
 export default function CreatorArea() {
   const { account, loading } = useSession();
   const { path } = useLocation();
-  const me = useApi<CreatorView>(hasRole(account, 'creator') ? '/v1/creators/me' : null);
+  // `{ creator: null }` before the profile is set up (GET /v1/creators/me would answer a 404 the console logs)
+  const profile = useApi<OwnCreatorProfileT>(hasRole(account, 'creator') ? '/v1/creator/profile' : null);
+  const saved = (creator: CreatorView) => profile.setData({ creator });
   if (loading) return <Spinner />;
   if (!hasRole(account, 'creator')) return <ErrorNote>Sign in with a creator account to see this page.</ErrorNote>;
-  if (me.error?.status === 404) return <ProfileForm current={null} onSaved={me.setData} />;
-  if (me.error) return <ErrorNote>{me.error.message}</ErrorNote>;
-  if (!me.data) return <Spinner />;
+  if (profile.error) return <ErrorNote>{profile.error.message}</ErrorNote>;
+  if (!profile.data) return <Spinner />;
+  const me = profile.data.creator;
+  if (!me) return <ProfileForm current={null} onSaved={saved} />;
   return (
     <section>
       <AreaTabs
@@ -33,11 +36,11 @@ export default function CreatorArea() {
       {path === '/creator/new' ? (
         <NewPost />
       ) : path === '/creator/posts' ? (
-        <YourPosts me={me.data} />
+        <YourPosts me={me} />
       ) : path === '/creator/profile' ? (
-        <ProfileForm current={me.data} onSaved={me.setData} />
+        <ProfileForm current={me} onSaved={saved} />
       ) : path === '/creator' ? (
-        <Dashboard me={me.data} />
+        <Dashboard me={me} />
       ) : (
         <NotFound />
       )}
@@ -84,7 +87,9 @@ function Dashboard({ me }: { me: CreatorView }) {
   const [model, setModel] = useState<AttributionModel>('last_click');
   const { from, to } = useRange(30);
   const posts = useApi<{ posts: PostView[] }>(`/v1/creators/${me.id}/posts?limit=50`);
-  const captions = useMemo(() => new Map((posts.data?.posts ?? []).map((p) => [p.id, p.caption || p.id])), [posts.data]);
+  // the newest 50 name most report rows in one request; an older post is left to the reports' own look-up by id
+  // (GET /v1/posts/:id, once per id). An untitled post is said in words: its id used to show.
+  const captions = useMemo(() => new Map((posts.data?.posts ?? []).map((p) => [p.id, p.caption || 'Untitled post'])), [posts.data]);
   const label = (id: string) => captions.get(id);
   return (
     <>

@@ -2,19 +2,37 @@ import { useRef, useState, type FormEvent } from 'react';
 import { api, formatDate, formatMoney, messageFor, type CreatorView, type PostView, type StoriesPage } from '../api';
 import { BusyButton } from '../actions';
 import { Link } from '../router';
-import { Empty, ErrorNote, PageTitle, Spinner, useApi } from '../ui';
+import { Empty, ErrorNote, PageTitle, Spinner, useApi, useBusyCall } from '../ui';
+
+/** Posts per request (the API's most). */
+const PAGE = 50;
+type PostsPage = { posts: PostView[]; nextCursor: string | null };
 
 /**
  * The creator's own posts and live stories, as shoppers see them (GET /v1/creators/{id}/posts, GET
  * /v1/stories?creatorId=…): edit a caption (PATCH /v1/posts/{id}), remove a tag (DELETE /v1/tags/{id}) or delete a
- * post (DELETE /v1/posts/{id}, asked first). The list changes in place from each answer, so what it shows is what the feed shows.
+ * post (DELETE /v1/posts/{id}, asked first); "Load more posts" pages on with the API's cursor. The list changes in
+ * place from each answer, so what it shows is what the feed shows.
  */
 export function YourPosts({ me }: { me: CreatorView }) {
-  const posts = useApi<{ posts: PostView[]; nextCursor: string | null }>(`/v1/creators/${me.id}/posts?limit=50`);
+  const posts = useApi<PostsPage>(`/v1/creators/${me.id}/posts?limit=${PAGE}`);
   const stories = useApi<StoriesPage>(`/v1/stories?creatorId=${me.id}&limit=50`);
   const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
   const noteRef = useRef<HTMLDivElement>(null);
   const liveStories = stories.data?.stories[0]?.stories ?? [];
+  // more than a page of posts: the next ones come after the last (the API's cursor), added under those shown
+  const more = useBusyCall();
+  const loadMore = async () => {
+    const shown = posts.data;
+    if (!shown?.nextCursor) return;
+    const page = await more.run(() => api<PostsPage>(`/v1/creators/${me.id}/posts?limit=${PAGE}&cursor=${encodeURIComponent(shown.nextCursor!)}`));
+    if (!page) return;
+    const ids = new Set(shown.posts.map((p) => p.id));
+    const added = page.posts.filter((p) => !ids.has(p.id));
+    posts.setData({ posts: [...shown.posts, ...added], nextCursor: page.nextCursor });
+    // the button may be gone (the last page): focus goes to the first post added, where reading goes on
+    if (added[0]) requestAnimationFrame(() => document.getElementById(`own-${added[0]!.id}`)?.focus());
+  };
 
   const changed = (postId: string, next: PostView | null) => {
     const apply = (list: PostView[]) => (next ? list.map((p) => (p.id === postId ? next : p)) : list.filter((p) => p.id !== postId));
@@ -55,7 +73,12 @@ export function YourPosts({ me }: { me: CreatorView }) {
           <OwnPost key={p.id} post={p} onChanged={changed} tell={tell} />
         ))}
       </ul>
-      {posts.data?.nextCursor && <p className="hint">Showing your 50 newest posts.</p>}
+      {more.error && <ErrorNote>{more.error}</ErrorNote>}
+      {posts.data?.nextCursor && (
+        <BusyButton type="button" className="more" busy={more.busy} busyText="Loading more posts…" onClick={() => void loadMore()}>
+          Load more posts
+        </BusyButton>
+      )}
     </section>
   );
 }
@@ -113,7 +136,9 @@ function OwnPost({ post, onChanged, tell }: { post: PostView; onChanged(postId: 
           <img src={post.mediaUrl} alt="" className="thumb" />
         )}
         <div className="own-post-body">
-          <h3 id={titleId}>{name}</h3>
+          <h3 id={titleId} tabIndex={-1}>
+            {name}
+          </h3>
           <p className="hint">
             {post.mediaType === 'video' ? 'Video' : 'Photo'} · published {formatDate(post.publishedAt)}
             {post.expiresAt && ` · until ${formatDate(post.expiresAt)}`}

@@ -1,5 +1,5 @@
 import { useRef, useState, type FormEvent } from 'react';
-import { api, ApiError, AVAILABILITY_TEXT, formatDate, formatMoney, messageFor, newIdempotencyKey, type NewProduct, type OrderPage, type OrderView, type ProductCardPageT, type ProductDetailView, type StockViewT, type AttributionModel, type MerchantViewT, type ProductPatch, type VariantView } from '../api';
+import { api, ApiError, AVAILABILITY_TEXT, formatDate, formatMoney, messageFor, newIdempotencyKey, type NewProduct, type OrderPage, type OrderView, type ProductCardPageT, type ProductDetailView, type StockViewT, type AttributionModel, type MerchantViewT, type OwnMerchantProfileT, type ProductPatch, type VariantView } from '../api';
 import { ModelSwitch, RevenueChart, TopTable, useRange } from '../reports';
 import { Link, navigate, useLocation } from '../router';
 import { hasRole, useSession } from '../session';
@@ -12,12 +12,15 @@ import { Empty, ErrorNote, NotFound, PageTitle, Spinner, useApi } from '../ui';
 export default function MerchantArea() {
   const { account, loading } = useSession();
   const { path } = useLocation();
-  const shop = useApi<MerchantViewT>(hasRole(account, 'merchant') ? '/v1/merchants/me' : null);
+  // `{ merchant: null }` before the shop is set up (GET /v1/merchants/me would answer a 404 the console logs)
+  const profile = useApi<OwnMerchantProfileT>(hasRole(account, 'merchant') ? '/v1/merchant/profile' : null);
+  const saved = (merchant: MerchantViewT) => profile.setData({ merchant });
   if (loading) return <Spinner />;
   if (!hasRole(account, 'merchant')) return <ErrorNote>Sign in with a merchant account to see this page.</ErrorNote>;
-  if (shop.error?.status === 404) return <ShopForm current={null} onSaved={shop.setData} />;
-  if (shop.error) return <ErrorNote>{shop.error.message}</ErrorNote>;
-  if (!shop.data) return <Spinner />;
+  if (profile.error) return <ErrorNote>{profile.error.message}</ErrorNote>;
+  if (!profile.data) return <Spinner />;
+  const shop = profile.data.merchant;
+  if (!shop) return <ShopForm current={null} onSaved={saved} />;
   const tab = (to: string, label: string) => (
     // an order's page is under Orders, a product's under Products
     <Link to={to} aria-current={path === to || path.startsWith(to === '/merchant' ? '/merchant/orders/' : `${to}/`) ? 'page' : undefined}>
@@ -43,7 +46,7 @@ export default function MerchantArea() {
       ) : path === '/merchant/sales' ? (
         <Sales />
       ) : path === '/merchant/shop' ? (
-        <ShopForm current={shop.data} onSaved={shop.setData} />
+        <ShopForm current={shop} onSaved={saved} />
       ) : path === '/merchant' ? (
         <Orders />
       ) : (
@@ -737,7 +740,28 @@ function ProductMedia({ media, name, busy, disabled, onSave }: { media: MediaIte
 
 /** A variant: title, price and options (edited in place) and its stock: add or remove units, or set the count. */
 function VariantEditor({ variant: v, onSaved }: { variant: VariantView; onSaved(): void }) {
-  const { data, error, setData } = useApi<StockViewT>(`/v1/merchant/variants/${v.id}/stock`);
+  const stockUrl = `/v1/merchant/variants/${v.id}/stock?limit=${HISTORY_PAGE}`;
+  const { data, error, setData } = useApi<StockViewT>(stockUrl);
+  // older adjustments, page by page; they belong to the first page they followed (a new count reads it again and drops them)
+  const [more, setMore] = useState<{ after: StockViewT; items: StockViewT['adjustments']; nextCursor: string | null } | null>(null);
+  const [moreBusy, setMoreBusy] = useState(false);
+  const [moreError, setMoreError] = useState<string | null>(null);
+  const older = data && more?.after === data ? more : null;
+  const history = [...(data?.adjustments ?? []), ...(older?.items ?? [])];
+  const historyCursor = older ? older.nextCursor : (data?.nextCursor ?? null);
+  const showOlder = async () => {
+    if (!data || !historyCursor) return;
+    setMoreBusy(true);
+    setMoreError(null);
+    try {
+      const page = await api<StockViewT>(`${stockUrl}&cursor=${encodeURIComponent(historyCursor)}`);
+      setMore({ after: data, items: [...(older?.items ?? []), ...page.adjustments], nextCursor: page.nextCursor });
+    } catch (e) {
+      setMoreError(messageFor(e));
+    } finally {
+      setMoreBusy(false);
+    }
+  };
   const { busy, note, run } = useAction();
   const editFields = useFieldErrors(`variant-${v.id}`);
   const [mode, setMode] = useState<'add' | 'set'>('add');
@@ -777,17 +801,24 @@ function VariantEditor({ variant: v, onSaved }: { variant: VariantView; onSaved(
       async () => {
         if (mode === 'set') await api(`/v1/merchant/variants/${v.id}/stock`, { method: 'PUT', body: { onHand: amount, reason } });
         else await api(`/v1/merchant/variants/${v.id}/stock-adjustments`, { method: 'POST', body: { delta: amount, reason } });
-        setData(await api<StockViewT>(`/v1/merchant/variants/${v.id}/stock`));
+        setData(await api<StockViewT>(stockUrl));
         form.reset();
         setMode('add');
       },
       (err) => {
         stockFields.fromApi(form, err);
         // the count may have moved meanwhile (a sale, another tab): show the current one with the refusal
-        void api<StockViewT>(`/v1/merchant/variants/${v.id}/stock`).then(setData, () => undefined);
+        void api<StockViewT>(stockUrl).then(setData, () => undefined);
       },
     );
   };
+  const retired = v.status === 'archived';
+  // retiring one SKU stops its sale (shoppers no longer see it; carts holding it cannot pay) without archiving the product
+  const setStatus = () =>
+    void run('status', retired ? 'Variant is for sale again.' : 'Variant no longer sold.', async () => {
+      await api(`/v1/merchant/variants/${v.id}`, { method: 'PATCH', body: { status: retired ? 'active' : 'archived' } });
+      onSaved();
+    });
   const options = optionsText(v.options);
   return (
     <section className="report" aria-label={`Variant ${v.title}`}>
@@ -795,6 +826,13 @@ function VariantEditor({ variant: v, onSaved }: { variant: VariantView; onSaved(
         {v.title} · {formatMoney(v.priceMinor, v.currency)}
       </h2>
       {options && <p className="muted">Options: {options}</p>}
+      <p>
+        {retired ? 'Not sold: hidden from shoppers, and carts holding it cannot pay.' : 'For sale.'}{' '}
+        <BusyButton type="button" className="secondary" busy={busy === 'status'} busyText={retired ? 'Putting on sale…' : 'Stopping sale…'} disabled={busy !== null} onClick={setStatus}>
+          {retired ? 'Sell this variant again' : 'Stop selling this variant'}
+          <span className="visually-hidden"> ({v.title})</span>
+        </BusyButton>
+      </p>
       <form onSubmit={edit} className="row" key={`${v.title}-${v.priceMinor}-${options}`}>
         <label>
           Variant title
@@ -856,22 +894,31 @@ function VariantEditor({ variant: v, onSaved }: { variant: VariantView; onSaved(
         </BusyButton>
       </form>
       <ActionNote note={note} />
-      {data && data.adjustments.length > 0 && (
+      {data && history.length > 0 && (
         <>
           <h3 className="small-title">Stock history</h3>
-          <ul className="muted">
-            {data.adjustments.slice(0, 10).map((a) => (
+          <ul className="muted" aria-label={`Stock history of ${v.title}`}>
+            {history.map((a) => (
               <li key={a.id}>
                 {formatDate(a.createdAt)}: {a.delta > 0 ? '+' : ''}
                 {a.delta} → {a.onHandAfter} ({a.reason})
               </li>
             ))}
           </ul>
+          {historyCursor && (
+            <BusyButton type="button" className="secondary more" busy={moreBusy} busyText="Loading older changes…" onClick={() => void showOlder()}>
+              Load more<span className="visually-hidden"> of the stock history of {v.title}</span>
+            </BusyButton>
+          )}
+          {moreError && <ErrorNote>{moreError}</ErrorNote>}
         </>
       )}
     </section>
   );
 }
+
+/** Stock changes per page of a variant's history ("Load more" reads the next). */
+const HISTORY_PAGE = 10;
 
 const STOCK_REASONS = ['restock', 'stock count', 'damaged', 'lost', 'found', 'returned by a shopper'];
 

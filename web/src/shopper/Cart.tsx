@@ -57,7 +57,10 @@ export function CartPage() {
                   <strong>{l.productName}</strong> <span className="muted">{l.variantTitle}</span>
                   <div>
                     {formatMoney(l.unitPriceMinor, l.currency)} × {l.quantity}
-                    {!l.purchasable && <span className="badge"> {AVAILABILITY_TEXT[l.availability]}</span>}
+                    {!l.purchasable && (
+                      // enough stock yet not for sale: the merchant stopped selling the product or this variant
+                      <span className="badge"> {l.available >= l.quantity ? 'No longer sold' : AVAILABILITY_TEXT[l.availability]}</span>
+                    )}
                   </div>
                 </div>
                 <label className="qty">
@@ -70,6 +73,10 @@ export function CartPage() {
                     ))}
                   </select>
                 </label>
+                {/* the same as quantity "Remove", where a person looks for it */}
+                <button type="button" className="link" onClick={() => void change(l.id, 0)}>
+                  Remove<span className="visually-hidden"> {l.productName}</span>
+                </button>
               </li>
             ))}
           </ul>

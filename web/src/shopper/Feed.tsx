@@ -1,10 +1,11 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
-import { api, AVAILABILITY_TEXT, formatMoney, messageFor, type Availability, type FeedPage, type FollowingPageT, type PostView, type StoriesPage, type TagView } from '../api';
+import { api, AVAILABILITY_TEXT, formatMoney, messageFor, type Availability, type FeedPage, type FollowingPageT, type OwnCreatorProfileT, type PostView, type StoriesPage, type TagView } from '../api';
 import { track } from '../events';
 import { useLive } from '../live';
-import { useSession } from '../session';
+import { hasRole, useSession } from '../session';
 import { Dialog } from './Dialog';
-import { FEED_PAGE_SIZE, feedKeyOfEntry, newFeedKey, saveSnapshot, snapshotForEntry, takeFirstFeedPage } from './feed-data';
+import { FEED_PAGE_SIZE, saveSnapshot, snapshotFor, takeFirstFeedPage } from './feed-data';
+import { currentEntry, savedScroll } from '../router';
 import { ProductSheet, type SheetTarget } from './ProductSheet';
 import { ErrorNote, Spinner } from '../ui';
 
@@ -13,8 +14,9 @@ type Creator = PostView['creator'];
 /** The shopper's home: stories tray, then posts with tag pins; a tap on a pin opens the product sheet at once. */
 export function Feed() {
   const { account, announce } = useSession();
-  // back to a feed left for a product or an order: the same pages, at the same place (feed-data.ts)
-  const [restored] = useState(snapshotForEntry);
+  // back to a feed left for a product or an order: the same pages (feed-data.ts), which the router scrolls back to
+  const [entry] = useState(currentEntry);
+  const [restored] = useState(() => snapshotFor(entry));
   const [posts, setPosts] = useState<PostView[]>(restored?.posts ?? []);
   const [stories, setStories] = useState<FeedPage['stories']>(restored?.stories ?? []);
   const [cursor, setCursor] = useState<string | null>(restored?.cursor ?? null);
@@ -29,27 +31,14 @@ export function Feed() {
   const productIds = useMemo(() => posts.flatMap((p) => p.tags.map((t) => t.product.id)), [posts]);
   const live = useLive(useMemo(() => [...skusByProduct.values()].flat(), [skusByProduct]), productIds);
 
-  // this history entry's key: the snapshot is kept under it, and only a return to this entry restores it
-  const [key] = useState(() => {
-    const k = restored?.key ?? feedKeyOfEntry() ?? newFeedKey();
-    if (feedKeyOfEntry() !== k) history.replaceState({ ...(history.state as object | null), feedKey: k }, '');
-    return k;
-  });
-  const scrollY = useRef(restored?.scrollY ?? 0);
+  // the kept pages are in this first render: their place is taken before the first paint (the router would do it a
+  // frame later)
   useLayoutEffect(() => {
-    if (restored) window.scrollTo(0, restored.scrollY);
+    if (restored) window.scrollTo(0, savedScroll());
   }, [restored]);
   useEffect(() => {
-    // the position is read while this entry is the current one (navigating away scrolls the next page to the top)
-    const onScroll = () => {
-      if (feedKeyOfEntry() === key) scrollY.current = window.scrollY;
-    };
-    window.addEventListener('scroll', onScroll, { passive: true });
-    return () => window.removeEventListener('scroll', onScroll);
-  }, [key]);
-  useEffect(() => {
-    if (posts.length > 0) saveSnapshot({ key, posts, stories, cursor, get scrollY() { return scrollY.current; } });
-  }, [key, posts, stories, cursor]);
+    if (posts.length > 0) saveSnapshot(entry, { posts, stories, cursor });
+  }, [entry, posts, stories, cursor]);
 
   useEffect(() => {
     if (restored) return;
@@ -74,6 +63,20 @@ export function Feed() {
     marked.current = true;
     requestAnimationFrame(() => performance.mark('feed-rendered'));
   }, [posts]);
+
+  // a creator does not follow themself (the API refuses, cannot_follow_self): their own posts have no Follow button;
+  // undefined while their creator id is being read, so the button does not flash on them meanwhile
+  const isCreator = hasRole(account, 'creator');
+  const [ownCreatorId, setOwnCreatorId] = useState<string | null | undefined>(() => (isCreator ? undefined : null));
+  useEffect(() => {
+    if (!isCreator) return setOwnCreatorId(null);
+    setOwnCreatorId(undefined);
+    api<OwnCreatorProfileT>('/v1/creator/profile').then(
+      (p) => setOwnCreatorId(p.creator?.id ?? null),
+      () => setOwnCreatorId(null),
+    );
+  }, [isCreator, account?.id]);
+  const canFollow = (creator: Creator) => ownCreatorId !== undefined && creator.id !== ownCreatorId;
 
   useEffect(() => {
     if (!account) return setFollowing(new Set());
@@ -168,7 +171,7 @@ export function Feed() {
           post={post}
           eager={i < 2}
           following={following.has(post.creator.id)}
-          onFollow={() => void toggleFollow(post.creator)}
+          onFollow={canFollow(post.creator) ? () => void toggleFollow(post.creator) : undefined}
           onOpen={open}
           availabilityOf={availabilityOf}
         />

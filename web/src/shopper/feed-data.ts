@@ -17,32 +17,25 @@ export function takeFirstFeedPage(): Promise<FeedPage> {
 }
 
 /**
- * The feed as it was left (pages loaded, scroll position), for the history entry it was shown in: back to that entry
- * shows the same posts at the same place instead of the first page at the top. One entry is kept (the latest feed).
+ * The feed as it was left (pages loaded, stories, cursor), by the history entry it was shown in (router.tsx's key):
+ * back or forward to that entry shows the same posts (and the router the same place) instead of the first page at
+ * the top. The last few feeds are kept, in memory: a reload starts afresh.
  */
 export interface FeedSnapshot {
-  key: string;
   posts: FeedPage['posts'];
   stories: FeedPage['stories'];
   cursor: string | null;
-  scrollY: number;
 }
-let snapshot: FeedSnapshot | null = null;
+const KEPT = 5;
+const snapshots = new Map<string, FeedSnapshot>();
 
-/** The history entry's feed key (set by the Feed on its entry), or null for an entry that never showed it. */
-export function feedKeyOfEntry(): string | null {
-  const k = (history.state as { feedKey?: unknown } | null)?.feedKey;
-  return typeof k === 'string' ? k : null;
+export function snapshotFor(entry: string): FeedSnapshot | null {
+  return snapshots.get(entry) ?? null;
 }
 
-/** The snapshot of this history entry's feed, if it is the one kept. */
-export function snapshotForEntry(): FeedSnapshot | null {
-  const key = feedKeyOfEntry();
-  return key && snapshot?.key === key ? snapshot : null;
+export function saveSnapshot(entry: string, s: FeedSnapshot): void {
+  snapshots.delete(entry);
+  snapshots.set(entry, s);
+  // the oldest first (insertion order): a long session does not keep every feed it ever showed
+  for (const k of snapshots.keys()) if (snapshots.size > KEPT) snapshots.delete(k);
 }
-
-export function saveSnapshot(s: FeedSnapshot): void {
-  snapshot = s;
-}
-
-export const newFeedKey = (): string => Math.random().toString(36).slice(2);

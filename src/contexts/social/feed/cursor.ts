@@ -1,5 +1,6 @@
 // Opaque keyset cursors: base64url JSON of the phase and the last key shown. Clients must not build them; the
 // server refuses anything it did not issue in shape (400 invalid_cursor).
+import { decodeJsonCursor, encodeJsonCursor } from '../../../platform/ids';
 import type { FeedPosition } from '../social.repository';
 
 /** A feed cursor: where the next page starts and the time bound fixed by the first page. */
@@ -16,17 +17,8 @@ export interface PostsCursor {
 
 const POST_ID = /^pst_[0-9A-HJKMNP-TV-Z]{26}$/;
 
-function encode(value: unknown): string {
-  return Buffer.from(JSON.stringify(value)).toString('base64url');
-}
-
-function decode(cursor: string): unknown {
-  try {
-    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
-}
+const encode = encodeJsonCursor;
+const decode = decodeJsonCursor;
 
 /** The largest time a Date can hold (ms since epoch): past it `new Date()` is invalid, and the database refuses it. */
 const MAX_TIME_MS = 8.64e15;
