@@ -172,7 +172,9 @@ function EarningsPanel() {
       ))}
       {earnings.data?.nextPayoutAt && <p className="muted">Next scheduled payout {formatDate(earnings.data.nextPayoutAt)}.</p>}
       {note && (note.ok ? <p role="status" className="success">{note.text}</p> : <ErrorNote>{note.text}</ErrorNote>)}
-      <PayoutAccountForm current={saved} onSaved={(a) => account.setData(a)} />
+      {/* not before the saved account is known: the form would offer "Save account" to a creator who has one, and a late
+          answer to that read could undo a save made meanwhile */}
+      {(account.data !== undefined || account.error) && <PayoutAccountForm current={saved} onSaved={(a) => account.setData(a)} />}
       <h3>Payouts</h3>
       {payouts.data && payouts.data.items.length === 0 && <Empty>No payouts yet.</Empty>}
       {payouts.data && payouts.data.items.length > 0 && (
