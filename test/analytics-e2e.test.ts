@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { ManualClock } from '../src/platform/clock';
-import { activeProduct, backends, shopOwner, startTestApp, type TestApp } from './support/harness';
+import { activeProduct, backends, creatorProfile, SHIPPING, settleEvents, shopOwner, startTestApp, type TestApp } from './support/harness';
 
 // A real purchase through the API, from a tag tap sent to POST /v1/events to the reports a creator and a merchant see.
 const word = () => `w${randomBytes(4).toString('hex')}`;
-const SHIPPING = { name: 'Ada Shopper', line1: '1 Feed Street', city: 'Berlin', postalCode: '10115', country: 'DE' };
 
 for (const backend of backends()) {
   describe(`analytics end to end [${backend.name}]`, () => {
@@ -16,11 +15,7 @@ for (const backend of backends()) {
     });
     after(() => t.close());
 
-    const creator = async () => {
-      const c = await t.signUp('creator');
-      const me = await t.request({ method: 'PUT', url: '/v1/creators/me', token: c.token, body: { handle: `c_${word()}`, displayName: 'Creator' } });
-      return { ...c, id: me.body.id as string };
-    };
+    const creator = () => creatorProfile(t);
 
     it('turns a tap and a purchase into the creator’s and the merchant’s figures, and a refund takes revenue back', async () => {
       const m = await shopOwner(t);
@@ -59,9 +54,7 @@ for (const backend of backends()) {
         body: { paymentMethod: '4242424242424242', skuId, quantity: 2, shipping: SHIPPING, referralToken },
       });
       assert.equal(bought.status, 201, JSON.stringify(bought.body));
-      await t.app.outbox.drain();
-      await t.app.outbox.drain();
-      await t.app.contexts.analytics.service.flush();
+      await settleEvents(t);
 
       const top = await t.request({ url: '/v1/reports/top?dimension=post', token: c.token });
       assert.deepEqual(top.body.items, [{ rank: 1, id: postId, currency: 'EUR', revenueMinor: 3998, orders: 1, units: 2 }]);

@@ -7,13 +7,12 @@ import { after, before, describe, it } from 'node:test';
 import { DAY, HOUR, type ManualClock } from '../src/platform/clock';
 import { newId } from '../src/platform/ids';
 import { startClickHouseStandIn } from './support/clickhouse-standin';
-import { activeProduct, backends, shopOwner, startTestApp, type TestApp } from './support/harness';
+import { activeProduct, backends, creatorProfile, SHIPPING, settleEvents, shopOwner, startTestApp, type TestApp } from './support/harness';
 
 // Defects found by a QA pass of the analytics and attribution HTTP API (reports, events, attribution admin routes), as
 // creators, merchants, admins and shoppers use them, each with the request sequence that showed it.
 
 const word = () => randomBytes(4).toString('hex');
-const SHIPPING = { name: 'Ada Shopper', line1: '1 Feed Street', city: 'Berlin', postalCode: '10115', country: 'DE' };
 const BROWSER = 'Mozilla/5.0 (iPhone) Safari/604.1';
 const MODELS = ['last_click', 'first_click', 'linear', 'time_decay', 'position'] as const;
 type Item = { id: string; currency: string; revenueMinor: number; orders: number; units: number };
@@ -30,17 +29,8 @@ for (const backend of backends()) {
 
     const clock = () => t.clock as ManualClock;
     const get = (url: string, token?: string) => t.request({ url, token });
-    const settle = async () => {
-      await t.app.outbox.drain();
-      await t.app.outbox.drain();
-      await t.app.contexts.analytics.service.flush();
-    };
-    async function creator() {
-      const account = await t.signUp('creator');
-      const res = await t.request({ method: 'PUT', url: '/v1/creators/me', token: account.token, body: { handle: `c_${word()}`, displayName: 'Creator' } });
-      assert.equal(res.status, 200, JSON.stringify(res.body));
-      return { ...account, id: res.body.id as string };
-    }
+    const settle = () => settleEvents(t);
+    const creator = () => creatorProfile(t);
     /** A post of `c` tagging the products, with each tag's referral token (in the order of `productIds`). */
     async function taggedPost(c: { token: string }, productIds: string[]) {
       const res = await t.request({

@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DAY, HOUR, type ManualClock } from '../src/platform/clock';
-import { activeProduct, backends, shopOwner, startTestApp, type TestApp } from './support/harness';
+import { activeProduct, backends, creatorProfile, SHIPPING, settleEvents, shopOwner, startTestApp, type TestApp } from './support/harness';
 
 // The second QA pass of the reports and the attribution API: money in several currencies, caching, paging, dates
 // the store cannot hold, creators' own views, retried recomputes and the range a day report covers.
 
 const word = () => randomBytes(4).toString('hex');
-const SHIPPING = { name: 'Ada Shopper', line1: '1 Feed Street', city: 'Berlin', postalCode: '10115', country: 'DE' };
 const BROWSER = 'Mozilla/5.0 (iPhone) Safari/604.1';
 type Item = { rank: number; id: string; currency: string; revenueMinor: number; orders: number; units: number };
 
@@ -24,17 +23,8 @@ for (const backend of backends()) {
 
     const clock = () => t.clock as ManualClock;
     const get = (url: string, token?: string) => t.request({ url, token });
-    const settle = async () => {
-      await t.app.outbox.drain();
-      await t.app.outbox.drain();
-      await t.app.contexts.analytics.service.flush();
-    };
-    async function creator() {
-      const account = await t.signUp('creator');
-      const res = await t.request({ method: 'PUT', url: '/v1/creators/me', token: account.token, body: { handle: `c_${word()}`, displayName: 'Creator' } });
-      assert.equal(res.status, 200, JSON.stringify(res.body));
-      return { ...account, id: res.body.id as string };
-    }
+    const settle = () => settleEvents(t);
+    const creator = () => creatorProfile(t);
     async function taggedPost(c: { token: string }, productId: string) {
       const res = await t.request({ method: 'POST', url: '/v1/posts', token: c.token, body: { mediaType: 'photo', mediaUrl: '/media/demo/a.svg', tags: [{ productId, x: 0.5, y: 0.5 }] } });
       assert.equal(res.status, 201, JSON.stringify(res.body));

@@ -8,7 +8,7 @@ import type { EventMap } from '../src/platform/events';
 import { newId } from '../src/platform/ids';
 import { ATTRIBUTION_MODELS } from '../src/contexts/attribution';
 import { startClickHouseStandIn, type ClickHouseStandIn } from './support/clickhouse-standin';
-import { backends, startTestApp, type TestApp } from './support/harness';
+import { backends, creatorProfile, startTestApp, type TestApp } from './support/harness';
 
 const uniq = () => randomBytes(4).toString('hex');
 const evId = () => `e_${randomBytes(8).toString('hex')}`;
@@ -45,12 +45,7 @@ for (const backend of backends()) {
       const post = (events: unknown[], headers: Record<string, string> = {}) =>
         t.request({ method: 'POST', url: '/v1/events', body: { events }, headers: { 'user-agent': 'Mozilla/5.0 (iPhone) Safari/604.1', ...headers } });
 
-      async function creator() {
-        const account = await t.signUp('creator');
-        const res = await t.request({ method: 'PUT', url: '/v1/creators/me', token: account.token, body: { handle: `c_${uniq()}`, displayName: 'Creator' } });
-        assert.equal(res.status, 200, JSON.stringify(res.body));
-        return { ...account, id: res.body.id as string };
-      }
+      const creator = () => creatorProfile(t);
       async function merchant() {
         const account = await t.signUp('merchant');
         const res = await t.request({ method: 'PUT', url: '/v1/merchants/me', token: account.token, body: { name: `Shop ${uniq()}` } });

@@ -189,3 +189,32 @@ export async function activeProduct(
   const detail = await t.request<{ variants: { id: string }[] }>({ url: `/v1/products/${res.body.id}`, token: owner.token });
   return { productId: res.body.id, skuId: detail.body.variants[0]!.id };
 }
+
+/** A creator account with its creator profile: signs up and creates the profile through the API. */
+export interface ProfiledCreator {
+  token: string;
+  accountId: string;
+  email: string;
+  /** The creator profile's id (what posts, credits and earnings name). */
+  id: string;
+  handle: string;
+}
+
+/** Signs up a creator and creates its profile through the API (`handle` and display name unique unless given). */
+export async function creatorProfile(t: TestApp, opts: { handle?: string; displayName?: string } = {}): Promise<ProfiledCreator> {
+  const account = await t.signUp('creator');
+  const handle = opts.handle ?? `c_${uniq()}`;
+  const res = await t.request<{ id: string }>({ method: 'PUT', url: '/v1/creators/me', token: account.token, body: { handle, displayName: opts.displayName ?? `Creator ${handle}` } });
+  if (res.status !== 200) throw new Error(`creator profile failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { ...account, id: res.body.id, handle };
+}
+
+/** A shipping address checkout accepts. */
+export const SHIPPING = { name: 'Ada Shopper', line1: '1 Feed Street', city: 'Berlin', postalCode: '10115', country: 'DE' } as const;
+
+/** Runs the outbox's subscribers until they are quiet (twice: a handler's own events too) and flushes analytics' ingest buffer. */
+export async function settleEvents(t: TestApp): Promise<void> {
+  await t.app.outbox.drain();
+  await t.app.outbox.drain();
+  await t.app.contexts.analytics.service.flush();
+}
