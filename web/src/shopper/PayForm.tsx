@@ -3,8 +3,12 @@ import { formatMoney, messageFor, type CheckoutView } from '../api';
 import { track } from '../events';
 import { ErrorNote, useKeptKeyCall } from '../ui';
 
-/** Failures after which the same attempt may be retried with the same key (the first may still complete). */
-const RETRY_SAME_KEY = new Set(['network', 'payment_unavailable', 'idempotency_in_progress']);
+/**
+ * Failures after which the same attempt is retried with the same key: the first request may still complete. Not
+ * checkout's 503 payment_unavailable: that attempt is failed and undone (nothing charged, stock back), and its key
+ * would replay the 503 for ever, even once the provider answers again.
+ */
+const RETRY_SAME_KEY = new Set(['network', 'idempotency_in_progress']);
 
 export interface PayDetails {
   paymentMethod: string;
