@@ -157,7 +157,8 @@ export function FunnelReport({ url, label }: { url: string; label?(id: string): 
   const totals = r.data?.totals;
   const max = totals ? Math.max(1, ...FUNNEL_STEPS.map((s) => totals[s])) : 1;
   return (
-    <section className="report">
+    // a row of its own in a dashboard's grid: its table has a column per step
+    <section className="report wide">
       <h2>Funnel</h2>
       <ReportState loading={r.loading} error={r.error} unavailable={r.unavailable} hasData={!!r.data} />
       {totals && (
