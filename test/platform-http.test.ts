@@ -155,6 +155,17 @@ for (const backend of backends()) {
       // a route with a body documents the edge's refusals of a body: too large, not JSON
       const login = res.body.paths['/v1/auth/login'].post.responses;
       assert.ok(login['413'] && login['415'], JSON.stringify(Object.keys(login)));
+      // every operation has an operationId (client generators name their methods by it), unique across the document
+      const ids: string[] = [];
+      for (const [path, item] of Object.entries(res.body.paths as Record<string, Record<string, { operationId?: string }>>))
+        for (const [method, op] of Object.entries(item)) {
+          assert.match(op.operationId ?? '', /^[a-z]+[A-Z][A-Za-z0-9]*$/, `${method} ${path}`);
+          ids.push(op.operationId!);
+        }
+      assert.ok(ids.length > 50, `${ids.length} operations`);
+      assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), [], 'operationIds are unique');
+      assert.equal(res.body.paths['/v1/checkout/buy-now'].post.operationId, 'postCheckoutBuyNow');
+      assert.equal(res.body.paths['/v1/products/{id}'].get.operationId, 'getProductsById');
     });
 
     it('serves the API reference as an HTML page', async () => {

@@ -234,6 +234,7 @@ export async function createHttpServer(opts: HttpOptions): Promise<App> {
       s.description = [s.description, `**Who may call:** ${who}.`].filter(Boolean).join('\n\n');
       if (s.body && s.response) s.response = { ...errorResponses(413, 415), ...(s.response as Record<number, unknown>) };
       if (auth !== 'public') s.security = [{ bearer: [] }, { cookie: [] }];
+      s.operationId ??= operationIdOf([route.method].flat()[0]!, url);
       return { schema: s as never, url };
     },
   });
@@ -450,4 +451,19 @@ function toErrorBody(err: FastifyError | AppError | Error): { status: number; er
     return { status: fe.statusCode, error: { code: 'bad_request', message: fe.message } };
   }
   return { status: statusForCode('internal'), error: { code: 'internal', message: 'Something went wrong on our side; it has been logged' } };
+}
+
+/**
+ * The OpenAPI operationId of a route, from its method and path, for client generators (`GET /v1/products/:id` →
+ * `getProductsById`, `POST /v1/checkout/buy-now` → `postCheckoutBuyNow`): unique as long as method and path are,
+ * which platform-http.test.ts checks for every documented route.
+ */
+export function operationIdOf(method: string, url: string): string {
+  const pascal = (word: string) => word.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+  const parts = url
+    .replace(/^\/v1(?=\/|$)/, '')
+    .split('/')
+    .filter(Boolean)
+    .map((segment) => (segment.startsWith(':') ? `By${pascal(segment.slice(1))}` : pascal(segment)));
+  return method.toLowerCase() + (parts.join('') || 'Root');
 }
