@@ -244,6 +244,49 @@ for (const backend of backends()) {
       assert.equal(bad.body.error.code, 'invalid_cursor');
     });
 
+    it('finds accounts by the start of an e-mail or a part of a name, either case, page by page', async () => {
+      const admin = await t.signUp('admin');
+      const tag = randomBytes(4).toString('hex');
+      const make = async (email: string, displayName: string) => {
+        const res = await signUp({ email, password: PASSWORD, displayName, role: 'shopper' });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        return res.body.account.id as string;
+      };
+      const ada = await make(`ada.${tag}@example.test`, 'Ada Lovelace');
+      const adam = await make(`adam.${tag}@example.test`, 'Adam Smith');
+      const grace = await make(`grace-${tag}@example.test`, `Grace ${tag.toUpperCase()} Hopper`);
+      const pct = await make(`pct_${tag}@example.test`, '100% Cotton');
+      const find = async (q: string, extra = '') => {
+        const res = await t.request({ url: `/v1/admin/accounts?q=${encodeURIComponent(q)}${extra}`, token: admin.token });
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        return res.body as { items: { id: string }[]; nextCursor: string | null };
+      };
+      assert.deepEqual((await find(`ADA.${tag}`)).items.map((a) => a.id), [ada], 'an e-mail prefix, either case');
+      assert.deepEqual((await find(`${tag}@`)).items.map((a) => a.id), [], 'the middle of an e-mail is not a prefix');
+      assert.deepEqual((await find(tag)).items.map((a) => a.id), [grace], 'a part of a name, either case');
+      // LIKE's wildcards are plain characters: "%" and "_" match only themselves
+      assert.deepEqual((await find(`pct_${tag}`)).items.map((a) => a.id), [pct]);
+      assert.deepEqual((await find('pct%')).items.map((a) => a.id), []);
+      assert.ok((await find('100%')).items.some((a) => a.id === pct));
+      // with a role and page by page
+      const first = await find(`ada`, `&role=shopper&limit=1`);
+      assert.equal(first.items.length, 1);
+      const ids = [first.items[0]!.id];
+      for (let cursor = first.nextCursor; cursor; ) {
+        const page = await find('ada', `&role=shopper&limit=1&cursor=${encodeURIComponent(cursor)}`);
+        ids.push(...page.items.map((a) => a.id));
+        cursor = page.nextCursor;
+      }
+      assert.ok(ids.includes(ada) && ids.includes(adam), JSON.stringify(ids));
+      assert.equal(new Set(ids).size, ids.length);
+      assert.deepEqual((await find('ada', '&role=merchant')).items.filter((a) => a.id === ada || a.id === adam), []);
+      for (const q of ['', '   ', 'x'.repeat(255)]) {
+        const bad = await t.request({ url: `/v1/admin/accounts?q=${encodeURIComponent(q)}`, token: admin.token });
+        assert.equal(bad.status, 400, JSON.stringify(q));
+        assert.equal(bad.body.error.code, 'validation_failed');
+      }
+    });
+
     it('links the browsing device to the account in the outbox on sign-up and log-in', async () => {
       const email = uniqueEmail('device');
       const res = await signUp({ email, password: PASSWORD, displayName: 'D', role: 'shopper' }, { 'x-device-id': 'dev-signup-0001' });

@@ -95,9 +95,17 @@ export function createIdentityRepository(anyDb: AnyDb) {
     },
 
     /** Newest first, keyset on id (ULIDs sort by creation time): no page repeats or skips rows while others are added. */
-    async listAccounts(q: { role?: Role | undefined; beforeId?: string | undefined; limit: number }): Promise<AccountView[]> {
+    /**
+     * Accounts newest first; `search`: an e-mail starting with it or a display name containing it, either case (a
+     * scan of the accounts, fine for the admin's look-ups; an index would be trigram or text_pattern_ops).
+     */
+    async listAccounts(q: { role?: Role | undefined; search?: string | undefined; beforeId?: string | undefined; limit: number }): Promise<AccountView[]> {
       let query = db.selectFrom('identity.accounts').select(ACCOUNT_COLUMNS).orderBy('id', 'desc').limit(q.limit);
       if (q.role) query = query.where(sql<boolean>`${q.role} = ANY (roles)`);
+      if (q.search) {
+        const like = q.search.replace(/[\\%_]/g, (c) => `\\${c}`);
+        query = query.where(sql<boolean>`(email LIKE ${`${like.toLowerCase()}%`} OR display_name ILIKE ${`%${like}%`})`);
+      }
       if (q.beforeId) query = query.where('id', '<', q.beforeId);
       return query.execute();
     },

@@ -47,6 +47,9 @@ export const SessionResponse = Type.Object(
 export const ListAccountsQuery = Type.Object(
   {
     role: Type.Optional(RoleSchema),
+    q: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 254, pattern: '\\S', description: 'Find accounts: an e-mail that starts with it or a name that contains it (either case)' }),
+    ),
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor from the previous page' })),
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
   },

@@ -290,13 +290,13 @@ export function createIdentityService(deps: ContextDeps, repo: IdentityRepositor
     },
 
     /** One page of accounts, newest first, optionally of one role; `nextCursor` is null on the last page. */
-    async listAccounts(q: { role?: Role | undefined; cursor?: string | undefined; limit: number }): Promise<{ ok: true; items: AccountSummary[]; nextCursor: string | null } | ListFailure> {
+    async listAccounts(q: { role?: Role | undefined; q?: string | undefined; cursor?: string | undefined; limit: number }): Promise<{ ok: true; items: AccountSummary[]; nextCursor: string | null } | ListFailure> {
       let beforeId: string | undefined;
       if (q.cursor !== undefined) {
         beforeId = Buffer.from(q.cursor, 'base64url').toString();
         if (!isId('account', beforeId)) return { ok: false, code: 'invalid_cursor' };
       }
-      const rows = await repo.listAccounts({ role: q.role, beforeId, limit: q.limit + 1 });
+      const rows = await repo.listAccounts({ role: q.role, search: q.q?.trim(), beforeId, limit: q.limit + 1 });
       const page = rows.slice(0, q.limit);
       const nextCursor = rows.length > q.limit ? encodeCursor(page[page.length - 1]!.id) : null;
       return { ok: true, items: page.map(toSummary), nextCursor };

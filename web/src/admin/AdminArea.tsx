@@ -1,10 +1,10 @@
-import { useState } from 'react';
-import { formatDate, type AttributionFlags } from '../api';
+import { useState, type FormEvent } from 'react';
+import { api, formatDate, type AttributionFlags } from '../api';
 import { ModelSwitch, TopTable, useRange, usePolledReport } from '../reports';
-import { AreaTabs } from '../actions';
+import { AreaTabs, BusyButton } from '../actions';
 import { useLocation } from '../router';
 import { hasRole, useSession } from '../session';
-import { Empty, ErrorNote, NotFound, PageTitle, Spinner, useApi } from '../ui';
+import { Empty, ErrorNote, NotFound, PageTitle, Spinner, useApi, useBusyCall } from '../ui';
 import type { AttributionModel } from '../api';
 import { AdminPayouts } from './Payouts';
 import { RecomputeJobs } from './Recompute';
@@ -15,6 +15,90 @@ interface AccountRow {
   displayName: string;
   roles: string[];
   createdAt: string;
+}
+
+interface AccountPage {
+  items: AccountRow[];
+  nextCursor: string | null;
+}
+
+const ACCOUNTS_PAGE = 20;
+
+/**
+ * Accounts newest first, by role, and found by the start of an e-mail or a part of a name (`q`, sent when the form
+ * is sent); "Load more accounts" reads the next page.
+ */
+function Accounts() {
+  const [role, setRole] = useState('');
+  const [q, setQ] = useState('');
+  const query = `limit=${ACCOUNTS_PAGE}${role ? `&role=${role}` : ''}${q ? `&q=${encodeURIComponent(q)}` : ''}`;
+  const accounts = useApi<AccountPage>(`/v1/admin/accounts?${query}`);
+  const more = useBusyCall();
+  const loadMore = async () => {
+    const shown = accounts.data;
+    if (!shown?.nextCursor) return;
+    const page = await more.run(() => api<AccountPage>(`/v1/admin/accounts?${query}&cursor=${encodeURIComponent(shown.nextCursor!)}`));
+    if (page) accounts.setData({ items: [...shown.items, ...page.items], nextCursor: page.nextCursor });
+  };
+  const search = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    setQ(String(new FormData(e.currentTarget).get('q') ?? '').trim());
+  };
+  return (
+    <section className="report wide">
+      <h2>Accounts</h2>
+      <div className="row">
+        <form role="search" className="row" onSubmit={search}>
+          <label className="inline">
+            Find an account{' '}
+            <input type="search" name="q" maxLength={254} placeholder="E-mail or name" defaultValue={q} />
+          </label>
+          <button type="submit">Find</button>
+        </form>
+        <label className="inline">
+          Role{' '}
+          <select value={role} onChange={(e) => setRole(e.target.value)}>
+            {['', 'shopper', 'creator', 'merchant', 'admin'].map((r) => (
+              <option key={r} value={r}>
+                {r || 'All'}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      {accounts.loading && <Spinner />}
+      {accounts.error && <ErrorNote>{accounts.error.message}</ErrorNote>}
+      {accounts.data && accounts.data.items.length === 0 && <Empty>{q ? `No account matches “${q}”.` : 'No accounts.'}</Empty>}
+      {accounts.data && accounts.data.items.length > 0 && (
+        <table data-testid="accounts">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">E-mail</th>
+              <th scope="col">Roles</th>
+              <th scope="col">Since</th>
+            </tr>
+          </thead>
+          <tbody>
+            {accounts.data.items.map((a) => (
+              <tr key={a.id}>
+                <td>{a.displayName}</td>
+                <td>{a.email}</td>
+                <td>{a.roles.join(', ')}</td>
+                <td className="num">{new Date(a.createdAt).toLocaleDateString('en-US', { dateStyle: 'medium' })}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {more.error && <ErrorNote>{more.error}</ErrorNote>}
+      {accounts.data?.nextCursor && (
+        <BusyButton type="button" className="more" busy={more.busy} busyText="Loading more accounts…" onClick={() => void loadMore()}>
+          Load more accounts
+        </BusyButton>
+      )}
+    </section>
+  );
 }
 
 /** Platform operations: the overview (accounts, flagged attribution, reports) and payouts. */
@@ -40,51 +124,15 @@ export default function AdminArea() {
 
 /** Accounts, flagged attribution, platform-wide reports. */
 function Overview() {
-  const [role, setRole] = useState('');
   const [model, setModel] = useState<AttributionModel>('last_click');
   const { from, to } = useRange(30);
-  const accounts = useApi<{ items: AccountRow[] }>(`/v1/admin/accounts?limit=50${role ? `&role=${role}` : ''}`);
   const invalid = useApi<{ byReason: Record<string, number> }>('/v1/admin/attribution/invalid-tokens');
   const flags = usePolledReport<AttributionFlags>('/v1/admin/attribution/flags');
   return (
     <>
       <PageTitle>Admin</PageTitle>
       <div className="grid">
-        <section className="report">
-          <h2>Accounts</h2>
-          <label className="inline">
-            Role{' '}
-            <select value={role} onChange={(e) => setRole(e.target.value)}>
-              {['', 'shopper', 'creator', 'merchant', 'admin'].map((r) => (
-                <option key={r} value={r}>
-                  {r || 'All'}
-                </option>
-              ))}
-            </select>
-          </label>
-          {accounts.loading && <Spinner />}
-          {accounts.error && <ErrorNote>{accounts.error.message}</ErrorNote>}
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">E-mail</th>
-                <th scope="col">Roles</th>
-                <th scope="col">Since</th>
-              </tr>
-            </thead>
-            <tbody>
-              {accounts.data?.items.map((a) => (
-                <tr key={a.id}>
-                  <td>{a.displayName}</td>
-                  <td>{a.email}</td>
-                  <td>{a.roles.join(', ')}</td>
-                  <td className="num">{new Date(a.createdAt).toLocaleDateString('en-US', { dateStyle: 'medium' })}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </section>
+        <Accounts />
         <section className="report">
           <h2>Invalid referral tokens</h2>
           {invalid.error && <ErrorNote>{invalid.error.message}</ErrorNote>}
