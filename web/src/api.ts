@@ -192,12 +192,18 @@ export function newIdempotencyKey(): string {
   return crypto.randomUUID();
 }
 
+/**
+ * An amount in minor units as money, by the currency's own minor-unit digits (JPY has none: 500 is ¥500; KWD has
+ * three); a code Intl does not know is shown with two decimals and the code ("12.34 XYZ").
+ */
 export function formatMoney(minor: number, currency: string): string {
+  let format: Intl.NumberFormat;
   try {
-    return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(minor / 100);
+    format = new Intl.NumberFormat('en-US', { style: 'currency', currency });
   } catch {
     return `${(minor / 100).toFixed(2)} ${currency}`;
   }
+  return format.format(minor / 10 ** (format.resolvedOptions().maximumFractionDigits ?? 2));
 }
 
 export const AVAILABILITY_TEXT: Record<Availability, string> = { in_stock: 'In stock', low: 'Only a few left', sold_out: 'Sold out' };

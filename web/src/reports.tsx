@@ -1,6 +1,6 @@
 // Report widgets shared by the creator, merchant and admin areas (lazy chunks only: never in the shopper's bundle).
 import { useEffect, useState } from 'react';
-import { api, formatMoney, type AttributionModel, type FunnelReportT, type PostView, type TimeseriesReportT, type TopReportT } from './api';
+import { api, ApiError, formatMoney, type AttributionModel, type CreatorView, type FunnelReportT, type PostView, type TimeseriesReportT, type TopReportT } from './api';
 import { DownloadButton } from './actions';
 import { ErrorNote, Spinner, useApi, useInterval } from './ui';
 
@@ -56,19 +56,43 @@ function ReportState({ loading, error, unavailable, hasData }: { loading: boolea
 }
 
 /**
- * Readable names for report ids (a post's caption and author, a creator's display name), fetched once per id from the
- * public social routes; an id shows as itself until (or unless) its name arrives.
+ * Readable names for report ids, as the rest of the app names them: a post by its caption alone ("Untitled post"
+ * without one, "Removed post" once deleted), a creator by display name and handle. The API has no batch read by ids,
+ * so each id is read once (GET /v1/posts/:id, GET /v1/creators/:id) and at most LOOKUPS_AT_ONCE of those reads are in
+ * flight: a report page of 20 rows per currency does not send them all at once. An id shows as itself until (or
+ * unless) its name arrives; a failed read is tried again when the report's ids change.
  */
 const names = new Map<string, Promise<string>>();
+const LOOKUPS_AT_ONCE = 4;
+let lookups = 0;
+const waiting: (() => void)[] = [];
+
+async function bounded<T>(read: () => Promise<T>): Promise<T> {
+  if (lookups < LOOKUPS_AT_ONCE) lookups++;
+  else await new Promise<void>((go) => waiting.push(go)); // a finished read hands its place over
+  try {
+    return await read();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else lookups--;
+  }
+}
+
+const postName = (post: Pick<PostView, 'caption'>): string => post.caption || 'Untitled post';
+
 function nameOf(id: string): Promise<string> {
   let p = names.get(id);
   if (!p) {
     p = id.startsWith('pst_')
-      ? api<PostView>(`/v1/posts/${id}`).then((post) => `${post.caption || 'Untitled post'} · @${post.creator.handle}`)
+      ? bounded(() => api<PostView>(`/v1/posts/${id}`)).then(postName, (e) => (e instanceof ApiError && e.status === 404 ? 'Removed post' : Promise.reject(e)))
       : id.startsWith('cre_')
-        ? api<{ posts: PostView[] }>(`/v1/creators/${id}/posts?limit=1`).then((r) => (r.posts[0] ? `${r.posts[0].creator.displayName} (@${r.posts[0].creator.handle})` : id))
+        ? bounded(() => api<CreatorView>(`/v1/creators/${id}`)).then((c) => `${c.displayName} (@${c.handle})`)
         : Promise.resolve(id);
-    p = p.catch(() => id);
+    p = p.catch(() => {
+      names.delete(id);
+      return id;
+    });
     names.set(id, p);
   }
   return p;

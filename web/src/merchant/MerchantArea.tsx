@@ -1,4 +1,4 @@
-import { useRef, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, ApiError, AVAILABILITY_TEXT, formatDate, formatMoney, messageFor, newIdempotencyKey, type NewProduct, type OrderPage, type OrderView, type ProductCardPageT, type ProductDetailView, type StockViewT, type AttributionModel, type MerchantViewT, type OwnMerchantProfileT, type ProductPatch, type VariantView } from '../api';
 import { ModelSwitch, RevenueChart, TopTable, useRange } from '../reports';
 import { Link, navigate, useLocation } from '../router';
@@ -90,12 +90,23 @@ const STATUSES = ['', 'placed', 'paid', 'fulfilling', 'shipped', 'delivered', 'c
 
 type StatusFilter = (typeof STATUSES)[number];
 
+/** Periods the shop's totals cover (days back from now). */
+const PERIODS = [7, 30, 90] as const;
+type Period = (typeof PERIODS)[number];
+
 function Orders() {
-  // the filter lives in the address (?status=paid): a reload, a shared link and back from an order keep it
+  // the filter and the totals' period live in the address (?status=paid&days=7): a reload, a shared link and back
+  // from an order keep them
   const { query } = useLocation();
   const asked = query.get('status') ?? '';
   const status: StatusFilter = (STATUSES as readonly string[]).includes(asked) ? (asked as StatusFilter) : '';
-  const setStatus = (s: StatusFilter) => navigate(s ? `/merchant?status=${s}` : '/merchant', { replace: true });
+  const askedDays = Number(query.get('days'));
+  const days: Period = (PERIODS as readonly number[]).includes(askedDays) ? (askedDays as Period) : 30;
+  const go = (s: StatusFilter, d: Period) => {
+    const q = new URLSearchParams({ ...(s ? { status: s } : {}), ...(d !== 30 ? { days: String(d) } : {}) }).toString();
+    navigate(q ? `/merchant?${q}` : '/merchant', { replace: true });
+  };
+  const setStatus = (s: StatusFilter) => go(s, days);
   const url = `/v1/merchant/orders?limit=${ORDERS_PAGE}${status ? `&status=${status}` : ''}`;
   const { data, error, loading } = useApi<OrderPage>(url);
   // older orders, page by page (the first page reloads with the filter and drops them)
@@ -121,6 +132,8 @@ function Orders() {
   return (
     <>
       <PageTitle>Orders</PageTitle>
+      <ShopTotals days={days} onDays={(d) => go(status, d)} />
+      <FindOrder />
       <label className="inline">
         Status{' '}
         <select value={status} onChange={(e) => setStatus(e.target.value as StatusFilter)}>
@@ -167,6 +180,149 @@ function Orders() {
       )}
       {moreError && <ErrorNote>{moreError}</ErrorNote>}
     </>
+  );
+}
+
+/** Orders read for the shop's totals at most: 10 pages of the API's largest page. */
+const TOTALS_PAGES = 10;
+const TOTALS_PAGE = 100;
+
+interface Totals {
+  orders: number;
+  cancelled: number;
+  units: number;
+  /** Per currency, in the order first met: never added across currencies. */
+  money: Map<string, { revenue: number; refunded: number }>;
+  /** More orders fell in the period than were read (TOTALS_PAGES pages): the figures are of the newest ones. */
+  capped: boolean;
+}
+
+/**
+ * The whole shop over a period, summed from its orders (GET /v1/merchant/orders, newest first, read until an order
+ * placed before the period): there is no totals route, and the reports count only sales that posts drove. Revenue
+ * is what orders not cancelled kept (total less refunds); refunds count every order's, cancellations included.
+ */
+function ShopTotals({ days, onDays }: { days: Period; onDays(d: Period): void }) {
+  const [state, setState] = useState<{ days: Period; totals: Totals } | { days: Period; error: string } | null>(null);
+  useEffect(() => {
+    const ctl = new AbortController();
+    const from = Date.now() - days * 86_400_000;
+    void (async () => {
+      const totals: Totals = { orders: 0, cancelled: 0, units: 0, money: new Map(), capped: false };
+      let cursor: string | null = null;
+      for (let page = 0; page < TOTALS_PAGES; page++) {
+        const r: OrderPage = await api<OrderPage>(`/v1/merchant/orders?limit=${TOTALS_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { signal: ctl.signal });
+        const inPeriod = r.items.filter((o) => Date.parse(o.placedAt) >= from);
+        for (const o of inPeriod) {
+          const m = totals.money.get(o.currency) ?? { revenue: 0, refunded: 0 };
+          m.refunded += o.refundedMinor;
+          if (o.status === 'cancelled') totals.cancelled++;
+          else {
+            totals.orders++;
+            totals.units += o.itemCount;
+            m.revenue += o.totalMinor - o.refundedMinor;
+          }
+          totals.money.set(o.currency, m);
+        }
+        cursor = r.nextCursor;
+        if (!cursor || inPeriod.length < r.items.length) return setState({ days, totals });
+      }
+      setState({ days, totals: { ...totals, capped: true } });
+    })().catch((e: unknown) => (e as Error).name !== 'AbortError' && setState({ days, error: messageFor(e) }));
+    return () => ctl.abort();
+  }, [days]);
+  const shown = state?.days === days ? state : null;
+  const money = shown && 'totals' in shown ? [...shown.totals.money] : [];
+  const list = (pick: (m: { revenue: number; refunded: number }) => number) => (money.length ? money.map(([c, m]) => formatMoney(pick(m), c)).join(', ') : 'None');
+  return (
+    <section className="report" aria-labelledby="shop-totals">
+      <div className="report-head">
+        <h2 id="shop-totals">Your shop, last {days} days</h2>
+        <label className="inline">
+          Period{' '}
+          <select value={days} onChange={(e) => onDays(Number(e.target.value) as Period)}>
+            {PERIODS.map((d) => (
+              <option key={d} value={d}>
+                Last {d} days
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      {!shown && <Spinner label="Adding up your orders…" />}
+      {shown && 'error' in shown && <ErrorNote>{shown.error}</ErrorNote>}
+      {shown && 'totals' in shown && (
+        <>
+          <dl className="totals" data-testid="shop-totals">
+            <div>
+              <dt>Orders</dt>
+              <dd>
+                {shown.totals.orders}
+                {shown.totals.cancelled > 0 && <span className="muted"> (and {shown.totals.cancelled} cancelled)</span>}
+              </dd>
+            </div>
+            <div>
+              <dt>Units</dt>
+              <dd>{shown.totals.units}</dd>
+            </div>
+            <div>
+              <dt>Revenue</dt>
+              <dd>{list((m) => m.revenue)}</dd>
+            </div>
+            <div>
+              <dt>Refunded</dt>
+              <dd>{list((m) => m.refunded)}</dd>
+            </div>
+          </dl>
+          <p className="hint">
+            {shown.totals.capped
+              ? `Counted from your newest ${TOTALS_PAGES * TOTALS_PAGE} orders: older orders of the period are not in these figures.`
+              : 'Orders placed in the period; revenue is what orders not cancelled kept after refunds. Each currency is added up on its own.'}
+          </p>
+        </>
+      )}
+    </section>
+  );
+}
+
+const ORDER_ID = /^ord_[0-9A-HJKMNP-TV-Z]{26}$/;
+
+/** Opens one order by its id (GET /v1/merchant/orders/:id), or says in place that the shop has no such order. */
+function FindOrder() {
+  const [note, setNote] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const find = async (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    // ids are ord_ and 26 capitals and digits (the API refuses another shape): a pasted id in lower case is the same id
+    const typed = String(new FormData(e.currentTarget).get('orderId') ?? '').trim();
+    const id = /^ord_/i.test(typed) ? `ord_${typed.slice(4).toUpperCase()}` : typed;
+    if (!id) return setNote('Enter the order id (it starts with ord_).');
+    if (!ORDER_ID.test(id)) return setNote(`${typed} is not an order id: an order id is ord_ followed by 26 letters and digits.`);
+    setBusy(true);
+    setNote(null);
+    try {
+      await api<OrderView>(`/v1/merchant/orders/${encodeURIComponent(id)}`);
+      navigate(`/merchant/orders/${encodeURIComponent(id)}`);
+    } catch (err) {
+      setBusy(false);
+      setNote(err instanceof ApiError && err.status === 404 ? `Your shop has no order ${id}. Check the id (it starts with ord_).` : messageFor(err));
+    }
+  };
+  return (
+    <form className="row" role="search" aria-label="Find an order" onSubmit={(e) => void find(e)}>
+      <label>
+        Order id
+        <input name="orderId" autoComplete="off" spellCheck={false} placeholder="ord_…" aria-describedby={note ? 'find-order-note' : undefined} />
+      </label>
+      <BusyButton type="submit" className="secondary" busy={busy} busyText="Finding…">
+        Find order
+      </BusyButton>
+      {note && (
+        <p id="find-order-note" className="field-error" role="alert">
+          {note}
+        </p>
+      )}
+    </form>
   );
 }
 

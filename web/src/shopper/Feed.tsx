@@ -5,7 +5,7 @@ import { useLive } from '../live';
 import { hasRole, useSession } from '../session';
 import { Dialog } from './Dialog';
 import { FEED_PAGE_SIZE, saveSnapshot, snapshotFor, takeFirstFeedPage } from './feed-data';
-import { currentEntry, savedScroll } from '../router';
+import { currentEntry, savedScroll, startAtTop } from '../router';
 import { ProductSheet, type SheetTarget } from './ProductSheet';
 import { ErrorNote, Spinner } from '../ui';
 
@@ -20,6 +20,7 @@ export function Feed() {
   const [posts, setPosts] = useState<PostView[]>(restored?.posts ?? []);
   const [stories, setStories] = useState<FeedPage['stories']>(restored?.stories ?? []);
   const [cursor, setCursor] = useState<string | null>(restored?.cursor ?? null);
+  const [loadedAt, setLoadedAt] = useState(restored?.loadedAt ?? 0);
   const [loading, setLoading] = useState(!restored);
   const [error, setError] = useState<string | null>(null);
   const [sheet, setSheet] = useState<SheetTarget | null>(null);
@@ -32,13 +33,14 @@ export function Feed() {
   const live = useLive(useMemo(() => [...skusByProduct.values()].flat(), [skusByProduct]), productIds);
 
   // the kept pages are in this first render: their place is taken before the first paint (the router would do it a
-  // frame later)
+  // frame later); without them (a new visit, or a feed too old to show again) the first page starts at the top
   useLayoutEffect(() => {
     if (restored) window.scrollTo(0, savedScroll());
+    else if (savedScroll() > 0) startAtTop();
   }, [restored]);
   useEffect(() => {
-    if (posts.length > 0) saveSnapshot(entry, { posts, stories, cursor });
-  }, [entry, posts, stories, cursor]);
+    if (posts.length > 0) saveSnapshot(entry, { posts, stories, cursor, loadedAt });
+  }, [entry, posts, stories, cursor, loadedAt]);
 
   useEffect(() => {
     if (restored) return;
@@ -47,6 +49,7 @@ export function Feed() {
         setPosts(page.posts);
         setStories(page.stories);
         setCursor(page.nextCursor);
+        setLoadedAt(Date.now());
         setLoading(false);
       },
       (e) => {
