@@ -102,7 +102,8 @@ for (const backend of backends()) {
         assert.equal(res.status, 400, JSON.stringify(tag));
         assert.equal(res.body.error.code, 'validation_failed');
       }
-      const edges = await post(c.token, { tags: [{ productId: p.id, x: 0, y: 1 }, { productId: p.id, x: 1, y: 0 }] });
+      const p2 = await product();
+      const edges = await post(c.token, { tags: [{ productId: p.id, x: 0, y: 1 }, { productId: p2.id, x: 1, y: 0 }] });
       assert.equal(edges.status, 201);
       assert.deepEqual(edges.body.tags.map((x: { x: number; y: number }) => [x.x, x.y]), [[0, 1], [1, 0]]);
       const late = await t.request({ method: 'POST', url: `/v1/posts/${edges.body.id}/tags`, token: c.token, body: { productId: p.id, x: 2, y: 0 } });
@@ -143,7 +144,7 @@ for (const backend of backends()) {
       assert.equal((await t.request({ method: 'DELETE', url: `/v1/posts/${postId}`, token: other.token })).status, 403);
       assert.equal((await t.request({ url: `/v1/posts/${postId}` })).body.tags.length, 1, 'nothing changed');
 
-      const added = await t.request({ method: 'POST', url: `/v1/posts/${postId}/tags`, token: owner.token, body: { productId: p.id, x: 0.1, y: 0.9 } });
+      const added = await t.request({ method: 'POST', url: `/v1/posts/${postId}/tags`, token: owner.token, body: { productId: (await product()).id, x: 0.1, y: 0.9 } });
       assert.equal(added.status, 201);
       assert.ok(t.app.referrals.verify(added.body.referralToken).ok);
       assert.equal((await t.request({ method: 'DELETE', url: `/v1/posts/${postId}`, token: owner.token })).status, 204);
@@ -321,12 +322,14 @@ for (const backend of backends()) {
 
     it('caps the tags added to a post at the 20 a new post may carry, even when added at once (409 too_many_tags)', async () => {
       const c = await creator();
-      const p = await product();
-      const tag = { productId: p.id, x: 0.5, y: 0.5 };
-      const created = await post(c.token, { tags: Array.from({ length: 18 }, () => tag) });
+      // a product is tagged once per post (duplicate_tag): each tag names its own product
+      const products = await Promise.all(Array.from({ length: 25 }, () => product()));
+      const tag = (i: number) => ({ productId: products[i]!.id, x: 0.5, y: 0.5 });
+      const created = await post(c.token, { tags: Array.from({ length: 18 }, (_, i) => tag(i)) });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const postId = created.body.id as string;
-      const add = () => t.request({ method: 'POST', url: `/v1/posts/${postId}/tags`, token: c.token, body: tag });
+      let next = 18;
+      const add = () => t.request({ method: 'POST', url: `/v1/posts/${postId}/tags`, token: c.token, body: tag(next++) });
       const answers = await Promise.all(Array.from({ length: 5 }, add));
       assert.deepEqual(answers.map((r) => r.status).sort(), [201, 201, 409, 409, 409]);
       const refused = answers.find((r) => r.status === 409)!;

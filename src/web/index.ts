@@ -15,7 +15,7 @@ export interface WebDeps {
   log: FastifyBaseLogger;
   inventory: Pick<InventoryService, 'getStockLevels'>;
   /** Lets the stream watch whole products (feed pins); without it only SKUs can be watched. */
-  catalog?: Pick<CatalogService, 'getProductCards'>;
+  catalog?: Pick<CatalogService, 'getProductCards' | 'getVariantsForSale'>;
 }
 
 /**

@@ -28,14 +28,21 @@ export const LiveAvailabilityQuery = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 
-/** One `availability` event's data: a SKU whose sellable count or band changed (and every watched SKU on connect). */
+/**
+ * One `availability` event's data: a SKU whose sellable count or band changed (and every watched SKU on connect). A SKU
+ * not for sale (archived, or of a product that is not active) reads `available: 0, sold_out`, as product sheets and
+ * cards count only the variants for sale.
+ */
 export const AvailabilityEvent = Type.Object({
   skuId: Type.String(),
   available: Type.Integer(),
   availability: Type.Union([Type.Literal('in_stock'), Type.Literal('low'), Type.Literal('sold_out')]),
 });
 
-/** A `product` event's data: a product whose availability (its best SKU) changed, and every watched one on connect. */
+/**
+ * A `product` event's data: a product whose availability (its best SKU for sale) changed, and every watched one on
+ * connect; a product that is not active (draft, archived) is sold out.
+ */
 export const ProductAvailabilityEvent = Type.Object({
   productId: Type.String(),
   availability: Type.Union([Type.Literal('in_stock'), Type.Literal('low'), Type.Literal('sold_out')]),
@@ -43,8 +50,11 @@ export const ProductAvailabilityEvent = Type.Object({
 
 export interface LiveDeps {
   inventory: Pick<InventoryService, 'getStockLevels'>;
-  /** Without it, productIds are ignored (SKU streams still work). */
-  catalog?: Pick<CatalogService, 'getProductCards'>;
+  /**
+   * Without it, productIds are ignored and every SKU's stock is streamed as it stands (SKU streams still work); with
+   * it, a SKU that is not for sale (archived, or its product is) reads as sold out.
+   */
+  catalog?: Pick<CatalogService, 'getProductCards' | 'getVariantsForSale'>;
   log: FastifyBaseLogger;
 }
 
@@ -108,24 +118,36 @@ class AvailabilityHub {
     }
   }
 
-  /** One batched read for the union of the streams' SKUs (and one for their products); each stream gets only what changed since it last heard. */
+  /**
+   * One batched read for the union of the streams' SKUs and one for whether they are for sale (and one for their
+   * products); each stream gets only what changed since it last heard.
+   */
   private async push(streams: Stream[]): Promise<void> {
     if (streams.length === 0) return;
     const skuIds = [...new Set(streams.flatMap((s) => s.skuIds))];
     const productIds = this.deps.catalog ? [...new Set(streams.flatMap((s) => s.productIds))] : [];
-    const [levels, cards] = await Promise.all([
+    const catalog = this.deps.catalog;
+    const [levels, cards, variants] = await Promise.all([
       skuIds.length > 0 ? this.deps.inventory.getStockLevels(skuIds) : undefined,
-      productIds.length > 0 ? this.deps.catalog!.getProductCards(productIds) : undefined,
+      productIds.length > 0 ? catalog!.getProductCards(productIds) : undefined,
+      skuIds.length > 0 && catalog ? catalog.getVariantsForSale(skuIds) : undefined,
     ]);
     for (const s of streams) {
       if (s.raw.destroyed) continue;
       for (const skuId of s.skuIds) {
         const level = levels?.get(skuId);
-        if (level) send(s, skuId, 'availability', { skuId, available: Math.max(0, level.available), availability: level.availability }, `${level.available}:${level.availability}`);
+        if (!level) continue;
+        // as on cards and product sheets, stock of a SKU that cannot be bought counts for nothing
+        const sellable = !variants || variants.get(skuId)?.productStatus === 'active';
+        const available = sellable ? Math.max(0, level.available) : 0;
+        const availability = sellable ? level.availability : 'sold_out';
+        send(s, skuId, 'availability', { skuId, available, availability }, `${available}:${availability}`);
       }
       for (const productId of this.deps.catalog ? s.productIds : []) {
         const card = cards?.get(productId);
-        if (card) send(s, productId, 'product', { productId, availability: card.availability }, card.availability);
+        if (!card) continue;
+        const availability = card.status === 'active' ? card.availability : 'sold_out';
+        send(s, productId, 'product', { productId, availability }, availability);
       }
     }
   }
@@ -151,7 +173,7 @@ export function registerLiveAvailability(http: App, deps: LiveDeps): void {
         tags: ['web'],
         summary: 'Live availability of SKUs and products (text/event-stream): the current state on connect, then each change',
         description:
-          'Server-sent events: `availability` with `{ skuId, available, availability }` for each watched SKU, `product` with `{ productId, availability }` for each watched product. Each API process reads the stock of what its open streams watch once per second (one batched query), so streams work behind any number of processes.',
+          'Server-sent events: `availability` with `{ skuId, available, availability }` for each watched SKU (`0`, `sold_out` once it is not for sale: archived, or its product is), `product` with `{ productId, availability }` for each watched product (the best of its SKUs for sale; `sold_out` when the product is not active). Each API process reads the stock of what its open streams watch once per second (one batched query), so streams work behind any number of processes.',
         querystring: LiveAvailabilityQuery,
         response: { 200: { description: 'An event stream (text/event-stream)', content: { 'text/event-stream': { schema: Type.Union([AvailabilityEvent, ProductAvailabilityEvent]) } } }, ...errorResponses() },
       },

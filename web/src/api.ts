@@ -120,6 +120,7 @@ const MESSAGES: Record<string, string> = {
   media_quota_exceeded: 'Your uploads have reached their storage limit, so this file was not uploaded. Use a file you uploaded before, or a link.',
   cannot_follow_self: 'This is your own post: you cannot follow yourself.',
   too_many_tags: 'A post carries at most 20 tags. Remove one before adding another.',
+  duplicate_tag: 'This product is already tagged on this post.',
   unknown_product: 'One of the tagged products is not on sale any more. Pick another product.',
   payout_account_restricted: 'Your payout account cannot receive money right now. Finish its set-up with the payout provider, then try again.',
   analytics_unavailable: 'The sales figures cannot be read right now. Nothing is lost; try again in a moment.',

@@ -119,13 +119,14 @@ export class InventoryRepository {
    * Adds `delta` (negative removes) only when the result stays at or above what is reserved (so never below zero)
    * and, when adding, at most MAX_ON_HAND, journaling it in the same statement: one conditional UPDATE, no
    * read-then-write to race. A removal is never refused for the cap: restocks may have left more on hand than it.
-   * No row when refused.
+   * Both conditions add in bigint: from such a level the int sum would overflow (an error, not a refusal) before the
+   * cap could refuse it, and the SET only runs once they hold. No row when refused.
    */
   async adjust(trx: Executor, input: AdjustmentInput & { delta: number }): Promise<ChangedRow | undefined> {
     const update = () => sql<ChangedRow>`
       WITH up AS (
         UPDATE inventory.stock SET on_hand = on_hand + ${input.delta}::int, updated_at = ${input.at}
-        WHERE sku_id = ${input.skuId} AND on_hand + ${input.delta}::int >= reserved
+        WHERE sku_id = ${input.skuId} AND on_hand::bigint + ${input.delta}::int >= reserved
           AND (${input.delta}::int <= 0 OR on_hand::bigint + ${input.delta}::int <= ${MAX_ON_HAND})
         RETURNING sku_id, on_hand, reserved, on_hand - ${input.delta}::int AS previous_on_hand
       ), journal AS (${this.#journal(input, sql`${input.delta}::int`)})

@@ -7,6 +7,8 @@ export const SOCIAL_ERRORS = {
   cannot_follow_self: 400,
   unknown_product: 400,
   too_many_tags: 409,
+  /** A product is tagged at most once on a post (among its active tags), whether at creation or added later. */
+  duplicate_tag: 409,
 } as const;
 
 registerErrorCodes(SOCIAL_ERRORS);

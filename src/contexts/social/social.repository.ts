@@ -363,6 +363,19 @@ export const socialRepository = {
     return Number(r.n);
   },
 
+  /** Whether the post already carries an active tag of the product (call it after lockActiveTagCount, under the post's lock). */
+  async hasActiveTagOf(db: Executor, postId: string, productId: string): Promise<boolean> {
+    const r = await db
+      .selectFrom('social.tags')
+      .select('id')
+      .where('post_id', '=', postId)
+      .where('product_id', '=', productId)
+      .where('active', '=', true)
+      .limit(1)
+      .executeTakeFirst();
+    return r !== undefined;
+  },
+
   /** True when this call deactivated it (deactivating twice changes nothing). */
   async deactivateTag(db: Executor, tagId: string, now: Date): Promise<boolean> {
     const r = await db

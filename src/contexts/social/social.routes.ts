@@ -152,7 +152,7 @@ export async function socialRoutes(app: App, service: SocialService): Promise<vo
     '/posts',
     {
       config: { auth: ['creator'] },
-      schema: { tags, summary: 'Publish a post or story with product tags', querystring: NoQuery, body: CreatePostBody, response: { 201: PostView, ...errorResponses(401, 403, 409) } },
+      schema: { tags, summary: 'Publish a post or story with product tags (each product at most once: 409 duplicate_tag)', querystring: NoQuery, body: CreatePostBody, response: { 201: PostView, ...errorResponses(401, 403, 409) } },
     },
     async (request, reply) => {
       const creatorId = await requireCreatorId(request);
@@ -196,7 +196,7 @@ export async function socialRoutes(app: App, service: SocialService): Promise<vo
     '/posts/:id/tags',
     {
       config: { auth: ['creator'] },
-      schema: { tags, summary: 'Tag a product on your post (20 active tags at most, as at publishing: 409 too_many_tags)', params: PostParams, querystring: NoQuery, body: TagInput, response: { 201: TagView, ...errorResponses(401, 403, 404, 409) } },
+      schema: { tags, summary: 'Tag a product on your post (20 active tags at most, as at publishing: 409 too_many_tags; a product already tagged on it: 409 duplicate_tag)', params: PostParams, querystring: NoQuery, body: TagInput, response: { 201: TagView, ...errorResponses(401, 403, 404, 409) } },
     },
     async (request, reply) => {
       const { tag } = orThrow(await service.addTag(await requireCreatorId(request), request.params.id, request.body));

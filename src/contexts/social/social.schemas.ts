@@ -85,7 +85,7 @@ export const CreatePostBody = Type.Object(
     mediaType: MediaType,
     mediaUrl: MediaUrl,
     caption: Type.Optional(Type.String({ maxLength: 2200 })),
-    tags: Type.Optional(Type.Array(TagInput, { maxItems: MAX_TAGS_PER_POST })),
+    tags: Type.Optional(Type.Array(TagInput, { maxItems: MAX_TAGS_PER_POST, description: 'Each product at most once (409 duplicate_tag with `details.productIds`)' })),
   },
   { additionalProperties: false },
 );

@@ -192,12 +192,15 @@ export function createSocialService(deps: SocialDeps) {
 
     /**
      * Publishes a post or story (stories expire after STORY_TTL_HOURS) with its tags; every tagged product must exist
-     * and be active (unknown_product). The post, its tags and their events commit together.
+     * and be active (unknown_product), each at most once (duplicate_tag). The post, its tags and their events commit
+     * together.
      */
-    async createPost(creatorId: string, input: CreatePostInput): Promise<Result<{ post: PostView }, 'not_found' | 'unknown_product'>> {
+    async createPost(creatorId: string, input: CreatePostInput): Promise<Result<{ post: PostView }, 'not_found' | 'unknown_product' | 'duplicate_tag'>> {
       const creator = await repo.findCreator(db, { id: creatorId }, null);
       if (!creator) return fail('not_found', `Creator ${creatorId} was not found`);
       const tagInputs = input.tags ?? [];
+      const twice = [...new Set(tagInputs.map((t) => t.productId).filter((id, i, all) => all.indexOf(id) !== i))];
+      if (twice.length > 0) return fail('duplicate_tag', 'A product can be tagged only once on a post', { productIds: twice });
       const { cards, unknown } = await checkProducts(tagInputs.map((t) => t.productId));
       if (unknown.length > 0) return fail('unknown_product', 'Tagged products must exist and be on sale', { productIds: unknown });
 
@@ -305,10 +308,11 @@ export function createSocialService(deps: SocialDeps) {
     },
 
     /**
-     * Tags a product on the creator's own visible post; the product must exist and be active, and the post may carry
-     * at most MAX_TAGS_PER_POST active tags (too_many_tags), as at creation.
+     * Tags a product on the creator's own visible post; the product must exist and be active, not be tagged on the
+     * post already (duplicate_tag; a removed tag does not count), and the post may carry at most MAX_TAGS_PER_POST
+     * active tags (too_many_tags), as at creation. Both checks hold under the post's row lock.
      */
-    async addTag(creatorId: string, postId: string, input: TagInput): Promise<Result<{ tag: TagView }, 'not_found' | 'forbidden' | 'unknown_product' | 'too_many_tags'>> {
+    async addTag(creatorId: string, postId: string, input: TagInput): Promise<Result<{ tag: TagView }, 'not_found' | 'forbidden' | 'unknown_product' | 'too_many_tags' | 'duplicate_tag'>> {
       const post = await repo.findPost(db, postId);
       if (!post || !isVisible(post, clock.now())) return fail('not_found', `Post ${postId} was not found`);
       if (post.creator_id !== creatorId) return fail('forbidden', 'Only its creator may tag this post');
@@ -316,13 +320,16 @@ export function createSocialService(deps: SocialDeps) {
       if (unknown.length > 0) return fail('unknown_product', 'Tagged products must exist and be on sale', { productIds: unknown });
       const now = clock.now();
       const tag = { id: newId('tag'), post_id: postId, creator_id: creatorId, product_id: input.productId, x: input.x, y: input.y, created_at: now };
-      const added = await db.transaction().execute(async (trx) => {
-        if ((await repo.lockActiveTagCount(trx, postId)) >= MAX_TAGS_PER_POST) return false;
+      const refused = await db.transaction().execute(async (trx) => {
+        const count = await repo.lockActiveTagCount(trx, postId);
+        if (await repo.hasActiveTagOf(trx, postId, input.productId)) return 'duplicate_tag' as const;
+        if (count >= MAX_TAGS_PER_POST) return 'too_many_tags' as const;
         await repo.insertTags(trx, [tag]);
         await outbox.publish(trx, 'social.tag.created', { tagId: tag.id, postId, creatorId, productId: tag.product_id, createdAt: now.toISOString() });
-        return true;
+        return null;
       });
-      if (!added) return fail('too_many_tags', `A post carries at most ${MAX_TAGS_PER_POST} tags: remove one first`, { max: MAX_TAGS_PER_POST });
+      if (refused === 'too_many_tags') return fail('too_many_tags', `A post carries at most ${MAX_TAGS_PER_POST} tags: remove one first`, { max: MAX_TAGS_PER_POST });
+      if (refused === 'duplicate_tag') return fail('duplicate_tag', 'This product is already tagged on this post', { productIds: [input.productId] });
       caches.posts.delete(postId);
       const card = cards.get(input.productId)!;
       return {
