@@ -1,6 +1,6 @@
 // Busy buttons and downloads for the back-office areas (lazy chunks only: kept out of the shopper's first view).
 import { type ButtonHTMLAttributes, type FormEvent, type ReactNode } from 'react';
-import { ApiError, errorOf, readBody, type PayoutPageT } from './api';
+import { ApiError, errorOf, formatMoney, readBody, type Earnings, type PayoutPageT } from './api';
 import { Link } from './router';
 import { ErrorNote, PageTitle, useBusyCall } from './ui';
 
@@ -100,3 +100,33 @@ export function AreaTabs({ label, path, tabs }: { label: string; path: string; t
 
 /** A payout's status in words (the creator's payouts table and the admin's). */
 export const PAYOUT_STATUS: Record<PayoutPageT['items'][number]['status'], string> = { processing: 'On its way', sent: 'Sent', failed: 'Refused', reversed: 'Reversed (available again)' };
+
+/**
+ * A creator's balance in one currency, bucket by bucket (the creator's panel and the admin's view of a creator), and
+ * what the creator owes when a refund came after the commission was paid out (`owes` words it for the reader).
+ */
+export function BalanceFigures({ balance: b, availableTestId, owes }: { balance: Earnings['balances'][number]; availableTestId?: string; owes(amount: string): string }) {
+  return (
+    <>
+      <dl className="balances">
+        <div>
+          <dt>Pending</dt>
+          <dd>{formatMoney(b.pendingMinor, b.currency)}</dd>
+        </div>
+        <div>
+          <dt>Available</dt>
+          <dd data-testid={availableTestId}>{formatMoney(b.availableMinor, b.currency)}</dd>
+        </div>
+        <div>
+          <dt>In transit</dt>
+          <dd>{formatMoney(b.inTransitMinor, b.currency)}</dd>
+        </div>
+        <div>
+          <dt>Paid</dt>
+          <dd>{formatMoney(b.paidMinor, b.currency)}</dd>
+        </div>
+      </dl>
+      {b.negativeCarryMinor > 0 && <p className="hint">{owes(formatMoney(b.negativeCarryMinor, b.currency))}</p>}
+    </>
+  );
+}

@@ -37,7 +37,7 @@ export const EARNINGS_ERROR_MESSAGES: Record<EarningsFailure, string> = {
   payout_in_progress: 'A payout in this currency is already being processed',
   payout_failed: 'The payout provider refused the payout; the money stays available',
   payout_provider_unavailable: 'The payout provider did not answer; the payout is retried automatically with the same key',
-  invalid_month: 'The month must be YYYY-MM',
+  invalid_month: 'The month must be YYYY-MM, from 1970-01 to 9999-12',
 };
 
 registerErrorCodes({

@@ -294,23 +294,31 @@ export async function lastPayoutAtByCurrency(db: Executor, creatorId: string): P
   return new Map(r.rows.map((row) => [row.currency, new Date(row.at)]));
 }
 
+/** Payouts newest first by `created_at`, ties by id (for the reason given at ledgerPage); the cursor is the last id shown. */
 export async function listPayouts(db: Executor, f: { creatorId?: string | undefined; status?: PayoutStatus | undefined; beforeId?: string | undefined; limit: number }): Promise<PayoutRow[]> {
   const r = await sql<PayoutRow>`
     SELECT * FROM earnings.payouts
     WHERE true
       ${f.creatorId === undefined ? sql`` : sql`AND creator_id = ${f.creatorId}`}
       ${f.status === undefined ? sql`` : sql`AND status = ${f.status}`}
-      ${f.beforeId === undefined ? sql`` : sql`AND id < ${f.beforeId}`}
-    ORDER BY id DESC LIMIT ${f.limit + 1}
+      ${f.beforeId === undefined ? sql`` : sql`AND (created_at, id) < (SELECT created_at, id FROM earnings.payouts WHERE id = ${f.beforeId})`}
+    ORDER BY created_at DESC, id DESC LIMIT ${f.limit + 1}
   `.execute(db);
   return r.rows;
 }
 
+/**
+ * A page of the creator's entries, newest first by `created_at` (the time shown), ties by id. Not by id alone: an id
+ * is minted when the row is inserted, after its time was read (a release waits for a commission's row lock with its
+ * time already taken), and other processes mint in the same millisecond in random order. The cursor stays the last id
+ * shown; its row gives the (created_at, id) to continue below.
+ */
 export async function ledgerPage(db: Executor, creatorId: string, beforeId: string | undefined, limit: number): Promise<LedgerRow[]> {
   const r = await sql<LedgerRow>`
     SELECT * FROM earnings.ledger_entries
-    WHERE creator_id = ${creatorId} ${beforeId === undefined ? sql`` : sql`AND id < ${beforeId}`}
-    ORDER BY id DESC LIMIT ${limit + 1}
+    WHERE creator_id = ${creatorId}
+      ${beforeId === undefined ? sql`` : sql`AND (created_at, id) < (SELECT created_at, id FROM earnings.ledger_entries WHERE id = ${beforeId})`}
+    ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}
   `.execute(db);
   return r.rows;
 }

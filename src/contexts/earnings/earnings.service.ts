@@ -163,6 +163,10 @@ function toBalances(rows: Array<{ currency: string; bucket: Bucket; sum: number 
 
 const BUCKETS: Bucket[] = ['pending', 'available', 'in_transit', 'paid'];
 
+/** A statement month: `YYYY-MM` (UTC), from 1970-01 to 9999-12 (four-digit years). */
+const STATEMENT_MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
+const FIRST_STATEMENT_YEAR = 1970;
+
 function csvCell(v: string | number | null): string {
   const s = v === null ? '' : String(v);
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
@@ -562,8 +566,9 @@ export function createEarningsService(deps: EarningsDeps, provider: PayoutProvid
      * order, and the closing balances (opening + entries = closing, by construction from the same ledger).
      */
     async statementCsv(creatorId: string, month: string): Promise<Result<string>> {
-      const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(month);
-      if (!m) return fail('invalid_month');
+      const m = STATEMENT_MONTH.exec(month);
+      // below 1970 Date.UTC would read a year under 100 as 19xx (0099-01 as 1999-01); no entry predates the epoch anyway
+      if (!m || Number(m[1]) < FIRST_STATEMENT_YEAR) return fail('invalid_month', { month, first: `${FIRST_STATEMENT_YEAR}-01`, last: '9999-12' });
       const from = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1));
       const to = new Date(Date.UTC(Number(m[1]), Number(m[2]), 1));
       await releaseDue(creatorId); // the month's releases that are due are in it, as in the balances

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { BusyButton, PAYOUT_STATUS } from '../actions';
-import { api, formatDate, formatMoney, type PayoutPageT, type PayoutT, type ReconcileViewT } from '../api';
+import { BalanceFigures, BusyButton, PAYOUT_STATUS } from '../actions';
+import { api, formatDate, formatMoney, type Earnings, type PayoutPageT, type PayoutT, type ReconcileViewT } from '../api';
 import { navigate, useLocation } from '../router';
 import { useSession } from '../session';
 import { Empty, ErrorNote, PageTitle, Spinner, useApi, useKeptKeyCall } from '../ui';
@@ -41,6 +41,8 @@ export function AdminPayouts() {
   const payouts = useApi<PayoutPageT>(`/v1/admin/payouts?${query}`);
   const reconcile = useApi<ReconcileViewT>(`/v1/admin/earnings/reconcile${creatorId ? `?${new URLSearchParams({ creatorId })}` : ''}`);
   const [reversing, setReversing] = useState<PayoutT | null>(null);
+  // reversals made here: each changes the creator's balances, which are read again
+  const [reversals, setReversals] = useState(0);
   const filter = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     show({ status, creatorId: String(new FormData(e.currentTarget).get('creatorId') ?? '').trim() });
@@ -48,6 +50,7 @@ export function AdminPayouts() {
   const reversed = (p: PayoutT) => {
     payouts.setData({ ...payouts.data!, items: payouts.data!.items.map((x) => (x.id === p.id ? p : x)) });
     setReversing(null);
+    setReversals((n) => n + 1);
     reconcile.reload();
   };
   return (
@@ -158,8 +161,35 @@ export function AdminPayouts() {
           </table>
         )}
       </section>
+      {creatorId && <CreatorBalances key={creatorId} creatorId={creatorId} version={reversals} />}
       {reversing && <ReverseForm key={reversing.id} payout={reversing} onDone={reversed} onCancel={() => setReversing(null)} />}
     </>
+  );
+}
+
+/**
+ * One creator's balances (the support view), shown with the payouts filtered to them: what a refund after a payout
+ * left them owing (the carry) is netted from their next commissions, and the admin sees it here.
+ */
+function CreatorBalances({ creatorId, version }: { creatorId: string; version: number }) {
+  const earnings = useApi<Earnings>(`/v1/admin/creators/${encodeURIComponent(creatorId)}/earnings`, [version]);
+  return (
+    <section className="report" aria-labelledby="creator-balances-title" data-testid="creator-balances">
+      <h2 id="creator-balances-title">Creator balances</h2>
+      <p className="ids muted">
+        <code>{creatorId}</code>
+      </p>
+      {earnings.loading && !earnings.data && <Spinner />}
+      {earnings.error && <ErrorNote>{earnings.error.message}</ErrorNote>}
+      {earnings.data && earnings.data.balances.length === 0 && <Empty>No earnings yet.</Empty>}
+      {earnings.data?.balances.map((b) => (
+        // the creator's own panel's layout (it wraps on a phone, where a five-column table would scroll)
+        <div key={b.currency} className="balance-card" data-testid={`creator-balance-${b.currency}`}>
+          <h3>{b.currency}</h3>
+          <BalanceFigures balance={b} owes={(amount) => `Owes ${amount}: refunded after it was paid out. Netted from the next commissions before any payout.`} />
+        </div>
+      ))}
+    </section>
   );
 }
 

@@ -1,6 +1,6 @@
-import type { FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { BusyButton } from '../actions';
-import { api, formatDate } from '../api';
+import { api, ApiError, formatDate } from '../api';
 import { ErrorNote, useApi, useInterval, useKeptKeyCall } from '../ui';
 
 /** A recompute job (GET /v1/admin/attribution/recompute/{id}), mirrored by hand like AttributionFlags in api.ts. */
@@ -20,12 +20,16 @@ const JOBS = '/v1/admin/attribution/recompute';
 /** Failures after which the job may have started: a retry of the same range sends the same key. */
 const RETRY_SAME_KEY = new Set(['network', 'idempotency_in_progress']);
 const dayFromNow = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+/** The range is [from, until): until is not included, so it must be a later day (the same day twice holds no order). */
+const EMPTY_RANGE = 'Pick an end date after the start date: the end date is not included, so the same day twice covers no orders.';
 
 /** Recomputes the analytics credits of a range under other windows: a worker runs the job, this polls its progress. */
 export function RecomputeJobs() {
   const latest = useApi<{ items: RecomputeJob[] }>(`${JOBS}?limit=1`);
   // a retry after a lost answer keeps the key, so it gets the job the first request started instead of a second one
   const { busy, error, run } = useKeptKeyCall(RETRY_SAME_KEY);
+  // the range refused before sending (or by the server, whose words for invalid_range speak of report periods)
+  const [rangeError, setRangeError] = useState<string | null>(null);
   const job = latest.data?.items[0];
   const active = job?.status === 'queued' || job?.status === 'running';
   useInterval(() => active && latest.reload(), 1000);
@@ -38,8 +42,18 @@ export function RecomputeJobs() {
       clickWindowDays: Number(f.get('clickWindowDays')),
       viewWindowHours: Number(f.get('viewWindowHours')),
     };
+    if (!(Date.parse(body.from) < Date.parse(body.to))) {
+      setRangeError(EMPTY_RANGE);
+      return;
+    }
+    setRangeError(null);
     return run(JSON.stringify(body), async (key) => {
-      latest.setData({ items: [await api<RecomputeJob>(JOBS, { method: 'POST', idempotencyKey: key, body })] });
+      try {
+        latest.setData({ items: [await api<RecomputeJob>(JOBS, { method: 'POST', idempotencyKey: key, body })] });
+      } catch (err) {
+        if (err instanceof ApiError && err.code === 'invalid_range') setRangeError(EMPTY_RANGE);
+        throw err;
+      }
     });
   };
   return (
@@ -58,7 +72,7 @@ export function RecomputeJobs() {
         <label>
           View window, hours <input name="viewWindowHours" type="number" min="0.01" max="8760" step="any" required defaultValue="24" />
         </label>
-        {error && <ErrorNote>{error}</ErrorNote>}
+        {(rangeError ?? error) && <ErrorNote>{rangeError ?? error}</ErrorNote>}
         <BusyButton type="submit" busy={busy || active} busyText={active ? 'Recomputing…' : 'Starting…'}>
           Recompute
         </BusyButton>

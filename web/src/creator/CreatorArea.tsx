@@ -3,7 +3,7 @@ import { api, formatDate, formatMoney, messageFor, newIdempotencyKey, type Attri
 import { FunnelReport, ModelSwitch, POLL_MS, RevenueChart, TopTable, useRange } from '../reports';
 import { useLocation } from '../router';
 import { hasRole, useSession } from '../session';
-import { AreaTabs, BusyButton, DownloadButton, FormPage, PAYOUT_STATUS } from '../actions';
+import { AreaTabs, BalanceFigures, BusyButton, DownloadButton, FormPage, PAYOUT_STATUS } from '../actions';
 import { NewPost } from './NewPost';
 import { YourPosts } from './YourPosts';
 import { Empty, ErrorNote, NotFound, PageTitle, Spinner, useApi, useInterval } from '../ui';
@@ -146,24 +146,11 @@ function EarningsPanel() {
       {earnings.data && earnings.data.balances.length === 0 && <Empty>No earnings yet. Your commission on each sale through your tags shows here.</Empty>}
       {earnings.data?.balances.map((b) => (
         <div key={b.currency} className="balance-card">
-          <dl className="balances">
-            <div>
-              <dt>Pending</dt>
-              <dd>{formatMoney(b.pendingMinor, b.currency)}</dd>
-            </div>
-            <div>
-              <dt>Available</dt>
-              <dd data-testid={`available-${b.currency}`}>{formatMoney(b.availableMinor, b.currency)}</dd>
-            </div>
-            <div>
-              <dt>In transit</dt>
-              <dd>{formatMoney(b.inTransitMinor, b.currency)}</dd>
-            </div>
-            <div>
-              <dt>Paid</dt>
-              <dd>{formatMoney(b.paidMinor, b.currency)}</dd>
-            </div>
-          </dl>
+          <BalanceFigures
+            balance={b}
+            availableTestId={`available-${b.currency}`}
+            owes={(amount) => `You owe ${amount}: a sale was refunded after its commission was paid out. Your next commissions cover it before your next payout.`}
+          />
           <BusyButton type="button" className="primary" busy={busy === b.currency} busyText="Requesting payout…" disabled={busy !== null || b.availableMinor < minimum || saved?.canReceiveTransfers === false} onClick={() => void request(b.currency)}>
             Request payout ({b.currency})
           </BusyButton>
