@@ -10,6 +10,7 @@ export type OrdersFailure =
   | 'payment_not_settled'
   | 'refund_refused'
   | 'payment_unavailable'
+  | 'invalid_range'
   | 'idempotency_key_reused';
 
 export const ORDERS_ERROR_MESSAGES: Record<OrdersFailure, string> = {
@@ -21,6 +22,7 @@ export const ORDERS_ERROR_MESSAGES: Record<OrdersFailure, string> = {
   payment_not_settled: 'The payment of this order is still being settled; try again in a moment',
   refund_refused: 'The payment provider refused the refund',
   payment_unavailable: 'The payment provider did not answer; retry with the same Idempotency-Key',
+  invalid_range: '`from` must be before `to`, and the range at most 366 days',
   // registered (422) by src/platform/idempotency.ts
   idempotency_key_reused: 'This Idempotency-Key was used for another refund or return of this order; use a new key for a new request',
 };
@@ -33,4 +35,5 @@ registerErrorCodes({
   payment_not_settled: 409,
   refund_refused: 409,
   payment_unavailable: 503,
+  invalid_range: 400,
 });

@@ -118,5 +118,9 @@ export const ordersMigrations: ContextMigrations = {
       ALTER TABLE orders.order_lines ADD COLUMN referred_at timestamptz;
       ALTER TABLE orders.order_lines ADD CONSTRAINT referred_at_with_attribution CHECK (referred_at IS NULL OR tag_id IS NOT NULL);
     `),
+    // the shop's totals over a period (GET /v1/merchant/summary) read a merchant's orders by when they were placed
+    '0003_orders_by_merchant_placed': sqlMigration(`
+      CREATE INDEX orders_by_merchant_placed ON orders.orders (merchant_id, placed_at);
+    `),
   },
 };

@@ -231,6 +231,28 @@ export class OrdersRepository {
     return q.execute();
   }
 
+  /**
+   * A merchant's orders placed in [from, to), per currency: orders kept and cancelled, units and money of the kept
+   * ones after refunds, and every refund (a cancellation's included). One aggregate over the merchant's orders of the
+   * period (orders_by_merchant_placed) and their lines.
+   */
+  async shopSummary(merchantId: string, from: Date, to: Date): Promise<Array<{ currency: string; orders: number; cancelled: number; units: number; revenue_minor: number; refunded_minor: number }>> {
+    const r = await sql<{ currency: string; orders: number; cancelled: number; units: number; revenue_minor: string; refunded_minor: string }>`
+      SELECT o.currency,
+        count(*) FILTER (WHERE o.status <> 'cancelled')::int AS orders,
+        count(*) FILTER (WHERE o.status = 'cancelled')::int AS cancelled,
+        coalesce(sum(u.units) FILTER (WHERE o.status <> 'cancelled'), 0)::int AS units,
+        coalesce(sum(o.total_minor - o.refunded_minor) FILTER (WHERE o.status <> 'cancelled'), 0)::text AS revenue_minor,
+        coalesce(sum(o.refunded_minor), 0)::text AS refunded_minor
+      FROM orders.orders o
+      CROSS JOIN LATERAL (SELECT sum(l.quantity) AS units FROM orders.order_lines l WHERE l.order_id = o.id) u
+      WHERE o.merchant_id = ${merchantId} AND o.placed_at >= ${from} AND o.placed_at < ${to}
+      GROUP BY o.currency
+      ORDER BY o.currency
+    `.execute(this.db);
+    return r.rows.map((row) => ({ ...row, revenue_minor: Number(row.revenue_minor), refunded_minor: Number(row.refunded_minor) }));
+  }
+
   async countOrdersOfPayment(paymentId: string): Promise<number> {
     const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM orders.orders WHERE payment_id = ${paymentId}`.execute(this.db);
     return r.rows[0]?.n ?? 0;

@@ -14,6 +14,8 @@ import {
   ReturnInput,
   ShipInput,
   ShopperOrdersQuery,
+  ShopSummary,
+  ShopSummaryQuery,
 } from './orders.schemas';
 import type { OrdersServiceImpl, Result, Viewer } from './orders.service';
 
@@ -101,6 +103,25 @@ export async function ordersRoutes(app: App, service: OrdersServiceImpl, deps: I
       },
     },
     async (request) => unwrap(await service.listOrders(viewer(request, 'merchant'), request.query)),
+  );
+
+  app.get(
+    '/merchant/summary',
+    {
+      config: { auth: MERCHANT },
+      schema: {
+        tags,
+        summary: "My shop's totals over a period, per currency: orders (and cancelled), units, revenue after refunds, refunds",
+        description:
+          'Every order of the shop placed in [`from`, `to`), whether or not a post drove it (the reports count attributed sales only). At most 366 days (400 `invalid_range`, also when `from` is not before `to`). A merchant without a shop gets no currencies.',
+        querystring: ShopSummaryQuery,
+        response: { 200: ShopSummary, ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'private, no-store');
+      return unwrap(await service.shopSummary(viewer(request, 'merchant'), request.query));
+    },
   );
 
   app.get(

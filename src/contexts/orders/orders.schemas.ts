@@ -38,6 +38,31 @@ export const MerchantOrdersQuery = Type.Object(
   strict,
 );
 
+export const ShopSummaryQuery = Type.Object(
+  {
+    from: Type.Optional(Type.String({ format: 'date-time', description: 'Orders placed at or after (default: 30 days before `to`)' })),
+    to: Type.Optional(Type.String({ format: 'date-time', description: 'Orders placed before (default: now)' })),
+  },
+  strict,
+);
+
+export const ShopSummary = Type.Object({
+  from: Type.String({ format: 'date-time' }),
+  to: Type.String({ format: 'date-time' }),
+  currencies: Type.Array(
+    Type.Object({
+      currency: Type.String(),
+      orders: Type.Integer({ description: 'Orders placed in the period and not cancelled' }),
+      cancelled: Type.Integer({ description: 'Orders placed in the period and cancelled since' }),
+      units: Type.Integer({ description: 'Units of the orders not cancelled' }),
+      revenueMinor: { ...Minor, description: 'What the orders not cancelled kept: their totals less their refunds' },
+      refundedMinor: { ...Minor, description: 'Refunds of the period\'s orders, a cancellation\'s included' },
+    }),
+    { description: 'One entry per currency the shop sold in (amounts are never added across currencies), by code' },
+  ),
+});
+export type ShopSummary = Static<typeof ShopSummary>;
+
 export const ShipInput = Type.Object(
   {
     // not only spaces: the shopper is shown both to find the parcel

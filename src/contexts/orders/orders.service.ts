@@ -13,7 +13,7 @@ import {
   type RefundLine,
   type RefundRow,
 } from './orders.repository';
-import type { LineQuantities, OrderPage, OrderSummaryView, OrderView, ShipInput } from './orders.schemas';
+import type { LineQuantities, OrderPage, OrderSummaryView, OrderView, ShipInput, ShopSummary } from './orders.schemas';
 import './orders.events';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; code: OrdersFailure | 'invalid_cursor'; details?: unknown };
@@ -732,6 +732,23 @@ export function createOrdersService(deps: OrdersDeps) {
       const page = rows.slice(0, f.limit);
       const lines = await repo.findLines(page.map((o) => o.id));
       return ok({ items: page.map((o) => summaryView(o, lines)), nextCursor: rows.length > f.limit ? cursor.encode(page[page.length - 1]!.id) : null });
+    },
+
+    /**
+     * The merchant's whole shop over [from, to) (default: the 30 days up to now): what its orders came to, per
+     * currency, whether or not a post drove them (the reports count only attributed sales).
+     */
+    async shopSummary(viewer: Viewer, q: { from?: string | undefined; to?: string | undefined }): Promise<Result<ShopSummary>> {
+      const to = q.to ? new Date(q.to) : clock.now();
+      const from = q.from ? new Date(q.from) : new Date(to.getTime() - 30 * 86_400_000);
+      if (!(from.getTime() < to.getTime()) || to.getTime() - from.getTime() > 366 * 86_400_000) return fail('invalid_range');
+      const merchant = await catalog.getMerchantByAccount(viewer.accountId);
+      const rows = merchant ? await repo.shopSummary(merchant.id, from, to) : [];
+      return ok({
+        from: from.toISOString(),
+        to: to.toISOString(),
+        currencies: rows.map((r) => ({ currency: r.currency, orders: r.orders, cancelled: r.cancelled, units: r.units, revenueMinor: r.revenue_minor, refundedMinor: r.refunded_minor })),
+      });
     },
 
     /** paid → fulfilling (the merchant starts packing). */

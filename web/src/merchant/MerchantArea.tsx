@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useMemo, useRef, useState, type FormEvent } from 'react';
 import { api, ApiError, AVAILABILITY_TEXT, formatDate, formatMoney, messageFor, newIdempotencyKey, type NewProduct, type OrderPage, type OrderView, type ProductCardPageT, type ProductDetailView, type StockViewT, type AttributionModel, type MerchantViewT, type OwnMerchantProfileT, type ProductPatch, type VariantView } from '../api';
 import { ModelSwitch, RevenueChart, TopTable, useRange } from '../reports';
 import { Link, navigate, useLocation } from '../router';
@@ -183,57 +183,27 @@ function Orders() {
   );
 }
 
-/** Orders read for the shop's totals at most: 10 pages of the API's largest page. */
-const TOTALS_PAGES = 10;
-const TOTALS_PAGE = 100;
-
-interface Totals {
-  orders: number;
-  cancelled: number;
-  units: number;
-  /** Per currency, in the order first met: never added across currencies. */
-  money: Map<string, { revenue: number; refunded: number }>;
-  /** More orders fell in the period than were read (TOTALS_PAGES pages): the figures are of the newest ones. */
-  capped: boolean;
+interface ShopSummaryT {
+  from: string;
+  to: string;
+  currencies: { currency: string; orders: number; cancelled: number; units: number; revenueMinor: number; refundedMinor: number }[];
 }
 
 /**
- * The whole shop over a period, summed from its orders (GET /v1/merchant/orders, newest first, read until an order
- * placed before the period): there is no totals route, and the reports count only sales that posts drove. Revenue
- * is what orders not cancelled kept (total less refunds); refunds count every order's, cancellations included.
+ * The whole shop over a period (GET /v1/merchant/summary: every order, whether or not a post drove it; the reports
+ * count only attributed sales). Revenue is what orders not cancelled kept (total less refunds); refunds count every
+ * order's, cancellations included. The period ends at the next full minute, fixed while the period is shown.
  */
 function ShopTotals({ days, onDays }: { days: Period; onDays(d: Period): void }) {
-  const [state, setState] = useState<{ days: Period; totals: Totals } | { days: Period; error: string } | null>(null);
-  useEffect(() => {
-    const ctl = new AbortController();
-    const from = Date.now() - days * 86_400_000;
-    void (async () => {
-      const totals: Totals = { orders: 0, cancelled: 0, units: 0, money: new Map(), capped: false };
-      let cursor: string | null = null;
-      for (let page = 0; page < TOTALS_PAGES; page++) {
-        const r: OrderPage = await api<OrderPage>(`/v1/merchant/orders?limit=${TOTALS_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { signal: ctl.signal });
-        const inPeriod = r.items.filter((o) => Date.parse(o.placedAt) >= from);
-        for (const o of inPeriod) {
-          const m = totals.money.get(o.currency) ?? { revenue: 0, refunded: 0 };
-          m.refunded += o.refundedMinor;
-          if (o.status === 'cancelled') totals.cancelled++;
-          else {
-            totals.orders++;
-            totals.units += o.itemCount;
-            m.revenue += o.totalMinor - o.refundedMinor;
-          }
-          totals.money.set(o.currency, m);
-        }
-        cursor = r.nextCursor;
-        if (!cursor || inPeriod.length < r.items.length) return setState({ days, totals });
-      }
-      setState({ days, totals: { ...totals, capped: true } });
-    })().catch((e: unknown) => (e as Error).name !== 'AbortError' && setState({ days, error: messageFor(e) }));
-    return () => ctl.abort();
+  const range = useMemo(() => {
+    const to = Math.ceil(Date.now() / 60_000) * 60_000 + 60_000;
+    return `from=${encodeURIComponent(new Date(to - days * 86_400_000).toISOString())}&to=${encodeURIComponent(new Date(to).toISOString())}`;
   }, [days]);
-  const shown = state?.days === days ? state : null;
-  const money = shown && 'totals' in shown ? [...shown.totals.money] : [];
-  const list = (pick: (m: { revenue: number; refunded: number }) => number) => (money.length ? money.map(([c, m]) => formatMoney(pick(m), c)).join(', ') : 'None');
+  const { data, error } = useApi<ShopSummaryT>(`/v1/merchant/summary?${range}`);
+  const money = data?.currencies ?? [];
+  const count = (pick: (c: ShopSummaryT['currencies'][number]) => number) => money.reduce((sum, c) => sum + pick(c), 0);
+  const list = (pick: (c: ShopSummaryT['currencies'][number]) => number) => (money.length ? money.map((c) => formatMoney(pick(c), c.currency)).join(', ') : 'None');
+  const cancelled = count((c) => c.cancelled);
   return (
     <section className="report" aria-labelledby="shop-totals">
       <div className="report-head">
@@ -249,36 +219,32 @@ function ShopTotals({ days, onDays }: { days: Period; onDays(d: Period): void })
           </select>
         </label>
       </div>
-      {!shown && <Spinner label="Adding up your orders…" />}
-      {shown && 'error' in shown && <ErrorNote>{shown.error}</ErrorNote>}
-      {shown && 'totals' in shown && (
+      {!data && !error && <Spinner label="Adding up your orders…" />}
+      {error && <ErrorNote>{error.message}</ErrorNote>}
+      {data && (
         <>
           <dl className="totals" data-testid="shop-totals">
             <div>
               <dt>Orders</dt>
               <dd>
-                {shown.totals.orders}
-                {shown.totals.cancelled > 0 && <span className="muted"> (and {shown.totals.cancelled} cancelled)</span>}
+                {count((c) => c.orders)}
+                {cancelled > 0 && <span className="muted"> (and {cancelled} cancelled)</span>}
               </dd>
             </div>
             <div>
               <dt>Units</dt>
-              <dd>{shown.totals.units}</dd>
+              <dd>{count((c) => c.units)}</dd>
             </div>
             <div>
               <dt>Revenue</dt>
-              <dd>{list((m) => m.revenue)}</dd>
+              <dd>{list((c) => c.revenueMinor)}</dd>
             </div>
             <div>
               <dt>Refunded</dt>
-              <dd>{list((m) => m.refunded)}</dd>
+              <dd>{list((c) => c.refundedMinor)}</dd>
             </div>
           </dl>
-          <p className="hint">
-            {shown.totals.capped
-              ? `Counted from your newest ${TOTALS_PAGES * TOTALS_PAGE} orders: older orders of the period are not in these figures.`
-              : 'Orders placed in the period; revenue is what orders not cancelled kept after refunds. Each currency is added up on its own.'}
-          </p>
+          <p className="hint">Orders placed in the period; revenue is what orders not cancelled kept after refunds. Each currency is added up on its own.</p>
         </>
       )}
     </section>
