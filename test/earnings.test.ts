@@ -1141,7 +1141,7 @@ for (const backend of backends()) {
         await move(`payout:${payoutId}`, 'payout', 'available', 'in_transit');
         await move(`settle:${payoutId}`, 'payout_paid', 'in_transit', 'paid');
 
-        assert.deepEqual(await migrateAll(db, [earningsMigrations]), ['earnings/0002_balances', 'earnings/0003_connect_events'], 'and 0003 over the existing payouts and entries');
+        assert.deepEqual(await migrateAll(db, [earningsMigrations]), ['earnings/0002_balances', 'earnings/0003_connect_events', 'earnings/0004_payouts_by_time'], 'and 0003 over the existing payouts and entries');
         assert.deepEqual(await balancesMatchLedger(db, a, 'backfilled'), { 'EUR/available': 800, 'EUR/in_transit': 0, 'EUR/paid': 1_000, 'EUR/pending': 0, 'USD/pending': 300 });
         assert.deepEqual(await balancesMatchLedger(db, b, 'backfilled'), { 'EUR/pending': 450 });
 

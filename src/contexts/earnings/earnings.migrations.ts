@@ -239,5 +239,9 @@ export const earningsMigrations: ContextMigrations = {
         transfers text NOT NULL CHECK (transfers IN ('active', 'inactive', 'pending'))
       );
     `),
+    // the admin's list of every payout (no creatorId) is newest first by (created_at, id), as a creator's list is
+    '0004_payouts_by_time': sqlMigration(`
+      CREATE INDEX payouts_by_time ON earnings.payouts (created_at DESC, id DESC);
+    `),
   },
 };
