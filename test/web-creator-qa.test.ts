@@ -72,6 +72,13 @@ for (const backend of backends())
       await page.getByLabel('Find a product').fill('zzzz-nothing');
       await page.getByRole('button', { name: 'Search' }).click();
       await page.getByText('No products on sale match “zzzz-nothing”').waitFor();
+      // the product tag 1 carries cannot be picked again (the API refuses a product twice: 409 duplicate_tag)
+      await page.getByLabel('Find a product').fill('Linen');
+      await page.getByLabel('Find a product').press('Enter');
+      const again = page.getByRole('list', { name: 'Products found' }).getByRole('button', { name: /^Everyday Linen Shirt/ });
+      await again.waitFor();
+      assert.equal(await again.isDisabled(), true, 'a product already tagged is not offered again');
+      assert.match((await again.textContent())!, /already tagged/);
 
       // tag 3 left without a product: publishing refuses, naming it, instead of dropping it silently
       await media.click({ position: { x: box.width * 0.5, y: box.height * 0.8 } });

@@ -25,6 +25,7 @@ function publishMessage(err: unknown): string {
   const code = (err as { code?: string }).code;
   if (code === 'unknown_product') return 'A tagged product is no longer on sale. Remove its tag or pick another product, then publish again.';
   if (code === 'too_many_tags') return 'A post carries at most 20 tags. Remove some, then publish again.';
+  if (code === 'duplicate_tag') return 'A product is tagged twice on this post. Remove one of its tags, then publish again.';
   return messageFor(err);
 }
 
@@ -248,13 +249,18 @@ export function NewPost() {
             </p>
             {results && results.items.length > 0 && (
               <ul aria-label="Products found">
-                {results.items.map((p) => (
-                  <li key={p.id}>
-                    <button type="button" onClick={() => pick(p)}>
-                      {p.name} · {formatMoney(p.priceMinor, p.currency)}
-                    </button>
-                  </li>
-                ))}
+                {results.items.map((p) => {
+                  // a product is tagged once per post (the API answers 409 duplicate_tag)
+                  const taken = tags.some((t, i) => i !== active && t.product?.id === p.id);
+                  return (
+                    <li key={p.id}>
+                      <button type="button" disabled={taken} onClick={() => pick(p)}>
+                        {p.name} · {formatMoney(p.priceMinor, p.currency)}
+                        {taken && ' · already tagged'}
+                      </button>
+                    </li>
+                  );
+                })}
               </ul>
             )}
           </div>
