@@ -30,7 +30,9 @@ async function findPin(page: Page, pick: (name: string) => boolean): Promise<str
     }
     const more = page.getByRole('button', { name: 'Load more posts' });
     if (!(await more.isVisible())) await page.mouse.wheel(0, 4000);
-    else await more.click();
+    // scrolling the button into view can start the feed's own loading of the next page, which takes the button away
+    // (and, on the last page, for good): a click that finds no button is not a failure, the next round looks again
+    else await more.click({ timeout: 3_000 }).catch(() => undefined);
     await page.waitForTimeout(200);
   }
   throw new Error('no matching pin in the feed');
