@@ -91,10 +91,13 @@ for (const backend of backends())
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     let detailAsked = false;
+    let askedNow!: () => void;
+    const asked = new Promise<void>((r) => (askedNow = r));
     await page.route(
       (url) => /^\/v1\/products\/prd_[^/]+$/.test(url.pathname),
       async (route) => {
         detailAsked = true;
+        askedNow();
         assert.ok(route.request().url().includes('ref='), 'the detail request carries the referral token');
         await held;
         await route.continue();
@@ -108,6 +111,8 @@ for (const backend of backends())
     assert.equal(await sheet.getByRole('heading', { name }).isVisible(), true);
     assert.equal(await sheet.getByTestId('sheet-price').textContent(), priceInLabel);
     assert.equal(await sheet.getByTestId('sheet-loading').isVisible(), true, 'details are still loading');
+    // the sheet asks for the detail as it opens; the route sees it a moment later on a busy machine
+    await Promise.race([asked, new Promise((r) => setTimeout(r, 10_000))]);
     assert.equal(detailAsked, true);
     await screenshot(page, 'shopper-02-sheet-before-detail');
     release();
