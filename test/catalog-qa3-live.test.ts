@@ -1,36 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { backends, shopOwner, startTestApp, type TestApp } from './support/harness';
-
-/** Reads server-sent events from a streaming response; next() resolves with the next `availability` or `product` event's data. */
-function eventReader(body: ReadableStream<Uint8Array>) {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  return {
-    async next(timeoutMs = 10_000): Promise<Record<string, unknown>> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const end = buffer.indexOf('\n\n');
-        if (end >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = /^data: (.*)$/m.exec(block);
-          if (/^event: (availability|product)$/m.test(block) && data) return JSON.parse(data[1]!);
-          continue;
-        }
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error('no availability event in time');
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error('no availability event in time')), left)));
-        const chunk = await Promise.race([reader.read(), timeout]).finally(() => clearTimeout(timer));
-        if (chunk.done) throw new Error('stream ended');
-        buffer += decoder.decode(chunk.value, { stream: true });
-      }
-    },
-    cancel: () => reader.cancel(),
-  };
-}
+import { eventReader } from './support/sse';
 
 for (const backend of backends()) {
   describe(`live availability counts only what is for sale [${backend.name}]`, () => {
@@ -60,7 +31,7 @@ for (const backend of backends()) {
 
       const res = await fetch(`${base}/v1/live/availability?skuIds=${big},${small}&productIds=${productId}`);
       assert.equal(res.status, 200);
-      const events = eventReader(res.body!);
+      const events = eventReader(res.body!, 10_000);
       const first = [await events.next(), await events.next(), await events.next()];
       assert.deepEqual(new Set(first.map((e) => JSON.stringify(e))), new Set([
         JSON.stringify({ skuId: big, available: 40, availability: 'in_stock' }),
@@ -106,7 +77,7 @@ for (const backend of backends()) {
       assert.equal((await t.request({ method: 'PATCH', url: `/v1/merchant/variants/${red}`, token: m.token, body: { status: 'archived' } })).status, 200);
 
       const res = await fetch(`${base}/v1/live/availability?skuIds=${red},${blue}&productIds=${productId}`);
-      const events = eventReader(res.body!);
+      const events = eventReader(res.body!, 10_000);
       const first = [await events.next(), await events.next(), await events.next()];
       assert.deepEqual(new Set(first.map((e) => JSON.stringify(e))), new Set([
         JSON.stringify({ skuId: red, available: 0, availability: 'sold_out' }),

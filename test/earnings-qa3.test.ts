@@ -6,7 +6,7 @@ import type { SimulatedPayoutProvider } from '../src/contexts/earnings';
 import { DAY, type ManualClock } from '../src/platform/clock';
 import type { EventMap, EventName } from '../src/platform/events';
 import { newId } from '../src/platform/ids';
-import { backends, startTestApp, type TestApp } from './support/harness';
+import { backends, creatorProfile, startTestApp, type TestApp } from './support/harness';
 
 // QA pass 3 of creator earnings: a clawback after a payout whose transfer cannot be reversed, the bounds of a
 // statement month, and the order of the ledger and payout lists (each by the time they show, across cursor pages).
@@ -49,10 +49,8 @@ for (const backend of backends()) {
     }
 
     async function creator() {
-      const c = await t.signUp('creator');
-      const res = await t.request({ method: 'PUT', url: '/v1/creators/me', token: c.token, body: { handle: `c_${word()}`, displayName: 'Creator' } });
-      assert.equal(res.status, 200, JSON.stringify(res.body));
-      return { ...c, creatorId: res.body.id as string };
+      const c = await creatorProfile(t);
+      return { ...c, creatorId: c.id };
     }
     type Creator = Awaited<ReturnType<typeof creator>>;
 

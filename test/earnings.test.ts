@@ -13,7 +13,7 @@ import * as repo from '../src/contexts/earnings/earnings.repository';
 import { earningsMigrations } from '../src/contexts/earnings/earnings.migrations';
 import type { AnyDb } from '../src/platform/db';
 import { migrateAll } from '../src/platform/migrations';
-import { backends, startTestApp, type TestApp } from './support/harness';
+import { backends, creatorProfile, startTestApp, type TestApp } from './support/harness';
 import { startStripeStandIn, type StripeStandIn } from './support/stripe-standin';
 
 const word = () => randomBytes(4).toString('hex');
@@ -98,10 +98,8 @@ for (const backend of backends()) {
     const drain = () => t.app.outbox.drain();
 
     async function creator() {
-      const c = await t.signUp('creator');
-      const res = await t.request({ method: 'PUT', url: '/v1/creators/me', token: c.token, body: { handle: `c_${word()}`, displayName: 'Creator' } });
-      assert.equal(res.status, 200, JSON.stringify(res.body));
-      return { ...c, creatorId: res.body.id as string };
+      const c = await creatorProfile(t);
+      return { ...c, creatorId: c.id };
     }
     type Creator = Awaited<ReturnType<typeof creator>>;
 

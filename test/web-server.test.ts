@@ -8,34 +8,7 @@ import { createHttpServer, type App } from '../src/platform/http';
 import { Metrics } from '../src/platform/metrics';
 import { ensureWebBuilt, registerWebApp, WEB_DIST } from '../src/web';
 import { backends, startTestApp, type TestApp } from './support/harness';
-
-/** Reads server-sent events from a streaming response; next() resolves with the next `availability` or `product` event's data. */
-function eventReader(body: ReadableStream<Uint8Array>) {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  return {
-    async next(timeoutMs = 5000): Promise<Record<string, unknown>> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const end = buffer.indexOf('\n\n');
-        if (end >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = /^data: (.*)$/m.exec(block);
-          if (/^event: (availability|product)$/m.test(block) && data) return JSON.parse(data[1]!);
-          continue;
-        }
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error('no availability event in time');
-        const chunk = await Promise.race([reader.read(), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no availability event in time')), left))]);
-        if (chunk.done) throw new Error('stream ended');
-        buffer += decoder.decode(chunk.value, { stream: true });
-      }
-    },
-    cancel: () => reader.cancel(),
-  };
-}
+import { eventReader } from './support/sse';
 
 for (const backend of backends()) {
   describe(`web server: the app at / and live availability [${backend.name}]`, () => {
@@ -109,7 +82,7 @@ for (const backend of backends()) {
       const res = await fetch(`${otherBase}/v1/live/availability?skuIds=${skuId}&productIds=${created.body.id}`);
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type')!, /text\/event-stream/);
-      const events = eventReader(res.body!);
+      const events = eventReader(res.body!, 5000);
       assert.deepEqual(await events.next(), { skuId, available: 2, availability: 'low' });
       assert.deepEqual(await events.next(), { productId: created.body.id, availability: 'low' });
 
